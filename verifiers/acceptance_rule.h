@@ -1,0 +1,36 @@
+// Acceptance rules: pure math deciding which path of a verified tree is accepted and what the
+// bonus token is. Target rows p are probabilities after temperature/top-k/top-p
+// (core/sampling.h); at temperature 0 they are one-hot at the argmax.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "core/rng.h"
+#include "trees/draft_tree.h"
+
+namespace speclab {
+
+struct TargetRows {
+  std::int32_t vocab = 0;
+  std::span<const float> p;  // [tree.size(), vocab] row i = target distribution of the token after node i
+  std::span<const float> row(std::int32_t i) const {
+    return p.subspan(static_cast<std::size_t>(i) * vocab, vocab);
+  }
+};
+
+class AcceptanceRule {
+ public:
+  virtual ~AcceptanceRule() = default;
+  virtual std::string_view name() const = 0;
+  // False only for lossy rules (typical acceptance); reports carry it.
+  virtual bool lossless() const = 0;
+  // Throws Error naming the rule and the tree property if the rule is not valid for this tree
+  // (e.g. `speculative` on a tree with branching, or without q rows).
+  virtual void check_tree(const DraftTree& tree) const = 0;
+  // Decides the accepted path and bonus. Allocation-free when `out` has capacity.
+  virtual void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
+                      Acceptance& out) const = 0;
+};
+
+}  // namespace speclab
