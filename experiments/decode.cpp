@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "core/error.h"
+#include "verifiers/rules.h"
 #include "verifiers/tree_verifier.h"
 
 namespace speclab {
@@ -47,7 +49,7 @@ std::int32_t sibling_rank(const DraftTree& tree, std::int32_t node) {
 
 }  // namespace
 
-DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule& rule,
+DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
                     std::span<const Token> prompt, const DecodeOptions& options) {
   const ModelInfo& info = target.info();
   const std::int32_t capacity = info.max_seq_len;
@@ -85,6 +87,7 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
   if (drafter) drafter->begin(prompt);
   result.prefill_ms = ms_since(t_prefill);
 
+  std::unique_ptr<AcceptanceRule> auto_rules[3];  // per ChildSampling, made on first use
   const bool want_hidden = drafter && drafter->needs().target_hidden;
   const auto t_decode = Clock::now();
   std::int32_t n_new = 0;
@@ -111,10 +114,16 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
       tree.reset(seq.back());
     }
     rec.draft_ms = ms_since(t_draft);
-    rule.check_tree(tree);
+    const AcceptanceRule* step_rule = rule;
+    if (!step_rule) {
+      auto& slot = auto_rules[static_cast<int>(tree.children)];
+      if (!slot) slot = make_rule(default_rule_for(tree.children, options.sampling.greedy()));
+      step_rule = slot.get();
+    }
+    step_rule->check_tree(tree);
 
     const auto t_verify = Clock::now();
-    verifier.verify(target, tree, options.sampling, rule, rng, want_hidden, acc);
+    verifier.verify(target, tree, options.sampling, *step_rule, rng, want_hidden, acc);
     rec.verify_ms = ms_since(t_verify);
 
     rec.n_drafted = tree.size() - 1;
