@@ -2,6 +2,7 @@
 // drafter in every mode, stop conditions, bad input, reproducibility.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "core/error.h"
@@ -113,17 +114,23 @@ TEST(Decode, StopsWhenContextIsFull) {
 
 TEST(Decode, StopsAtEosAndExcludesIt) {
   auto info = synthetic_info(16, 32, 1, 2, 2, 20, 128);
+  info.eos_ids.clear();
+  info.bos_id = -1;
   auto w = random_llama_weights(info, 2);
-  // Make token 2 (eos) the argmax after every token: bias the classifier (tied embedding) row.
-  for (int j = 0; j < 16; ++j) w.token_embedding[2 * 16 + j] = 50.0f * w.final_norm[j];
-  LlamaModel target(std::make_shared<const LlamaWeights>(std::move(w)), 1);
   auto rule = make_rule("greedy");
   DecodeOptions opt;
-  opt.max_new_tokens = 10;
-  opt.stop_at_bos = false;
+  opt.max_new_tokens = 12;
+  auto free_run = decode(*std::make_unique<LlamaModel>(std::make_shared<const LlamaWeights>(w), 1),
+                         nullptr, rule.get(), std::vector<Token>{5}, opt);
+  ASSERT_EQ(free_run.tokens.size(), 12u);
+  // Declare the 5th generated token an EOS id: generation must stop right before it.
+  const Token eos = free_run.tokens[4];
+  const auto first = std::find(free_run.tokens.begin(), free_run.tokens.end(), eos);
+  w.info.eos_ids = {eos};
+  LlamaModel target(std::make_shared<const LlamaWeights>(std::move(w)), 1);
   auto r = decode(target, nullptr, rule.get(), std::vector<Token>{5}, opt);
   EXPECT_EQ(r.stop, StopReason::kEos);
-  for (Token t : r.tokens) EXPECT_NE(t, 2);
+  EXPECT_EQ(r.tokens, std::vector<Token>(free_run.tokens.begin(), first));
 }
 
 TEST(Decode, BadInputIsAnError) {
