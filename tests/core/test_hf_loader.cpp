@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "core/synthetic_weights.h"
 #include "tests/testing/hf_writer.h"
+#include "tests/testing/model_writers.h"
 #include "tests/testing/models_dir.h"
 
 namespace speclab {
@@ -262,10 +263,8 @@ TEST(RopePermutation, HalfSplitOnPermutedEqualsInterleavedOnOriginal) {
 
 class HfDirTest : public ::testing::Test {
  protected:
-  void SetUp() override { root_ = testing::fresh_temp_dir("hf"); }
-  void TearDown() override { fs::remove_all(root_); }
-  std::string dir(const std::string& name) const { return root_ + "/" + name; }
-  std::string root_;
+  std::string dir(const std::string& name) const { return tmp_.path(name); }
+  testing::ScopedTempDir tmp_;
 };
 
 ModelInfo small_info(bool tied, bool bias) {
@@ -387,7 +386,7 @@ TEST_F(HfDirTest, MixedDtypesAreReportedAndInvFreqIgnored) {
   write_hf_directory(ref, d, {SafetensorsDtype::kF32, 2});
   // Rewrite shard 1 in BF16 with an extra rotary buffer, as old HF checkpoints carried.
   auto all = testing::hf_tensors(ref);
-  std::vector<testing::NamedTensor> first(all.begin(), all.begin() + all.size() / 2);
+  std::vector<testing::HfTensor> first(all.begin(), all.begin() + all.size() / 2);
   first.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", {4}, {1, 2, 3, 4}});
   testing::write_safetensors(d + "/model-00001-of-00002.safetensors", first,
                              SafetensorsDtype::kBF16);
@@ -396,7 +395,7 @@ TEST_F(HfDirTest, MixedDtypesAreReportedAndInvFreqIgnored) {
   // Same buffer in a single file: present, but ignored.
   all.push_back({"model.layers.1.self_attn.rotary_emb.inv_freq", {4}, {1, 2, 3, 4}});
   fs::create_directories(dir("inv"));
-  testing::write_bytes(dir("inv") + "/config.json", testing::hf_config_json(ref.info));
+  testing::write_text_file(dir("inv") + "/config.json", testing::hf_config_json(ref.info));
   testing::write_safetensors(dir("inv") + "/model.safetensors", all, SafetensorsDtype::kF32);
   expect_same_weights(load_hf_directory(dir("inv")), ref, 0.0);
 }
@@ -413,7 +412,7 @@ TEST_F(HfDirTest, MaxSeqLenIsCapped) {
 template <typename Edit>
 std::string write_edited(const std::string& d, const LlamaWeights& w, Edit edit) {
   fs::create_directories(d);
-  testing::write_bytes(d + "/config.json", testing::hf_config_json(w.info));
+  testing::write_text_file(d + "/config.json", testing::hf_config_json(w.info));
   auto tensors = testing::hf_tensors(w);
   edit(tensors);
   testing::write_safetensors(d + "/model.safetensors", tensors, SafetensorsDtype::kF32);
@@ -441,7 +440,7 @@ TEST_F(HfDirTest, MissingOrMisshapenTensorsAreNamed) {
   ModelInfo bigger = w.info;
   bigger.vocab_size = 80;
   const std::string g = write_edited(dir("vocab"), w, [](auto&) {});
-  testing::write_bytes(dir("vocab") + "/config.json", testing::hf_config_json(bigger));
+  testing::write_text_file(dir("vocab") + "/config.json", testing::hf_config_json(bigger));
   expect_error([&] { load_hf_directory(dir("vocab")); },
                {g, "model.embed_tokens.weight", "shape [64, 32]", "expected [80, 32]",
                 "vocab_size 80"});
@@ -481,14 +480,14 @@ TEST_F(HfDirTest, BadDirectoriesAndIndexes) {
   const LlamaWeights w = random_llama_weights(small_info(true, false), 19);
   const std::string d = dir("noweights");
   fs::create_directories(d);
-  testing::write_bytes(d + "/config.json", testing::hf_config_json(w.info));
+  testing::write_text_file(d + "/config.json", testing::hf_config_json(w.info));
   expect_error([&] { load_hf_directory(d); }, {d, "model.safetensors"});
 
   // Sharded directory whose index is then damaged in several ways.
   const std::string s = dir("sharded");
   write_hf_directory(w, s, {SafetensorsDtype::kF32, 2});
   const std::string index_path = s + "/model.safetensors.index.json";
-  auto write_index = [&](const nlohmann::json& j) { testing::write_bytes(index_path, j.dump()); };
+  auto write_index = [&](const nlohmann::json& j) { testing::write_text_file(index_path, j.dump()); };
   nlohmann::json good;
   {
     std::ifstream in(index_path);
@@ -522,13 +521,13 @@ TEST_F(HfDirTest, BadDirectoriesAndIndexes) {
   write_index(j);
   expect_error([&] { load_hf_directory(s); }, {index_path, "weight_map.model.norm.weight = 3"});
 
-  testing::write_bytes(index_path, "{\"weight_map\": ");
+  testing::write_text_file(index_path, "{\"weight_map\": ");
   expect_error([&] { load_hf_directory(s); }, {index_path, "malformed JSON"});
   write_index(good);
   EXPECT_NO_THROW(load_hf_directory(s));
 
   // A corrupt shard surfaces the safetensors error with the shard's path.
-  testing::write_bytes(s + "/model-00002-of-00002.safetensors", "xx");
+  testing::write_text_file(s + "/model-00002-of-00002.safetensors", "xx");
   expect_error([&] { load_hf_directory(s); }, {"model-00002-of-00002.safetensors", "2 bytes"});
 }
 
