@@ -103,12 +103,15 @@ inline void matmul_rows(const float* w, const float* x, int n, int n_in, float* 
 // Fixed row-block size: the unit of work handed to threads. Independent of the thread count.
 constexpr int kRowBlock = 16;
 constexpr int kRowGroup = 4;
+// Below this many multiply-adds a matmul runs on the calling thread: forking costs more than
+// it saves (tiny draft models). Does not change results (see matmul_tile).
+constexpr std::int64_t kParallelMinMacs = std::int64_t(1) << 18;
 
 // Y[n, n_out] = X[n, n_in] * W[n_out, n_in]^T (+ bias[n_out] if non-null), all row-major.
 void matmul(const float* x, int n, const float* w, int n_out, int n_in, const float* bias,
             float* y, int n_threads) {
   const int n_blocks = (n_out + kRowBlock - 1) / kRowBlock;
-  const bool parallel = static_cast<std::int64_t>(n) * n_out * n_in >= (1 << 15);
+  const bool parallel = static_cast<std::int64_t>(n) * n_out * n_in >= kParallelMinMacs;
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (parallel)
   for (int b = 0; b < n_blocks; ++b) {
     const int r0 = b * kRowBlock, r1 = std::min(n_out, r0 + kRowBlock);
@@ -458,7 +461,7 @@ void LlamaModel::attention(std::int32_t layer, std::int32_t n, const std::uint8_
   float* att = att_.data();
   float* scores_all = scores_.data();
   const int n_work = n * n_heads;
-  const bool parallel = static_cast<std::int64_t>(n_work) * (n_past + n) * hd >= (1 << 14);
+  const bool parallel = static_cast<std::int64_t>(n_work) * (n_past + n) * hd >= (1 << 16);
 #pragma omp parallel for schedule(static) num_threads(n_threads_) if (parallel)
   for (int wi = 0; wi < n_work; ++wi) {
     const int i = wi / n_heads, h = wi % n_heads;

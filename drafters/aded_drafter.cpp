@@ -134,9 +134,15 @@ void AdedOptions::validate() const {
 
 // ---- drafter ----
 
+namespace {
+const AdedOptions& checked(const AdedOptions& o) {
+  o.validate();
+  return o;
+}
+}  // namespace
+
 AdedDrafter::AdedDrafter(const AdedOptions& options)
-    : options_(options), table_(options.top_c), initial_(options.top_c) {
-  options_.validate();
+    : options_(checked(options)), table_(options.top_c), initial_(options.top_c) {
   if (!options_.corpus_path.empty()) {
     std::ifstream f(options_.corpus_path, std::ios::binary | std::ios::ate);
     if (!f) fail("drafter aded: corpus = {}: cannot open the file", options_.corpus_path);

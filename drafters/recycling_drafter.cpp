@@ -245,7 +245,8 @@ RecyclingOptions RecyclingOptions::from_params(const DrafterParams& p) {
   return o;
 }
 
-RecyclingDrafter::RecyclingDrafter() : RecyclingDrafter(RecyclingOptions::from_params({})) {}
+RecyclingDrafter::RecyclingDrafter()
+    : RecyclingDrafter(RecyclingOptions::from_params(DrafterParams("recycling", {}))) {}
 
 RecyclingDrafter::RecyclingDrafter(RecyclingOptions options) : options_(std::move(options)) {
   if (options_.k < 1 || options_.k > 256) fail("drafter recycling: k = {}: must be in [1, 256]", options_.k);
@@ -331,11 +332,23 @@ void RecyclingDrafter::observe(const StepFeedback& fb) {
   ensure_vocab(fb.vocab);
   SPECLAB_ASSERT(fb.logits.size() >= static_cast<std::size_t>(tree.size()) * fb.vocab);
   topk_val_.resize(options_.k);
-  for (std::int32_t i = 0; i < tree.size(); ++i) {
+  auto update = [&](std::int32_t i) {
     const Token t = tree.token[i];
-    if (t < 0 || t >= vocab_) continue;
+    if (t < 0 || t >= vocab_) return;
     top_k_ids(fb.logits.subspan(static_cast<std::size_t>(i) * fb.vocab, fb.vocab), options_.k,
               &adj_[static_cast<std::size_t>(t) * options_.k], topk_val_.data());
+  };
+  // Nodes off the accepted path first (in index order), then the path (root to leaf): when a
+  // token occurs at several nodes, the prediction made in the real context wins.
+  on_path_.assign(tree.size(), 0);
+  if (fb.acceptance != nullptr) {
+    for (const std::int32_t i : fb.acceptance->path) on_path_[i] = 1;
+  }
+  for (std::int32_t i = 0; i < tree.size(); ++i) {
+    if (!on_path_[i]) update(i);
+  }
+  if (fb.acceptance != nullptr) {
+    for (const std::int32_t i : fb.acceptance->path) update(i);
   }
 }
 

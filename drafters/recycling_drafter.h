@@ -7,7 +7,10 @@
 //
 // observe(): for EVERY node i of the verified tree (accepted or not), A[token_i] = top-k ids of
 // the target logits row i (the target's prediction after node i): the "trash" of verification
-// becomes the next drafts. Ties in top-k go to the lower id; later nodes overwrite earlier ones.
+// becomes the next drafts. Ties in top-k go to the lower id. When a token occurs at several
+// nodes, the last write wins: nodes off the accepted path are written first (index order), then
+// the accepted path, so the prediction made in the real context is kept (our choice; the paper
+// updates from all nodes without specifying the order).
 //
 // propose(): expands a static template from the root token breadth-first: a template node of
 // rank r under a node holding token t gets token A[t][r]; cold rows and ranks >= k are skipped
@@ -118,6 +121,7 @@ class RecyclingDrafter final : public Drafter {
   std::vector<std::int32_t> map_;         // template node -> out node, -1 = dropped
   std::vector<std::int32_t> first_child_, next_sibling_;  // per out node
   std::vector<float> topk_val_;           // observe scratch [k]
+  std::vector<std::uint8_t> on_path_;     // observe scratch [tree size]
 };
 
 // Top-k ids of `row` (largest first; ties to the lower id) into ids[0..k); when row.size() < k
