@@ -68,7 +68,7 @@ std::string write_plot_script(const std::string& dir, const ReportSet& reports, 
   std::string gp;
   gp += "# speclab plots; run: gnuplot plots.gp (in this directory)\n";
   gp += "set terminal pngcairo size 1000,640 noenhanced font ',10'\n";
-  gp += "set key outside right top\nset grid\n";
+  gp += "set key below\nset grid\n";
   for (double t : temps) {
     const std::string tag = temp_tag(t);
     std::vector<std::pair<std::string, std::string>> files;  // (file, label)

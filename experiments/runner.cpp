@@ -26,6 +26,7 @@ using nlohmann::json;
 
 constexpr std::int32_t kDryRunTokens = 4;
 constexpr std::uint64_t kSyntheticWeightsSeed = 1234;
+constexpr float kSyntheticFinalNormScale = 0.3f;
 
 std::string synthetic_label() {
   return "synthetic model (random LlamaModel dim 64, 2 layers, vocab 512, seed 1234; no real model found)";
@@ -69,7 +70,11 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
     exp.synthetic = true;
     exp.model_label = synthetic_label();
     const ModelInfo info = synthetic_info(64, 128, 2, 4, 4, 512, 1024);
-    exp.weights = std::make_shared<const LlamaWeights>(random_llama_weights(info, kSyntheticWeightsSeed));
+    LlamaWeights w = random_llama_weights(info, kSyntheticWeightsSeed);
+    // Random weights give very peaked next-token distributions (temperature 1 would sample the
+    // argmax almost always); a smaller final norm flattens them so sampling is exercised.
+    for (float& g : w.final_norm) g *= kSyntheticFinalNormScale;
+    exp.weights = std::make_shared<const LlamaWeights>(std::move(w));
     if (spec.tokenizer.empty()) {
       exp.tokenizer = std::make_unique<ByteTokenizer>(info.vocab_size);
       exp.tokenizer_label = "byte tokenizer (synthetic)";
@@ -458,7 +463,15 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
       first = c;
       count = c["shard"]["count"].get<std::int32_t>();
     } else {
-      for (const char* key : {"spec", "configurations", "model", "prompts", "n_units"}) {
+      // Shards may run with different thread counts; everything else must agree.
+      json a = c["spec"], b = first["spec"];
+      a.erase("threads");
+      b.erase("threads");
+      if (a != b) {
+        fail("merge: {}: 'spec' differs from {}/config.json: shards must come from the same experiment", cpath,
+             dirs[0]);
+      }
+      for (const char* key : {"configurations", "model", "prompts", "n_units"}) {
         if (c[key] != first[key]) {
           fail("merge: {}: '{}' differs from {}/config.json: shards must come from the same experiment", cpath,
                key, dirs[0]);

@@ -111,6 +111,13 @@ TEST(Runner, SameSpecAndSeedGiveIdenticalCsvs) {
   for (const char* f : kCsvs) {
     EXPECT_EQ(untimed(tmp.path("a/") + f), untimed(tmp.path("b/") + f)) << f;
   }
+  // The thread count changes nothing but timings (contract 4 of DESIGN.md).
+  ExperimentSpec threaded = spec;
+  threaded.threads = 2;
+  run_to(threaded, tmp.path("t2"));
+  for (const char* f : kCsvs) {
+    EXPECT_EQ(untimed(tmp.path("a/") + f), untimed(tmp.path("t2/") + f)) << f;
+  }
   // A different seed changes the sampled (temperature 1) sequences.
   ExperimentSpec other = spec;
   other.seeds = {4};
@@ -193,7 +200,9 @@ TEST(Runner, WarmPolicyReachesStatefulDrafters) {
   EXPECT_EQ(exp.configs[2].params, "state=cold");  // explicit wins
   auto rec = run_experiment(exp, {}, nullptr);
   for (const auto& r : summarize(rec.sequences, exp.model_label)) {
-    if (r.config != 0) EXPECT_EQ(r.matches_ar, "true") << r.drafter;
+    if (r.config != 0) {
+      EXPECT_EQ(r.matches_ar, "true") << r.drafter;
+    }
   }
 }
 
