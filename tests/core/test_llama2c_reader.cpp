@@ -215,16 +215,14 @@ TEST(Llama2cReader, RealStories260KQ80WithinToleranceOfFp32) {
   }
 }
 
-TEST(ModelLoader, DirectoryIsNotSupportedYet) {
+TEST(ModelLoader, DirectoryWithoutConfigIsAnErrorNamingIt) {
   ScopedTempDir tmp;
   try {
     load_weights(tmp.dir());
     FAIL() << "expected Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(tmp.dir()), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("Hugging Face directories: not supported yet"),
-              std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
   }
   EXPECT_EQ(detect_model_file(tmp.dir()), ModelFileKind::kHuggingFaceDir);
 }
