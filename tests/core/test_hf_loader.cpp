@@ -648,5 +648,35 @@ TEST_F(HfDirTest, Qwen2BiasAndRopeScalingLogitsMatchInMemoryOriginal) {
   }
 }
 
+TEST_F(HfDirTest, SmolLM2ShapedBf16FixtureMatchesOriginal) {
+  // The real SmolLM2-135M config (9 query / 3 kv heads, theta 1e5, tied, bf16 weights) scaled
+  // down: 2 layers, head_dim 8, small vocab.
+  const std::string path = testing::model_path("tokenizers/smollm2-135m-config.json");
+  SPECLAB_REQUIRE_MODEL(path);
+  ModelInfo info = load_hf_config(path).info;
+  info.n_layers = 2;
+  info.head_dim = 8;
+  info.dim = info.n_heads * info.head_dim;  // 72
+  info.hidden_dim = 2 * info.dim;
+  info.vocab_size = 128;
+  info.max_seq_len = 64;
+  info.rope_style = RopeStyle::kInterleaved;  // the in-memory original, as llama2.c would hold it
+  const LlamaWeights w = random_llama_weights(info, 24);
+  write_hf_directory(w, dir("smol"), {SafetensorsDtype::kBF16, 1});
+  const LlamaWeights hf = load_hf_directory(dir("smol"));
+  EXPECT_EQ(hf.info.n_heads, 9);
+  EXPECT_EQ(hf.info.n_kv_heads, 3);
+  EXPECT_EQ(hf.info.rope_theta, 100000.0f);
+  EXPECT_TRUE(hf.info.tied_classifier);
+  EXPECT_EQ(hf.info.weight_dtype, "bf16");
+  const auto tokens = some_tokens(30, info.vocab_size, 6);
+  EXPECT_LT(max_rel_diff(run_logits(hf, tokens), run_logits(w, tokens)), 8 * 0x1p-8);
+}
+
+TEST(HfConfig, NonPositiveCapIsAnError) {
+  expect_error([] { parse_hf_config(llama_config(""), "cap/config.json", 0); },
+               {"cap/config.json", "max_seq_len cap = 0"});
+}
+
 }  // namespace
 }  // namespace speclab
