@@ -26,32 +26,37 @@ constexpr int kLanes = 16;
 inline VecF vzero() { return _mm512_setzero_ps(); }
 inline VecF vload(const float* p) { return _mm512_loadu_ps(p); }
 inline VecF vfma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
-inline void vstore(float* p, VecF v) { _mm512_storeu_ps(p, v); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using VecF = __m256;
 constexpr int kLanes = 8;
 inline VecF vzero() { return _mm256_setzero_ps(); }
 inline VecF vload(const float* p) { return _mm256_loadu_ps(p); }
 inline VecF vfma(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
-inline void vstore(float* p, VecF v) { _mm256_storeu_ps(p, v); }
 #else
 using VecF = float;
 constexpr int kLanes = 1;
 inline VecF vzero() { return 0.0f; }
 inline VecF vload(const float* p) { return *p; }
 inline VecF vfma(VecF a, VecF b, VecF c) { return a * b + c; }
-inline void vstore(float* p, VecF v) { *p = v; }
 #endif
 
-// Sum of the lanes in a fixed pairwise order.
+// Sum of the lanes in a fixed pairwise (tree) order.
+#if defined(__AVX512F__)
 inline float hsum(VecF v) {
-  alignas(64) float s[kLanes];
-  vstore(s, v);
-  for (int w = kLanes / 2; w > 0; w /= 2) {
-    for (int i = 0; i < w; ++i) s[i] += s[i + w];
-  }
-  return s[0];
+  const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+  return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+inline float hsum(VecF v) {
+  const __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+  return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+#else
+inline float hsum(VecF v) { return v; }
+#endif
 
 // One R x C tile of Y = X W^T: rows r of W ([R, n_in], stride n_in) against tokens c of X
 // ([C, n_in], stride n_in); writes y[c * ldy + r]. Every output element is computed by the same
