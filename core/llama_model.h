@@ -22,6 +22,10 @@
 // for layers [0, E) only. The model tracks, per cached slot, how many layers hold valid K/V; a
 // later forward that runs more layers than some cached slot holds throws Error (truncate or
 // keep_batch_rows first, or use a separate instance for early-exit drafting).
+//
+// keep_batch_rows() applies to the most recent forward() only, once: after it, or after
+// truncate(), another keep_batch_rows() throws Error until the next forward(). Every bad input
+// throws Error before any state changes.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -384,7 +384,7 @@ TEST(LlamaModel, TruncateThenRerunIsIdentical) {
 
 TEST(LlamaModel, ThreadCountDoesNotChangeOutputs) {
   // Big enough that every kernel takes its parallel path.
-  Shape s{"threads", 256, 512, 2, 8, 4, 700, 128};
+  Shape s{"threads", 512, 1024, 2, 8, 4, 700, 128};
   const auto w = make_weights(s, 3);
   const auto tokens = random_tokens(40, s.vocab, 8);
   std::vector<std::vector<float>> baseline;
@@ -564,6 +564,95 @@ TEST(LlamaModel, BadInputsThrow) {
   bad_scaling->info.rope_scaling.type = RopeScalingType::kLinear;
   bad_scaling->info.rope_scaling.factor = 0.0f;
   EXPECT_THROW(LlamaModel(bad_scaling, 1), Error);
+}
+
+}  // namespace
+}  // namespace speclab
+
+// ---------------------------------------------------------------------------------------------
+// Golden: greedy decoding of the real stories260K.bin (llama2.c conventions, see
+// /work/shared/models/README.md) reproduces the reference text of llama2.c's run.c.
+#include <cstdio>
+#include <fstream>
+
+#include "core/model_loader.h"
+#include "tests/testing/models_dir.h"
+
+namespace speclab {
+namespace {
+
+// Token pieces of a llama2.c tokenizer file (max_token_length int32, then per token: float
+// score, int32 length, bytes). Read here directly so this test does not depend on the
+// tokenizer library.
+std::vector<std::string> read_llama2c_pieces(const std::string& path, int vocab) {
+  std::ifstream f(path, std::ios::binary);
+  std::int32_t max_len = 0;
+  f.read(reinterpret_cast<char*>(&max_len), 4);
+  std::vector<std::string> pieces(vocab);
+  for (auto& p : pieces) {
+    float score = 0;
+    std::int32_t len = 0;
+    f.read(reinterpret_cast<char*>(&score), 4);
+    f.read(reinterpret_cast<char*>(&len), 4);
+    p.resize(len);
+    f.read(p.data(), len);
+  }
+  EXPECT_TRUE(f.good()) << path;
+  return pieces;
+}
+
+// llama2.c decode(): strip the leading space after BOS, turn "<0xXX>" into the raw byte.
+std::string piece_text(const std::vector<std::string>& pieces, Token prev, Token tok) {
+  std::string p = pieces[tok];
+  if (prev == 1 && !p.empty() && p[0] == ' ') p.erase(0, 1);
+  unsigned byte = 0;
+  if (p.size() == 6 && std::sscanf(p.c_str(), "<0x%02X>", &byte) == 1) {
+    return std::string(1, static_cast<char>(byte));
+  }
+  return p;
+}
+
+TEST(LlamaModelGolden, Stories260KGreedyMatchesLlama2c) {
+  const std::string model_file = testing::model_path("stories260K.bin");
+  const std::string tok_file = testing::model_path("tok512.bin");
+  SPECLAB_REQUIRE_MODEL(model_file);
+  SPECLAB_REQUIRE_MODEL(tok_file);
+  const auto w = load_weights_shared(model_file);
+  const auto pieces = read_llama2c_pieces(tok_file, w->info.vocab_size);
+  // BOS + "Once upon a time" encoded by llama2.c's tokenizer (dummy prefix space, BPE merges
+  // by score): " Once" " upon" " a" " time".
+  const std::vector<Token> prompt = {1, 403, 407, 261, 378};
+  const int steps = 256;
+  LlamaModel model(w, 2);
+  ForwardOutput out;
+  std::string text;
+  Token token = prompt[0];
+  for (int pos = 0; pos < steps; ++pos) {
+    ForwardBatch b;
+    b.tokens = std::span<const Token>(&token, 1);
+    b.positions = std::span<const std::int32_t>(&pos, 1);
+    model.forward(b, out);
+    Token next;
+    if (pos + 1 < static_cast<int>(prompt.size())) {
+      next = prompt[pos + 1];
+    } else {
+      const auto row = out.row(0);
+      next = static_cast<Token>(std::max_element(row.begin(), row.end()) - row.begin());
+    }
+    if (next == 1) break;  // llama2.c stops at BOS
+    text += piece_text(pieces, token, next);
+    token = next;
+  }
+  const std::string expected =
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+      "park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\n"
+      "Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. "
+      "She said, \"I want to play with your ball, but I can't find it.\"\n"
+      "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what "
+      "to do.\"\n"
+      "Lily didn't want to help her mom, so she said, \"I'm sorry, mom. I didn't know what to "
+      "do.\" Her mom said, \"Don't worry, Lily. We can help you.";
+  EXPECT_EQ(text, expected);
 }
 
 }  // namespace
