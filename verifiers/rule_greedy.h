@@ -1,0 +1,23 @@
+// `greedy`: the greedy (temperature 0) acceptance rule.
+//
+// Math: from the root, move to the first child (in index order) whose token equals
+// argmax p(. | node) (lowest id on ties), as long as one exists; the bonus token is the argmax of
+// the last accepted node's row. The output equals greedy autoregressive decoding token for token.
+// It draws no random numbers. Valid for every tree (any shape, any ChildSampling, q unused).
+// It ignores the sampling temperature: at temperature > 0 it is not the sampling distribution
+// (use a sampling rule there).
+#pragma once
+#include "verifiers/acceptance_rule.h"
+
+namespace speclab {
+
+class GreedyRule final : public AcceptanceRule {
+ public:
+  std::string_view name() const override { return "greedy"; }
+  bool lossless() const override { return true; }
+  void check_tree(const DraftTree& tree) const override;
+  void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
+              Acceptance& out) const override;
+};
+
+}  // namespace speclab

@@ -1,0 +1,62 @@
+#include "verifiers/rule_multi_iid.h"
+
+#include "core/error.h"
+#include "core/sampling.h"
+#include "verifiers/rule_common.h"
+
+namespace speclab {
+
+namespace rule_detail {
+
+void accept_iid_tree(const DraftTree& tree, const TargetRows& p, Rng& rng, Acceptance& out,
+                     std::vector<float>& res, std::string_view rule) {
+  check_rows(tree, p, true, rule);
+  start(out);
+  std::int32_t cur = 0;
+  while (true) {
+    const std::span<const float> p_row = p.row(cur);
+    const std::span<const float> q_row = tree.q_row(cur);
+    std::span<const float> r = p_row;  // the residual; copied into `res` on the first rejection
+    std::int32_t next = -1;
+    for (std::int32_t c = next_child(tree, cur, cur); c >= 0; c = next_child(tree, cur, c)) {
+      const Token x = tree.token[c];
+      const float qx = q_row[x];
+      if (!(qx > 0.0f)) {
+        fail("acceptance rule '{}': node {} token {} has q = {} under its parent's row: it "
+             "cannot have been drawn from q",
+             rule, c, x, qx);
+      }
+      const double ratio = static_cast<double>(r[x]) / qx;
+      if (rng.uniform() < ratio) {
+        next = c;
+        break;
+      }
+      if (r.data() != res.data()) {
+        res.assign(p_row.begin(), p_row.end());
+        r = std::span<const float>(res);
+      }
+      subtract_and_normalize(res, q_row);
+    }
+    if (next < 0) {
+      out.bonus = sample_from(r, rng);
+      return;
+    }
+    out.path.push_back(next);
+    cur = next;
+  }
+}
+
+}  // namespace rule_detail
+
+void MultiIidRule::check_tree(const DraftTree& tree) const {
+  tree.validate();
+  rule_detail::require_kind(tree, ChildSampling::kIidSampled, name());
+  rule_detail::require_q(tree, name());
+}
+
+void MultiIidRule::accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
+                          Acceptance& out) const {
+  rule_detail::accept_iid_tree(tree, p, rng, out, res_, name());
+}
+
+}  // namespace speclab

@@ -1,0 +1,29 @@
+// Registry of acceptance rules by name (what specs and the CLI use).
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trees/draft_tree.h"
+#include "verifiers/acceptance_rule.h"
+#include "verifiers/rule_typical.h"
+
+namespace speclab {
+
+struct RuleParams {
+  TypicalParams typical;  // used by "typical" only
+};
+
+// Makes the rule called `name` (one of rule_names()). Throws Error listing the known names for
+// an unknown name, or naming the field for bad params.
+std::unique_ptr<AcceptanceRule> make_rule(std::string_view name, const RuleParams& params = {});
+
+// "greedy", "speculative", "multi-iid", "deterministic", "without-replacement", "typical".
+std::vector<std::string> rule_names();
+
+// The lossless rule to use for trees whose children were made as `children`: "greedy" when
+// sampling is greedy, else "deterministic", "multi-iid" or "without-replacement".
+std::string default_rule_for(ChildSampling children, bool greedy);
+
+}  // namespace speclab
