@@ -412,7 +412,7 @@ void HfTokenizer::Impl::encode_segment(std::string_view segment, bool first,
   const std::size_t begin = out.size();
   for (const std::string& w : words) {
     if (byte_level) {
-      model->encode_word(to_byte_level(w), out);
+      model->encode_byte_level_word(w, out);
     } else {
       model->encode_word(w, out);
     }
