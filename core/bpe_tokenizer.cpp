@@ -110,6 +110,7 @@ std::string from_byte_level(std::string_view text) {
 
 struct Pcre2Regex::Impl {
   pcre2_code* code = nullptr;
+  std::string where;
   ~Impl() {
     if (code) pcre2_code_free(code);
   }
@@ -117,6 +118,7 @@ struct Pcre2Regex::Impl {
 
 Pcre2Regex::Pcre2Regex(std::string_view pattern, const std::string& where)
     : impl_(std::make_unique<Impl>()) {
+  impl_->where = where;
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -147,7 +149,8 @@ std::vector<std::pair<std::size_t, std::size_t>> Pcre2Regex::find_all(
       pcre2_match_data_free(data);
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(rc, message, sizeof(message));
-      fail("regex match failed at byte {}: {}", offset, reinterpret_cast<const char*>(message));
+      fail("{}: text cannot be pre-tokenized (regex match failed at byte {}): {}", impl_->where,
+           offset, reinterpret_cast<const char*>(message));
     }
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
     const std::size_t begin = ovector[0], end = ovector[1];
@@ -321,7 +324,9 @@ std::vector<Token> ByteLevelBpeTokenizer::encode(std::string_view text, bool add
     }
     words.swap(next);
   }
-  for (std::string_view word : words) model_.encode_byte_level_word(word, out);
+  encode_words_cached(words, out, [this](std::string_view w, std::vector<Token>& o) {
+    model_.encode_byte_level_word(w, o);
+  });
   return out;
 }
 

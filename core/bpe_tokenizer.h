@@ -163,6 +163,28 @@ inline constexpr std::string_view kLlama3SplitPattern =
 inline constexpr std::string_view kQwen2SplitPattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
+// Appends the tokens of each word, encoding every distinct word once per call (a word seen
+// before repeats the tokens it produced). `encode_one(word, out)` appends one word's tokens.
+template <typename EncodeOne>
+void encode_words_cached(std::span<const std::string_view> words, std::vector<Token>& out,
+                         const EncodeOne& encode_one) {
+  std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> seen;
+  seen.reserve(words.size() / 4 + 16);
+  for (std::string_view w : words) {
+    if (auto it = seen.find(w); it != seen.end()) {
+      const auto [begin, n] = it->second;
+      for (std::size_t k = 0; k < n; ++k) {
+        const Token t = out[begin + k];
+        out.push_back(t);
+      }
+      continue;
+    }
+    const std::size_t begin = out.size();
+    encode_one(w, out);
+    seen.emplace(w, std::make_pair(begin, out.size() - begin));
+  }
+}
+
 // Splits `text` into pieces: the matches of `regex` and the non-empty gaps between them,
 // in order (Hugging Face Split with behavior Isolated).
 std::vector<std::string_view> split_isolated(const Pcre2Regex& regex, std::string_view text);

@@ -99,6 +99,13 @@ TEST_F(SmolLm2, RoundTripsVariedCorpus) {
     }
     EXPECT_EQ(streamed, s) << s;
   }
+  // Invalid UTF-8 cannot be pre-tokenized by the Unicode regex: Error, not a crash.
+  try {
+    tok_->encode("bad \xff\xfe bytes", false);
+    ADD_FAILURE() << "no Error thrown";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("smollm2-tokenizer.json"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(tok_->decode_token(-1, 49152), Error);
   EXPECT_THROW(tok_->decode_token(-1, -5), Error);
 }
