@@ -200,7 +200,8 @@ TEST(Llama2cReader, RealStories260KQ80WithinToleranceOfFp32) {
   expect_same_shape(f.info, q.info);
   // The shared file was exported with group size 32 (header field), not 64.
   expect_q80_close(f, q, 32);
-  // Our writer reproduces llama2.c's quantizer: quantizing the fp32 model gives the same values.
+  // Our writer reproduces llama2.c's quantizer: re-quantizing the fp32 model gives bit-identical
+  // dequantized values (checks the int8-then-scales-per-tensor layout too).
   ScopedTempDir tmp;
   testing::write_llama2c(f, tmp.path("q.bin"), 2, 32);
   const LlamaWeights mine = load_llama2c(tmp.path("q.bin"));
