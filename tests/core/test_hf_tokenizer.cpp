@@ -49,6 +49,21 @@ TEST_F(SmolLm2, MatchesReferenceIds) {
   EXPECT_EQ(tok_->encode("", false), (std::vector<Token>{}));
 }
 
+// Ids from an independent Python implementation of the classic GPT-2 BPE loop (merge every
+// occurrence of the lowest-ranked pair, `regex` module for \p{L}/\p{N}) on this file's vocab
+// and merges, after the Digits split.
+TEST_F(SmolLm2, MatchesIndependentGpt2Reference) {
+  EXPECT_EQ(tok_->encode("Windows line\r\nendings\r\n", false),
+            (std::vector<Token>{25283, 1761, 201, 198, 486, 616, 2738}));
+  EXPECT_EQ(tok_->encode("Numbers 3.14159, 1,000,000 and 2024-06-01.", false),
+            (std::vector<Token>{39006, 216, 35, 30, 33, 36, 33, 37, 41, 28, 216, 33, 28, 32, 32,
+                                32, 28, 32, 32, 32, 284, 216, 34, 32, 34, 36, 29, 32, 38, 29, 32,
+                                33, 30}));
+  EXPECT_EQ(tok_->encode("emoji: 🙂🚀👩‍💻🇫🇷 done", false),
+            (std::vector<Token>{391, 33777, 42, 47526, 10813, 244, 218, 10813, 235, 119, 321, 231,
+                                10813, 236, 136, 10813, 225, 121, 10813, 225, 132, 2294}));
+}
+
 TEST_F(SmolLm2, DigitsAreSplitIndividually) {
   // Digits(individual_digits) runs before ByteLevel: every digit is its own token.
   const std::vector<Token> ids = tok_->encode("12345", false);
