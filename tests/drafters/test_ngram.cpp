@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <vector>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/ngram_drafter.h"
+#include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
 
 namespace speclab {
@@ -184,6 +186,24 @@ TEST(Ngram, MiniLoopIsLosslessAndAccepts) {
     const auto sd = testing::run_mini_loop(target, &d, prompt, 200, {budget, 0});
     EXPECT_EQ(sd.generated, ar.generated) << "budget " << budget;
     EXPECT_LT(sd.steps, ar.steps * 3 / 4) << "the cyclic text should be found by lookup";
+  }
+}
+
+TEST(Ngram, GreedyLosslessThroughDecodeOnRandomLlama) {
+  for (const char* spec : {"ngram", "ngram:order=frequent,max_matches=8"}) {
+    const auto st = testing::lossless_on_random_llama(spec);
+    std::printf("%s random llama: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+  }
+}
+
+TEST(Ngram, GreedyLosslessThroughDecodeOnStories260K) {
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  for (const char* spec : {"ngram"}) {
+    const auto st = testing::lossless_on_stories(spec);
+    std::printf("%s stories260K: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+    EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
   }
 }
 

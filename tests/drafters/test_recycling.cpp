@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/recycling_drafter.h"
+#include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
 
 namespace speclab {
@@ -352,6 +353,24 @@ TEST(Recycling, MiniLoopIsLosslessAndAccepts) {
     EXPECT_LT(sd.steps, budget >= 4 ? ar.steps * 3 / 4 : ar.steps) << "budget " << budget;
     std::printf("recycling budget %d: %d steps for %d tokens (autoregressive %d)\n", budget,
                 sd.steps, 200, ar.steps);
+  }
+}
+
+TEST(Recycling, GreedyLosslessThroughDecodeOnRandomLlama) {
+  for (const char* spec : {"recycling", "recycling:state=warm,branching=4x2x1x1"}) {
+    const auto st = testing::lossless_on_random_llama(spec);
+    std::printf("%s random llama: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+  }
+}
+
+TEST(Recycling, GreedyLosslessThroughDecodeOnStories260K) {
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  for (const char* spec : {"recycling"}) {
+    const auto st = testing::lossless_on_stories(spec);
+    std::printf("%s stories260K: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+    EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
   }
 }
 
