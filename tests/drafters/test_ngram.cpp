@@ -8,6 +8,7 @@
 #include "drafters/ngram_drafter.h"
 #include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
+#include "tests/drafters/stat_check.h"
 
 namespace speclab {
 namespace {
@@ -205,6 +206,14 @@ TEST(Ngram, GreedyLosslessThroughDecodeOnStories260K) {
                 static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
     EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
   }
+}
+
+TEST(Ngram, SamplingLosslessWithDeterministicRule) {
+  const testing::SyntheticTarget target(8, 2, 31);
+  const auto context = testing::sample_context(target, SamplingParams{1.0f, 0, 1.0f}, 80, 4);
+  NgramDrafter d;
+  d.begin(context);
+  testing::expect_sampling_lossless(d, target, context, "ngram");
 }
 
 }  // namespace

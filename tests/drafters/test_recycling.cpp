@@ -14,6 +14,7 @@
 #include "drafters/recycling_drafter.h"
 #include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
+#include "tests/drafters/stat_check.h"
 
 namespace speclab {
 namespace {
@@ -372,6 +373,28 @@ TEST(Recycling, GreedyLosslessThroughDecodeOnStories260K) {
                 static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
     EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
   }
+}
+
+TEST(Recycling, SamplingLosslessWithDeterministicRule) {
+  const testing::SyntheticTarget target(8, 2, 31);
+  const auto context = testing::sample_context(target, SamplingParams{1.0f, 0, 1.0f}, 80, 4);
+  RecyclingDrafter d(DrafterParams::parse("recycling:k=4"));
+  d.begin(context);
+  // Fill every row with the target's top-4 after (context token 0, t): one feedback whose tree
+  // holds every token.
+  DraftTree tree;
+  tree.reset(0);
+  for (Token t = 1; t < target.vocab(); ++t) tree.add(t, 0);
+  std::vector<float> logits;
+  for (Token t = 0; t < target.vocab(); ++t) {
+    const auto row = target.logits(0, t);
+    logits.insert(logits.end(), row.begin(), row.end());
+  }
+  Acceptance acc;
+  acc.path = {0};
+  StepFeedback fb{&tree, &acc, target.vocab(), logits, 0, {}, context};
+  d.observe(fb);
+  testing::expect_sampling_lossless(d, target, context, "recycling");
 }
 
 }  // namespace
