@@ -1,2 +1,49 @@
-// Placeholder entry point; the CLI lands with the foundation issue.
-int main() { return 0; }
+// speclab: the command-line tool. Exit codes: 0 success, 1 error (bad file, bad value),
+// 2 usage error (unknown command or flag, missing argument).
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "app/cli.h"
+#include "core/error.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: speclab COMMAND [options]   (speclab COMMAND --help for its options)\n"
+    "commands:\n"
+    "  info       architecture, parameter count, dtypes and vocabulary of a model\n"
+    "  tokenize   text -> token ids (or --ids -> text) as JSON\n"
+    "  generate   generate text, autoregressive or speculative (--drafter)\n"
+    ;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  try {
+    using namespace speclab::cli;
+    if (cmd == "info") return cmd_info(argc - 1, argv + 1);
+    if (cmd == "tokenize") return cmd_tokenize(argc - 1, argv + 1);
+    if (cmd == "generate") return cmd_generate(argc - 1, argv + 1);
+    std::fprintf(stderr, "error: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+    return 2;
+  } catch (const speclab::UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const speclab::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -50,11 +50,13 @@ struct DecodeResult {
   std::int32_t n_target_forwards() const { return static_cast<std::int32_t>(steps.size()); }
 };
 
-// Runs one sequence. `drafter` may be null (autoregressive). The rule must accept the trees the
-// drafter makes (rule.check_tree is called on every tree). The target's cache is reset
+// Runs one sequence. `drafter` may be null (autoregressive). `rule` may be null: each tree then
+// gets the lossless default rule for how its children were made (verifiers/rules.h
+// default_rule_for). A given rule must accept the drafter's trees (rule->check_tree is called on
+// every tree and throws Error otherwise). The target's cache is reset
 // (truncate(0)) first. Throws Error for an empty prompt, out-of-range token ids, or a prompt
 // that does not fit the context.
-DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule& rule,
+DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
                     std::span<const Token> prompt, const DecodeOptions& options);
 
 }  // namespace speclab

@@ -1,0 +1,87 @@
+#include "app/cli.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace speclab::cli {
+
+cxxopts::ParseResult parse_or_usage(cxxopts::Options& opts, int argc, char** argv) {
+  opts.add_options()("h,help", "Print this help");
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::fputs(opts.help().c_str(), stdout);
+      std::exit(0);
+    }
+    if (!r.unmatched().empty()) {
+      throw UsageError(fmt::format("unexpected argument '{}' (see --help)", r.unmatched()[0]));
+    }
+    return r;
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw UsageError(e.what());
+  }
+}
+
+std::string required(const cxxopts::ParseResult& r, const std::string& flag) {
+  if (!r.count(flag)) throw UsageError(fmt::format("--{} is required (see --help)", flag));
+  return r[flag].as<std::string>();
+}
+
+std::string resolve_tokenizer_path(const std::string& model_path, const std::string& flag,
+                                   std::int32_t vocab_size) {
+  namespace fs = std::filesystem;
+  if (!flag.empty()) return flag;
+  if (fs::is_directory(model_path)) return model_path;
+  if (model_path.size() > 5 && model_path.substr(model_path.size() - 5) == ".gguf") return model_path;
+  const fs::path dir = fs::path(model_path).parent_path();
+  const fs::path tried[] = {dir / fmt::format("tok{}.bin", vocab_size), dir / "tokenizer.bin"};
+  for (const auto& p : tried) {
+    if (fs::exists(p)) return p.string();
+  }
+  fail("{}: no tokenizer: give --tokenizer PATH (looked for {} and {})", model_path,
+       tried[0].string(), tried[1].string());
+}
+
+std::vector<std::int32_t> parse_int_list(const std::string& text, const std::string& flag) {
+  std::vector<std::int32_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      std::size_t used = 0;
+      const long v = std::stol(item, &used);
+      if (used != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument("");
+      out.push_back(static_cast<std::int32_t>(v));
+    } catch (const std::exception&) {
+      throw UsageError(fmt::format("--{} = '{}': '{}' is not an integer", flag, text, item));
+    }
+  }
+  if (out.empty()) throw UsageError(fmt::format("--{}: empty list", flag));
+  return out;
+}
+
+std::vector<double> parse_double_list(const std::string& text, const std::string& flag) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      std::size_t used = 0;
+      const double v = std::stod(item, &used);
+      if (used != item.size()) throw std::invalid_argument("");
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw UsageError(fmt::format("--{} = '{}': '{}' is not a number", flag, text, item));
+    }
+  }
+  if (out.empty()) throw UsageError(fmt::format("--{}: empty list", flag));
+  return out;
+}
+
+}  // namespace speclab::cli

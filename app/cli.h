@@ -1,0 +1,38 @@
+// Shared pieces of the speclab command-line tool. Each subcommand lives in its own file and
+// returns the process exit code; errors propagate as speclab::Error / UsageError to main().
+#pragma once
+#include <cxxopts.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/llama_weights.h"
+#include "core/tokenizer.h"
+
+namespace speclab::cli {
+
+int cmd_info(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_generate(int argc, char** argv);
+
+
+
+
+// Parses argv with `opts`; --help prints usage and exits 0; bad flags throw UsageError.
+cxxopts::ParseResult parse_or_usage(cxxopts::Options& opts, int argc, char** argv);
+
+// Requires a flag; UsageError naming it when absent.
+std::string required(const cxxopts::ParseResult& r, const std::string& flag);
+
+// The tokenizer for a model: --tokenizer if given; else the model itself when it embeds one
+// (GGUF, Hugging Face directory); else tok<vocab>.bin or tokenizer.bin beside a llama2.c file.
+// Throws Error naming what was tried.
+std::string resolve_tokenizer_path(const std::string& model_path, const std::string& flag,
+                                   std::int32_t vocab_size);
+
+// Comma-separated integers ("1,2,3"); UsageError naming `flag` for bad text.
+std::vector<std::int32_t> parse_int_list(const std::string& text, const std::string& flag);
+std::vector<double> parse_double_list(const std::string& text, const std::string& flag);
+
+}  // namespace speclab::cli

@@ -1,0 +1,70 @@
+// speclab info --model PATH [--tokenizer PATH] [--json]
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "core/model_loader.h"
+#include "core/tokenizer_loader.h"
+
+namespace speclab::cli {
+
+namespace {
+const char* rope_name(RopeStyle s) { return s == RopeStyle::kInterleaved ? "interleaved" : "half-split"; }
+const char* scaling_name(RopeScalingType t) {
+  switch (t) {
+    case RopeScalingType::kNone: return "none";
+    case RopeScalingType::kLinear: return "linear";
+    case RopeScalingType::kLlama3: return "llama3";
+  }
+  return "?";
+}
+}  // namespace
+
+int cmd_info(int argc, char** argv) {
+  cxxopts::Options opts("speclab info", "Describe a model file (llama2.c .bin, GGUF, Hugging Face directory)");
+  opts.add_options()("model", "Model file or directory", cxxopts::value<std::string>())(
+      "tokenizer", "Tokenizer file (optional)", cxxopts::value<std::string>())(
+      "json", "Print JSON");
+  auto r = parse_or_usage(opts, argc, argv);
+  const std::string path = required(r, "model");
+  const auto w = load_weights(path);
+  const ModelInfo& m = w.info;
+  nlohmann::json j;
+  j["source"] = m.source;
+  j["format"] = m.format;
+  j["arch"] = m.arch;
+  j["weight_dtype"] = m.weight_dtype;
+  j["dim"] = m.dim;
+  j["hidden_dim"] = m.hidden_dim;
+  j["n_layers"] = m.n_layers;
+  j["n_heads"] = m.n_heads;
+  j["n_kv_heads"] = m.n_kv_heads;
+  j["head_dim"] = m.head_dim;
+  j["vocab_size"] = m.vocab_size;
+  j["max_seq_len"] = m.max_seq_len;
+  j["norm_eps"] = m.norm_eps;
+  j["rope_theta"] = m.rope_theta;
+  j["rope_style"] = rope_name(m.rope_style);
+  j["rope_scaling"] = scaling_name(m.rope_scaling.type);
+  j["tied_classifier"] = m.tied_classifier;
+  j["qkv_bias"] = m.qkv_bias;
+  j["bos_id"] = m.bos_id;
+  j["eos_ids"] = m.eos_ids;
+  j["n_params"] = m.n_params();
+  j["fp32_bytes"] = w.n_bytes();
+  std::string tok_path;
+  if (r.count("tokenizer")) tok_path = r["tokenizer"].as<std::string>();
+  if (!tok_path.empty() || m.format == "gguf" || m.format == "safetensors") {
+    auto tok = load_tokenizer(tok_path.empty() ? path : tok_path);
+    j["tokenizer_vocab_size"] = tok->vocab_size();
+  }
+  if (r.count("json")) {
+    fmt::print("{}\n", j.dump());
+  } else {
+    for (auto it = j.begin(); it != j.end(); ++it) fmt::print("{:<22} {}\n", it.key(), it.value().dump());
+  }
+  return 0;
+}
+
+}  // namespace speclab::cli

@@ -1,0 +1,542 @@
+#include "core/llama_model.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numbers>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#include "core/error.h"
+
+namespace speclab {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// SIMD lane abstraction for the matmul kernel: kLanes floats per vector, fused multiply-add.
+#if defined(__AVX512F__)
+using VecF = __m512;
+constexpr int kLanes = 16;
+inline VecF vzero() { return _mm512_setzero_ps(); }
+inline VecF vload(const float* p) { return _mm512_loadu_ps(p); }
+inline VecF vfma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
+inline void vstore(float* p, VecF v) { _mm512_storeu_ps(p, v); }
+#elif defined(__AVX2__) && defined(__FMA__)
+using VecF = __m256;
+constexpr int kLanes = 8;
+inline VecF vzero() { return _mm256_setzero_ps(); }
+inline VecF vload(const float* p) { return _mm256_loadu_ps(p); }
+inline VecF vfma(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
+inline void vstore(float* p, VecF v) { _mm256_storeu_ps(p, v); }
+#else
+using VecF = float;
+constexpr int kLanes = 1;
+inline VecF vzero() { return 0.0f; }
+inline VecF vload(const float* p) { return *p; }
+inline VecF vfma(VecF a, VecF b, VecF c) { return a * b + c; }
+inline void vstore(float* p, VecF v) { *p = v; }
+#endif
+
+// Sum of the lanes in a fixed pairwise order.
+inline float hsum(VecF v) {
+  alignas(64) float s[kLanes];
+  vstore(s, v);
+  for (int w = kLanes / 2; w > 0; w /= 2) {
+    for (int i = 0; i < w; ++i) s[i] += s[i + w];
+  }
+  return s[0];
+}
+
+// One R x C tile of Y = X W^T: rows r of W ([R, n_in], stride n_in) against tokens c of X
+// ([C, n_in], stride n_in); writes y[c * ldy + r]. Every output element is computed by the same
+// sequence (lane-wise FMA over whole vectors, pairwise lane sum, then the scalar tail), whatever
+// R and C, so results do not depend on tiling, batch size or threads.
+template <int R, int C>
+inline void matmul_tile(const float* w, const float* x, int n_in, float* y, int ldy) {
+  VecF acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) acc[r][c] = vzero();
+  int k = 0;
+  for (; k + kLanes <= n_in; k += kLanes) {
+    VecF xv[C];
+    for (int c = 0; c < C; ++c) xv[c] = vload(x + static_cast<std::size_t>(c) * n_in + k);
+    for (int r = 0; r < R; ++r) {
+      const VecF wv = vload(w + static_cast<std::size_t>(r) * n_in + k);
+      for (int c = 0; c < C; ++c) acc[r][c] = vfma(wv, xv[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) {
+      float s = hsum(acc[r][c]);
+      const float* wr = w + static_cast<std::size_t>(r) * n_in;
+      const float* xc = x + static_cast<std::size_t>(c) * n_in;
+      for (int kk = k; kk < n_in; ++kk) s += wr[kk] * xc[kk];
+      y[static_cast<std::size_t>(c) * ldy + r] = s;
+    }
+  }
+}
+
+template <int R>
+inline void matmul_rows(const float* w, const float* x, int n, int n_in, float* y, int ldy) {
+  constexpr int kTok = 4;
+  int t = 0;
+  for (; t + kTok <= n; t += kTok) {
+    matmul_tile<R, kTok>(w, x + static_cast<std::size_t>(t) * n_in, n_in,
+                         y + static_cast<std::size_t>(t) * ldy, ldy);
+  }
+  const float* xt = x + static_cast<std::size_t>(t) * n_in;
+  float* yt = y + static_cast<std::size_t>(t) * ldy;
+  switch (n - t) {
+    case 1: matmul_tile<R, 1>(w, xt, n_in, yt, ldy); break;
+    case 2: matmul_tile<R, 2>(w, xt, n_in, yt, ldy); break;
+    case 3: matmul_tile<R, 3>(w, xt, n_in, yt, ldy); break;
+    default: break;
+  }
+}
+
+// Fixed row-block size: the unit of work handed to threads. Independent of the thread count.
+constexpr int kRowBlock = 16;
+constexpr int kRowGroup = 4;
+// Below this many multiply-adds a matmul runs on the calling thread: forking costs more than
+// it saves (tiny draft models). Does not change results (see matmul_tile).
+constexpr std::int64_t kParallelMinMacs = std::int64_t(1) << 18;
+
+// Y[n, n_out] = X[n, n_in] * W[n_out, n_in]^T (+ bias[n_out] if non-null), all row-major.
+void matmul(const float* x, int n, const float* w, int n_out, int n_in, const float* bias,
+            float* y, int n_threads) {
+  const int n_blocks = (n_out + kRowBlock - 1) / kRowBlock;
+  const bool parallel = static_cast<std::int64_t>(n) * n_out * n_in >= kParallelMinMacs;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (parallel)
+  for (int b = 0; b < n_blocks; ++b) {
+    const int r0 = b * kRowBlock, r1 = std::min(n_out, r0 + kRowBlock);
+    int r = r0;
+    for (; r + kRowGroup <= r1; r += kRowGroup) {
+      matmul_rows<kRowGroup>(w + static_cast<std::size_t>(r) * n_in, x, n, n_in, y + r, n_out);
+    }
+    for (; r < r1; ++r) {
+      matmul_rows<1>(w + static_cast<std::size_t>(r) * n_in, x, n, n_in, y + r, n_out);
+    }
+    if (bias != nullptr) {
+      for (int t = 0; t < n; ++t) {
+        float* yt = y + static_cast<std::size_t>(t) * n_out;
+        for (int rr = r0; rr < r1; ++rr) yt[rr] += bias[rr];
+      }
+    }
+  }
+}
+
+// Dot product of two length-n vectors with 8 fixed partial sums (vectorizable, deterministic).
+inline float dot(const float* a, const float* b, int n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  }
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatMap = Eigen::Map<RowMatrix>;
+using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
+
+// out[t] = x[t] / rms(x[t]) * weight for n rows of width d (out may alias x).
+void rms_norm(const float* x, const float* weight, int n, int d, float eps, float* out) {
+  const ConstVecMap wmap(weight, d);
+  for (int t = 0; t < n; ++t) {
+    const ConstVecMap xt(x + static_cast<std::size_t>(t) * d, d);
+    double ss = 0.0;
+    for (int i = 0; i < d; ++i) ss += static_cast<double>(xt[i]) * xt[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / d + eps));
+    Eigen::Map<Eigen::VectorXf> ot(out + static_cast<std::size_t>(t) * d, d);
+    ot = (xt * inv).cwiseProduct(wmap);
+  }
+}
+
+std::vector<float> rope_inverse_frequencies(const ModelInfo& info) {
+  const RopeScaling& sc = info.rope_scaling;
+  const int half = info.head_dim / 2;
+  if (sc.type != RopeScalingType::kNone && !(sc.factor > 0.0f)) {
+    fail("{}: rope_scaling.factor = {}: must be positive", info.source, sc.factor);
+  }
+  if (sc.type == RopeScalingType::kLlama3) {
+    if (!(sc.high_freq_factor > sc.low_freq_factor) || !(sc.low_freq_factor > 0.0f)) {
+      fail("{}: rope_scaling low_freq_factor = {}, high_freq_factor = {}: need 0 < low < high",
+           info.source, sc.low_freq_factor, sc.high_freq_factor);
+    }
+    if (sc.original_max_position <= 0) {
+      fail("{}: rope_scaling.original_max_position = {}: must be positive", info.source,
+           sc.original_max_position);
+    }
+  }
+  std::vector<float> inv(half);
+  for (int i = 0; i < half; ++i) {
+    // theta^(-2i/head_dim), in float like llama2.c and Hugging Face.
+    float f = 1.0f / std::pow(info.rope_theta, static_cast<float>(2 * i) / info.head_dim);
+    if (sc.type == RopeScalingType::kLinear) {
+      f /= sc.factor;  // positions / factor
+    } else if (sc.type == RopeScalingType::kLlama3) {
+      // Llama 3.1 "llama3" rope type: keep high frequencies, divide low ones by factor, blend
+      // linearly in between (wavelength measured against the original context length).
+      const float old_len = static_cast<float>(sc.original_max_position);
+      const float low_wavelen = old_len / sc.low_freq_factor;
+      const float high_wavelen = old_len / sc.high_freq_factor;
+      const float wavelen = 2.0f * std::numbers::pi_v<float> / f;
+      if (wavelen < high_wavelen) {
+        // unchanged
+      } else if (wavelen > low_wavelen) {
+        f /= sc.factor;
+      } else {
+        const float smooth =
+            (old_len / wavelen - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
+        f = (1.0f - smooth) * f / sc.factor + smooth * f;
+      }
+    }
+    inv[i] = f;
+  }
+  return inv;
+}
+
+// Rotates each head of one row in place by the per-pair (cos, sin) of its position.
+void apply_rope(float* row, int n_heads, int head_dim, RopeStyle style, const float* cs,
+                const float* sn) {
+  const int half = head_dim / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = row + static_cast<std::size_t>(h) * head_dim;
+    for (int p = 0; p < half; ++p) {
+      const int a = style == RopeStyle::kInterleaved ? 2 * p : p;
+      const int b = style == RopeStyle::kInterleaved ? 2 * p + 1 : p + half;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * cs[p] - x1 * sn[p];
+      v[b] = x0 * sn[p] + x1 * cs[p];
+    }
+  }
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_threads,
+                       std::int32_t cache_capacity)
+    : weights_(std::move(weights)), n_threads_(n_threads) {
+  if (!weights_) fail("LlamaModel: weights = null: must be loaded weights");
+  weights_->validate();
+  const ModelInfo& m = weights_->info;
+  if (n_threads_ < 1) fail("{}: n_threads = {}: must be >= 1", m.source, n_threads_);
+  capacity_ = cache_capacity == -1 ? m.max_seq_len : cache_capacity;
+  if (capacity_ < 1 || capacity_ > m.max_seq_len) {
+    fail("{}: cache_capacity = {}: must be -1 or in [1, max_seq_len = {}]", m.source,
+         cache_capacity, m.max_seq_len);
+  }
+  dim_ = m.dim;
+  head_dim_ = m.head_dim;
+  q_dim_ = m.n_heads * m.head_dim;
+  kv_dim_ = m.n_kv_heads * m.head_dim;
+  hidden_dim_ = m.hidden_dim;
+  inv_freq_ = rope_inverse_frequencies(m);
+  const std::size_t cache_size = static_cast<std::size_t>(m.n_layers) * capacity_ * kv_dim_;
+  key_cache_.assign(cache_size, 0.0f);
+  value_cache_.assign(cache_size, 0.0f);
+  slot_depth_.assign(capacity_, 0);
+  scores_.assign(static_cast<std::size_t>(n_threads_) * capacity_, 0.0f);
+  ensure_batch_capacity(std::min(kPreallocBatch, capacity_));
+}
+
+void LlamaModel::ensure_batch_capacity(std::int32_t n) {
+  if (n <= batch_cap_) return;
+  batch_cap_ = n;
+  const std::size_t b = n;
+  x_.assign(b * dim_, 0.0f);
+  xb_.assign(b * dim_, 0.0f);
+  q_.assign(b * q_dim_, 0.0f);
+  k_.assign(b * kv_dim_, 0.0f);
+  v_.assign(b * kv_dim_, 0.0f);
+  att_.assign(b * q_dim_, 0.0f);
+  hb_.assign(b * hidden_dim_, 0.0f);
+  hb2_.assign(b * hidden_dim_, 0.0f);
+  rope_cos_.assign(b * (head_dim_ / 2), 0.0f);
+  rope_sin_.assign(b * (head_dim_ / 2), 0.0f);
+  cls_in_.assign(b * dim_, 0.0f);
+}
+
+void LlamaModel::validate_batch(const ForwardBatch& batch, std::int32_t exit_layer) const {
+  const ModelInfo& m = weights_->info;
+  const std::size_t n = batch.tokens.size();
+  if (n == 0) fail("{}: forward: batch has 0 tokens: must have at least 1", m.source);
+  if (batch.positions.size() != n) {
+    fail("{}: forward: positions.size() = {}: must equal tokens.size() = {}", m.source,
+         batch.positions.size(), n);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (batch.tokens[i] < 0 || batch.tokens[i] >= m.vocab_size) {
+      fail("{}: forward: tokens[{}] = {}: must be in [0, vocab_size = {})", m.source, i,
+           batch.tokens[i], m.vocab_size);
+    }
+    if (batch.positions[i] < 0 || batch.positions[i] >= m.max_seq_len) {
+      fail("{}: forward: positions[{}] = {}: must be in [0, max_seq_len = {})", m.source, i,
+           batch.positions[i], m.max_seq_len);
+    }
+  }
+  if (static_cast<std::int64_t>(n_cached_) + static_cast<std::int64_t>(n) > capacity_) {
+    fail("{}: forward: KV cache overflow: {} cached + {} new = {} slots: capacity is {}",
+         m.source, n_cached_, n, static_cast<std::int64_t>(n_cached_) + n, capacity_);
+  }
+  if (!batch.mask.empty()) {
+    if (batch.mask.size() != n * n) {
+      fail("{}: forward: mask.size() = {}: must be n * n = {}", m.source, batch.mask.size(), n * n);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (batch.mask[i * n + i] == 0) {
+        fail("{}: forward: mask[{}][{}] = 0: an entry must attend to itself", m.source, i, i);
+      }
+      for (std::size_t j = i + 1; j < n; ++j) {
+        if (batch.mask[i * n + j] != 0) {
+          fail("{}: forward: mask[{}][{}] = {}: entries may only attend to earlier entries",
+               m.source, i, j, batch.mask[i * n + j]);
+        }
+      }
+    }
+  }
+  if (batch.exit_layer != -1 && (batch.exit_layer < 1 || batch.exit_layer > m.n_layers)) {
+    fail("{}: forward: exit_layer = {}: must be -1 or in [1, n_layers = {}]", m.source,
+         batch.exit_layer, m.n_layers);
+  }
+  for (std::int32_t h : batch.hidden_layers) {
+    if (h != kFinalNormedHidden && (h < 0 || h > exit_layer)) {
+      fail("{}: forward: hidden layer selector {}: must be kFinalNormedHidden ({}) or in [0, {}] "
+           "(the exit layer)",
+           m.source, h, kFinalNormedHidden, exit_layer);
+    }
+  }
+  if (!batch.all_logits) {
+    for (std::int32_t r : batch.logit_rows) {
+      if (r < 0 || static_cast<std::size_t>(r) >= n) {
+        fail("{}: forward: logit row {}: must be in [0, n = {})", m.source, r, n);
+      }
+    }
+  }
+  for (std::int32_t s = 0; s < n_cached_; ++s) {
+    if (slot_depth_[s] < exit_layer) {
+      fail("{}: forward: cached slot {} holds K/V for {} layers (an early-exit forward) but this "
+           "forward runs {} layers: truncate or keep_batch_rows first",
+           m.source, s, slot_depth_[s], exit_layer);
+    }
+  }
+}
+
+void LlamaModel::compute_rope_tables(std::span<const std::int32_t> positions) {
+  const int half = head_dim_ / 2;
+  for (std::size_t t = 0; t < positions.size(); ++t) {
+    const float pos = static_cast<float>(positions[t]);
+    for (int p = 0; p < half; ++p) {
+      const float angle = pos * inv_freq_[p];
+      rope_cos_[t * half + p] = std::cos(angle);
+      rope_sin_[t * half + p] = std::sin(angle);
+    }
+  }
+}
+
+void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
+  const ModelInfo& m = weights_->info;
+  const std::int32_t exit_layer = batch.exit_layer == -1 ? m.n_layers : batch.exit_layer;
+  validate_batch(batch, exit_layer);
+  const int n = static_cast<int>(batch.tokens.size());
+  ensure_batch_capacity(n);
+  const std::uint8_t* mask = batch.mask.empty() ? nullptr : batch.mask.data();
+
+  // Hidden outputs: one [n, dim] array per selector.
+  const std::size_t n_sel = batch.hidden_layers.size();
+  out.hidden.resize(n_sel);
+  for (auto& h : out.hidden) h.resize(static_cast<std::size_t>(n) * dim_);
+  auto copy_hidden = [&](std::int32_t selector, const float* src) {
+    for (std::size_t s = 0; s < n_sel; ++s) {
+      if (batch.hidden_layers[s] == selector) {
+        std::copy(src, src + static_cast<std::size_t>(n) * dim_, out.hidden[s].begin());
+      }
+    }
+  };
+
+  // Token embeddings.
+  for (int t = 0; t < n; ++t) {
+    const float* e = weights_->token_embedding.data() + static_cast<std::size_t>(batch.tokens[t]) * dim_;
+    std::copy(e, e + dim_, x_.begin() + static_cast<std::size_t>(t) * dim_);
+  }
+  copy_hidden(0, x_.data());
+  compute_rope_tables(batch.positions);
+
+  for (std::int32_t l = 0; l < exit_layer; ++l) {
+    run_layer(l, n, mask);
+    copy_hidden(l + 1, x_.data());
+  }
+  for (int t = 0; t < n; ++t) slot_depth_[n_cached_ + t] = exit_layer;
+  last_start_ = n_cached_;
+  last_n_ = n;
+  n_cached_ += n;
+
+  // Final norm of every row (cheap), then the classifier on the requested rows only.
+  rms_norm(x_.data(), weights_->final_norm.data(), n, dim_, m.norm_eps, xb_.data());
+  copy_hidden(kFinalNormedHidden, xb_.data());
+  int n_rows = 0;
+  if (batch.all_logits) {
+    n_rows = n;
+    std::copy(xb_.begin(), xb_.begin() + static_cast<std::size_t>(n) * dim_, cls_in_.begin());
+  } else {
+    if (batch.logit_rows.size() > static_cast<std::size_t>(batch_cap_)) {
+      cls_in_.resize(batch.logit_rows.size() * dim_);  // duplicates beyond the batch: rare
+    }
+    for (std::int32_t r : batch.logit_rows) {
+      std::copy(xb_.begin() + static_cast<std::size_t>(r) * dim_,
+                xb_.begin() + static_cast<std::size_t>(r + 1) * dim_,
+                cls_in_.begin() + static_cast<std::size_t>(n_rows) * dim_);
+      ++n_rows;
+    }
+  }
+  out.n_rows = n_rows;
+  out.vocab = m.vocab_size;
+  out.logits.resize(static_cast<std::size_t>(n_rows) * m.vocab_size);
+  if (n_rows > 0) {
+    matmul(cls_in_.data(), n_rows, weights_->classifier_matrix().data(), m.vocab_size, dim_,
+           nullptr, out.logits.data(), n_threads_);
+  }
+}
+
+void LlamaModel::run_layer(std::int32_t layer, std::int32_t n, const std::uint8_t* mask) {
+  const ModelInfo& m = weights_->info;
+  const LlamaLayerWeights& w = weights_->layers[layer];
+  const bool bias = m.qkv_bias;
+
+  // Attention block.
+  rms_norm(x_.data(), w.attn_norm.data(), n, dim_, m.norm_eps, xb_.data());
+  matmul(xb_.data(), n, w.wq.data(), q_dim_, dim_, bias ? w.bq.data() : nullptr, q_.data(),
+         n_threads_);
+  matmul(xb_.data(), n, w.wk.data(), kv_dim_, dim_, bias ? w.bk.data() : nullptr, k_.data(),
+         n_threads_);
+  matmul(xb_.data(), n, w.wv.data(), kv_dim_, dim_, bias ? w.bv.data() : nullptr, v_.data(),
+         n_threads_);
+  const int half = head_dim_ / 2;
+  const std::size_t layer_off = static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
+  for (int t = 0; t < n; ++t) {
+    const float* cs = rope_cos_.data() + static_cast<std::size_t>(t) * half;
+    const float* sn = rope_sin_.data() + static_cast<std::size_t>(t) * half;
+    apply_rope(q_.data() + static_cast<std::size_t>(t) * q_dim_, m.n_heads, head_dim_,
+               m.rope_style, cs, sn);
+    float* kt = k_.data() + static_cast<std::size_t>(t) * kv_dim_;
+    apply_rope(kt, m.n_kv_heads, head_dim_, m.rope_style, cs, sn);
+    const std::size_t slot = layer_off + static_cast<std::size_t>(n_cached_ + t) * kv_dim_;
+    std::copy(kt, kt + kv_dim_, key_cache_.begin() + slot);
+    const float* vt = v_.data() + static_cast<std::size_t>(t) * kv_dim_;
+    std::copy(vt, vt + kv_dim_, value_cache_.begin() + slot);
+  }
+  attention(layer, n, mask);
+  matmul(att_.data(), n, w.wo.data(), dim_, q_dim_, nullptr, xb_.data(), n_threads_);
+  MatMap x(x_.data(), n, dim_), xb(xb_.data(), n, dim_);
+  x += xb;
+
+  // SwiGLU feed-forward: w2(silu(w1 x) * w3 x).
+  rms_norm(x_.data(), w.ffn_norm.data(), n, dim_, m.norm_eps, xb_.data());
+  matmul(xb_.data(), n, w.w1.data(), hidden_dim_, dim_, nullptr, hb_.data(), n_threads_);
+  matmul(xb_.data(), n, w.w3.data(), hidden_dim_, dim_, nullptr, hb2_.data(), n_threads_);
+  const std::size_t nh = static_cast<std::size_t>(n) * hidden_dim_;
+  float* g = hb_.data();
+  const float* u = hb2_.data();
+  for (std::size_t i = 0; i < nh; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  matmul(hb_.data(), n, w.w2.data(), dim_, hidden_dim_, nullptr, xb_.data(), n_threads_);
+  x += xb;
+}
+
+void LlamaModel::attention(std::int32_t layer, std::int32_t n, const std::uint8_t* mask) {
+  const ModelInfo& m = weights_->info;
+  const int n_heads = m.n_heads, group = m.n_heads / m.n_kv_heads, hd = head_dim_;
+  const int kv_dim = kv_dim_, q_dim = q_dim_, n_past = n_cached_, cap = capacity_;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* kc = key_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
+  const float* vc = value_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
+  const float* q = q_.data();
+  float* att = att_.data();
+  float* scores_all = scores_.data();
+  const int n_work = n * n_heads;
+  const bool parallel = static_cast<std::int64_t>(n_work) * (n_past + n) * hd >= (1 << 16);
+#pragma omp parallel for schedule(static) num_threads(n_threads_) if (parallel)
+  for (int wi = 0; wi < n_work; ++wi) {
+    const int i = wi / n_heads, h = wi % n_heads;
+    const std::size_t koff = static_cast<std::size_t>(h / group) * hd;
+    const float* qi = q + static_cast<std::size_t>(i) * q_dim + static_cast<std::size_t>(h) * hd;
+    float* sc = scores_all + static_cast<std::size_t>(omp_get_thread_num()) * cap;
+    auto allowed = [&](int j) { return mask == nullptr ? j <= i : mask[i * n + j] != 0; };
+    // Scores over the cached slots, then the allowed batch entries (slots n_past + j).
+    int n_s = 0;
+    float max_s = -INFINITY;
+    for (int s = 0; s < n_past + i + 1; ++s) {
+      if (s >= n_past && !allowed(s - n_past)) continue;
+      const float v = dot(qi, kc + static_cast<std::size_t>(s) * kv_dim + koff, hd) * scale;
+      sc[n_s++] = v;
+      max_s = std::max(max_s, v);
+    }
+    float sum = 0.0f;
+    for (int s = 0; s < n_s; ++s) {
+      sc[s] = std::exp(sc[s] - max_s);
+      sum += sc[s];
+    }
+    const float inv_sum = 1.0f / sum;
+    float* o = att + static_cast<std::size_t>(i) * q_dim + static_cast<std::size_t>(h) * hd;
+    std::fill(o, o + hd, 0.0f);
+    int k = 0;
+    for (int s = 0; s < n_past + i + 1; ++s) {
+      if (s >= n_past && !allowed(s - n_past)) continue;
+      const float p = sc[k++] * inv_sum;
+      const float* vs = vc + static_cast<std::size_t>(s) * kv_dim + koff;
+      for (int d = 0; d < hd; ++d) o[d] += p * vs[d];
+    }
+  }
+}
+
+void LlamaModel::keep_batch_rows(std::span<const std::int32_t> rows) {
+  const ModelInfo& m = weights_->info;
+  if (last_n_ < 0) {
+    fail("{}: keep_batch_rows: no forward batch to keep rows from (none yet, or already "
+         "kept/truncated)",
+         m.source);
+  }
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    if (rows[k] < 0 || rows[k] >= last_n_) {
+      fail("{}: keep_batch_rows: rows[{}] = {}: must be in [0, last batch size = {})", m.source, k,
+           rows[k], last_n_);
+    }
+    if (k > 0 && rows[k] <= rows[k - 1]) {
+      fail("{}: keep_batch_rows: rows[{}] = {} after {}: rows must be strictly increasing",
+           m.source, k, rows[k], rows[k - 1]);
+    }
+  }
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const std::size_t src = static_cast<std::size_t>(last_start_) + rows[k];
+    const std::size_t dst = static_cast<std::size_t>(last_start_) + k;
+    if (src == dst) continue;
+    for (std::int32_t l = 0; l < m.n_layers; ++l) {
+      const std::size_t base = static_cast<std::size_t>(l) * capacity_ * kv_dim_;
+      std::copy_n(key_cache_.begin() + base + src * kv_dim_, kv_dim_,
+                  key_cache_.begin() + base + dst * kv_dim_);
+      std::copy_n(value_cache_.begin() + base + src * kv_dim_, kv_dim_,
+                  value_cache_.begin() + base + dst * kv_dim_);
+    }
+    slot_depth_[dst] = slot_depth_[src];
+  }
+  n_cached_ = last_start_ + static_cast<std::int32_t>(rows.size());
+  last_n_ = -1;
+}
+
+void LlamaModel::truncate(std::int32_t n_keep) {
+  if (n_keep < 0 || n_keep > n_cached_) {
+    fail("{}: truncate: n_keep = {}: must be in [0, n_cached = {}]", weights_->info.source, n_keep,
+         n_cached_);
+  }
+  n_cached_ = n_keep;
+  last_n_ = -1;
+}
+
+}  // namespace speclab

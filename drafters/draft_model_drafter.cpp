@@ -1,0 +1,212 @@
+#include "drafters/draft_model_drafter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/sampling.h"
+
+namespace speclab {
+
+DraftModelMode parse_draft_model_mode(const std::string& s) {
+  if (s == "chain") return DraftModelMode::kChain;
+  if (s == "topk") return DraftModelMode::kTopK;
+  if (s == "iid") return DraftModelMode::kIid;
+  if (s == "swor") return DraftModelMode::kSwor;
+  fail("draft-model: mode = '{}': must be one of chain, topk, iid, swor", s);
+}
+
+const char* to_string(DraftModelMode m) {
+  switch (m) {
+    case DraftModelMode::kChain: return "chain";
+    case DraftModelMode::kTopK: return "topk";
+    case DraftModelMode::kIid: return "iid";
+    case DraftModelMode::kSwor: return "swor";
+  }
+  return "?";
+}
+
+DraftModelDrafter::DraftModelDrafter(std::unique_ptr<LanguageModel> draft,
+                                     std::int32_t target_vocab, DraftModelOptions options)
+    : draft_(std::move(draft)), opt_(std::move(options)) {
+  SPECLAB_ASSERT(draft_ != nullptr);
+  if (draft_->info().vocab_size != target_vocab) {
+    fail("draft-model: {}: vocab_size = {}: must equal the target's vocab_size = {}",
+         draft_->info().source, draft_->info().vocab_size, target_vocab);
+  }
+  if (opt_.gamma < 1) fail("draft-model: gamma = {}: must be >= 1", opt_.gamma);
+  if (opt_.mode != DraftModelMode::kChain) {
+    if (opt_.branching.empty()) fail("draft-model: branching: empty: give at least one depth");
+    for (std::int32_t b : opt_.branching) {
+      if (b < 1) fail("draft-model: branching factor {}: must be >= 1", b);
+    }
+  }
+}
+
+void DraftModelDrafter::begin(std::span<const Token> prompt) {
+  draft_->truncate(0);
+  cached_.clear();
+}
+
+void DraftModelDrafter::sync(std::span<const Token> tokens) {
+  const std::size_t len = tokens.size();
+  std::size_t c = 0;
+  while (c < cached_.size() && c + 1 < len && cached_[c] == tokens[c]) ++c;
+  draft_->truncate(static_cast<std::int32_t>(c));
+  cached_.resize(c);
+  const std::size_t n = len - c;
+  positions_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) positions_[i] = static_cast<std::int32_t>(c + i);
+  rows_.assign(1, static_cast<std::int32_t>(n - 1));
+  ForwardBatch batch;
+  batch.tokens = tokens.subspan(c);
+  batch.positions = positions_;
+  batch.all_logits = false;
+  batch.logit_rows = rows_;
+  draft_->forward(batch, fwd_);
+  cached_.insert(cached_.end(), tokens.begin() + c, tokens.end());
+  root_logits_.assign(fwd_.logits.begin(), fwd_.logits.end());
+}
+
+void DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
+                                DraftTree& out) {
+  const std::int32_t vocab = draft_->info().vocab_size;
+  const ChildSampling kind = opt_.mode == DraftModelMode::kTopK ? ChildSampling::kDeterministic
+                             : opt_.mode == DraftModelMode::kSwor
+                                 ? ChildSampling::kWithoutReplacement
+                                 : ChildSampling::kIidSampled;
+  out.reset(ctx.tokens.back(), kind, vocab);
+  const std::int64_t len = static_cast<std::int64_t>(ctx.tokens.size());
+  // The draft must hold the sequence plus the drafted nodes (chain: depth - 1 of them at once;
+  // tree: all of them in one batch).
+  if (budget.max_nodes <= 0 || len + budget.max_nodes > draft_->info().max_seq_len) return;
+  sync(ctx.tokens);
+  if (opt_.mode == DraftModelMode::kChain) {
+    propose_chain(ctx, budget, out);
+  } else {
+    propose_tree(ctx, budget, out);
+  }
+}
+
+void DraftModelDrafter::propose_chain(const DraftContext& ctx, const DraftBudget& budget,
+                                      DraftTree& out) {
+  std::int32_t depth = std::min(opt_.gamma, budget.max_nodes);
+  if (budget.max_depth > 0) depth = std::min(depth, budget.max_depth);
+  const std::int32_t vocab = draft_->info().vocab_size;
+  const bool greedy = ctx.sampling->greedy();
+  std::int32_t node = 0;
+  float score = 0.0f;
+  std::span<const float> logits = root_logits_;
+  std::int32_t pos = static_cast<std::int32_t>(ctx.tokens.size());
+  for (std::int32_t d = 1; d <= depth; ++d) {
+    logits_to_probs(logits, *ctx.sampling, out.q_row_mut(node), scratch_);
+    const Token x = greedy ? argmax(logits) : sample_from(out.q_row(node), *ctx.rng);
+    const float qx = out.q_row(node)[x];
+    score += std::log(std::max(qx, 1e-30f));
+    node = out.add(x, node, score, qx);
+    if (d == depth) break;
+    const Token tok = x;
+    rows_.assign(1, 0);
+    positions_.assign(1, pos++);
+    ForwardBatch batch;
+    batch.tokens = std::span<const Token>(&tok, 1);
+    batch.positions = positions_;
+    batch.all_logits = true;
+    draft_->forward(batch, fwd_);
+    cached_.push_back(x);
+    level_logits_.assign(fwd_.logits.begin(), fwd_.logits.begin() + vocab);
+    logits = level_logits_;
+  }
+}
+
+void DraftModelDrafter::choose_children(const DraftContext& ctx, DraftTree& out,
+                                        std::int32_t node, std::span<const float> logits,
+                                        std::int32_t k, std::int32_t room) {
+  const std::int32_t vocab = static_cast<std::int32_t>(logits.size());
+  logits_to_probs(logits, *ctx.sampling, out.q_row_mut(node), scratch_);
+  k = std::min(k, room);
+  if (k <= 0) return;
+  // Chosen tokens go to batch_tokens_ first: out.add() may reallocate q.
+  batch_tokens_.clear();
+  if (opt_.mode == DraftModelMode::kIid) {
+    for (std::int32_t j = 0; j < k; ++j) batch_tokens_.push_back(sample_from(out.q_row(node), *ctx.rng));
+  } else {
+    // topk: rank by draft logits; swor: Gumbel-top-k over tokens with q > 0.
+    order_.resize(vocab);
+    std::iota(order_.begin(), order_.end(), 0);
+    keys_.resize(vocab);
+    auto q = out.q_row(node);
+    for (std::int32_t t = 0; t < vocab; ++t) {
+      if (opt_.mode == DraftModelMode::kTopK) {
+        keys_[t] = logits[t];
+      } else {
+        keys_[t] = q[t] > 0.0f ? std::log(static_cast<double>(q[t])) + ctx.rng->gumbel()
+                               : -std::numeric_limits<double>::infinity();
+      }
+    }
+    std::int32_t kk = std::min(k, vocab);
+    if (opt_.mode == DraftModelMode::kSwor) {
+      kk = std::min<std::int32_t>(kk, static_cast<std::int32_t>(
+                                          std::count_if(q.begin(), q.end(), [](float v) { return v > 0.0f; })));
+    }
+    std::partial_sort(order_.begin(), order_.begin() + kk, order_.end(),
+                      [&](std::int32_t a, std::int32_t b) {
+                        return keys_[a] > keys_[b] || (keys_[a] == keys_[b] && a < b);
+                      });
+    batch_tokens_.assign(order_.begin(), order_.begin() + kk);
+  }
+  const float base = out.score[node];
+  for (Token x : batch_tokens_) {
+    const float qx = out.q_row(node)[x];
+    out.add(x, node, base + std::log(std::max(qx, 1e-30f)), qx);
+  }
+}
+
+void DraftModelDrafter::propose_tree(const DraftContext& ctx, const DraftBudget& budget,
+                                     DraftTree& out) {
+  const std::int32_t vocab = draft_->info().vocab_size;
+  std::int32_t max_depth = static_cast<std::int32_t>(opt_.branching.size());
+  if (budget.max_depth > 0) max_depth = std::min(max_depth, budget.max_depth);
+  const std::int32_t len = static_cast<std::int32_t>(ctx.tokens.size());
+  level_nodes_.assign(1, 0);
+  level_logits_.assign(root_logits_.begin(), root_logits_.end());
+  for (std::int32_t d = 1; d <= max_depth; ++d) {
+    next_level_.clear();
+    for (std::size_t li = 0; li < level_nodes_.size(); ++li) {
+      const std::int32_t room = budget.max_nodes - (out.size() - 1);
+      const std::int32_t first = out.size();
+      choose_children(ctx, out, level_nodes_[li],
+                      std::span<const float>(level_logits_).subspan(li * vocab, vocab),
+                      opt_.branching[d - 1], room);
+      for (std::int32_t c = first; c < out.size(); ++c) next_level_.push_back(c);
+    }
+    if (next_level_.empty() || d == max_depth || out.size() - 1 >= budget.max_nodes) break;
+    // One draft forward of nodes 1..n-1 (the root is cached) for the new level's logits.
+    const std::int32_t n = out.size() - 1;
+    batch_tokens_.assign(out.token.begin() + 1, out.token.end());
+    positions_.resize(n);
+    mask_.assign(static_cast<std::size_t>(n) * n, 0);
+    for (std::int32_t i = 1; i <= n; ++i) {
+      positions_[i - 1] = len - 1 + out.depth[i];
+      for (std::int32_t a = i; a > 0; a = out.parent[a]) {
+        mask_[static_cast<std::size_t>(i - 1) * n + (a - 1)] = 1;
+      }
+    }
+    rows_.resize(next_level_.size());
+    for (std::size_t r = 0; r < next_level_.size(); ++r) rows_[r] = next_level_[r] - 1;
+    ForwardBatch batch;
+    batch.tokens = batch_tokens_;
+    batch.positions = positions_;
+    batch.mask = mask_;
+    batch.all_logits = false;
+    batch.logit_rows = rows_;
+    draft_->forward(batch, fwd_);
+    draft_->truncate(len);
+    level_logits_.assign(fwd_.logits.begin(), fwd_.logits.end());
+    level_nodes_.swap(next_level_);
+  }
+}
+
+}  // namespace speclab

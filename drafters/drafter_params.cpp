@@ -1,0 +1,170 @@
+#include "drafters/drafter_params.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+#include "core/error.h"
+
+namespace speclab {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool valid_key(std::string_view k) {
+  if (k.empty()) return false;
+  for (char c : k) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+// Splits on commas at bracket depth 0; throws on unbalanced brackets.
+std::vector<std::string_view> split_top_level(std::string_view spec, std::string_view whole) {
+  std::vector<std::string_view> parts;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < spec.size(); ++i) {
+    const char c = spec[i];
+    if (c == '[' || c == '(') ++depth;
+    if (c == ']' || c == ')') {
+      if (--depth < 0) fail("drafter spec '{}': unbalanced '{}' at offset {}", whole, c, i);
+    }
+    if (c == ',' && depth == 0) {
+      parts.push_back(spec.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (depth != 0) fail("drafter spec '{}': unbalanced brackets", whole);
+  parts.push_back(spec.substr(start));
+  return parts;
+}
+
+}  // namespace
+
+DrafterParams DrafterParams::parse(std::string_view spec) {
+  const std::size_t colon = spec.find(':');
+  const std::string_view name = trim(spec.substr(0, colon));
+  if (name.empty()) fail("drafter spec '{}': empty drafter name", spec);
+  DrafterParams p;
+  p.drafter_ = std::string(name);
+  if (colon == std::string_view::npos) return p;
+  const std::string_view rest = spec.substr(colon + 1);
+  if (trim(rest).empty()) return p;
+  for (std::string_view part : split_top_level(rest, spec)) {
+    part = trim(part);
+    const std::size_t eq = part.find('=');
+    if (eq == std::string_view::npos) {
+      fail("drafter {}: entry '{}' in '{}': expected key=value", name, part, spec);
+    }
+    const std::string_view key = trim(part.substr(0, eq));
+    const std::string_view value = trim(part.substr(eq + 1));
+    if (!valid_key(key)) {
+      fail("drafter {}: key '{}' in '{}': keys are non-empty [a-z0-9_]+", name, key, spec);
+    }
+    if (value.empty()) fail("drafter {}: {} = '': empty value", name, key);
+    if (!p.values_.emplace(std::string(key), std::string(value)).second) {
+      fail("drafter {}: {} given twice in '{}'", name, key, spec);
+    }
+  }
+  return p;
+}
+
+void DrafterParams::check_known(std::initializer_list<std::string_view> known) const {
+  for (const auto& [key, value] : values_) {
+    bool ok = false;
+    for (std::string_view k : known) ok = ok || k == key;
+    if (!ok) {
+      std::string list;
+      for (std::string_view k : known) {
+        if (!list.empty()) list += ", ";
+        list += k;
+      }
+      fail("drafter {}: {} = {}: unknown key (known keys: {})", drafter_, key, value,
+           list.empty() ? std::string("none") : list);
+    }
+  }
+}
+
+const std::string* DrafterParams::find(std::string_view key) const {
+  const auto it = values_.find(std::string(key));
+  return it == values_.end() ? nullptr : &it->second;
+}
+
+void DrafterParams::fail_value(std::string_view key, std::string_view value,
+                               std::string_view rule) const {
+  fail("drafter {}: {} = {}: {}", drafter_, key, value, rule);
+}
+
+std::int32_t DrafterParams::get_int(std::string_view key, std::int32_t def, std::int32_t lo,
+                                    std::int32_t hi) const {
+  const std::string* v = find(key);
+  if (!v) return def;
+  errno = 0;
+  char* end = nullptr;
+  const long long x = std::strtoll(v->c_str(), &end, 10);
+  if (end == v->c_str() || *end != '\0' || errno == ERANGE) {
+    fail_value(key, *v, "expected an integer");
+  }
+  if (x < lo || x > hi) fail_value(key, *v, fmt::format("must be in [{}, {}]", lo, hi));
+  return static_cast<std::int32_t>(x);
+}
+
+double DrafterParams::get_double(std::string_view key, double def, double lo, double hi) const {
+  const std::string* v = find(key);
+  if (!v) return def;
+  errno = 0;
+  char* end = nullptr;
+  const double x = std::strtod(v->c_str(), &end);
+  if (end == v->c_str() || *end != '\0' || errno == ERANGE || !std::isfinite(x)) {
+    fail_value(key, *v, "expected a finite number");
+  }
+  if (x < lo || x > hi) fail_value(key, *v, fmt::format("must be in [{}, {}]", lo, hi));
+  return x;
+}
+
+bool DrafterParams::get_bool(std::string_view key, bool def) const {
+  const std::string* v = find(key);
+  if (!v) return def;
+  if (*v == "1" || *v == "true" || *v == "yes" || *v == "on") return true;
+  if (*v == "0" || *v == "false" || *v == "no" || *v == "off") return false;
+  fail_value(key, *v, "expected a boolean (1/0, true/false, yes/no, on/off)");
+}
+
+std::string DrafterParams::get_string(std::string_view key, std::string_view def) const {
+  const std::string* v = find(key);
+  return v ? *v : std::string(def);
+}
+
+std::string DrafterParams::get_choice(std::string_view key, std::string_view def,
+                                      std::initializer_list<std::string_view> allowed) const {
+  const std::string* v = find(key);
+  if (!v) return std::string(def);
+  std::string list;
+  for (std::string_view a : allowed) {
+    if (a == *v) return *v;
+    if (!list.empty()) list += "|";
+    list += a;
+  }
+  fail_value(key, *v, fmt::format("must be one of {}", list));
+}
+
+std::string DrafterParams::to_string() const {
+  std::string s = drafter_;
+  char sep = ':';
+  for (const auto& [key, value] : values_) {
+    s += sep;
+    s += key;
+    s += '=';
+    s += value;
+    sep = ',';
+  }
+  return s;
+}
+
+}  // namespace speclab

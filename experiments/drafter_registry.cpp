@@ -1,0 +1,76 @@
+#include "experiments/drafter_registry.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/llama_model.h"
+#include "core/model_loader.h"
+#include "drafters/aded_drafter.h"
+#include "drafters/draft_model_drafter.h"
+#include "drafters/ngram_drafter.h"
+#include "drafters/recycling_drafter.h"
+
+namespace speclab {
+
+std::vector<std::string> drafter_names() {
+  return {"none", "draft-model", "ngram", "recycling", "aded"};
+}
+
+namespace {
+
+DraftModelOptions draft_model_options(const DrafterParams& p, std::string& model_path) {
+  p.check_known({"model", "mode", "gamma", "branching"});
+  DraftModelOptions o;
+  o.mode = parse_draft_model_mode(p.get_choice("mode", "chain", {"chain", "topk", "iid", "swor"}));
+  o.gamma = p.get_int("gamma", 4, 1, 64);
+  if (p.has("branching")) o.branching = parse_branching(p.get_string("branching", ""), "draft-model: branching");
+  model_path = p.get_string("model", model_path);
+  return o;
+}
+
+std::unique_ptr<Drafter> build(const DrafterParams& p, const DrafterEnv& env, bool load) {
+  const std::string& name = p.drafter();
+  if (name == "none" || name == "ar") {
+    p.check_known({});
+    return nullptr;
+  }
+  if (name == "ngram") return std::make_unique<NgramDrafter>(p);
+  if (name == "recycling") return std::make_unique<RecyclingDrafter>(p);
+  if (name == "aded") return std::make_unique<AdedDrafter>(p);
+  if (name == "draft-model") {
+    std::string path = env.draft_model_path;
+    DraftModelOptions o = draft_model_options(p, path);
+    if (path.empty()) {
+      fail("drafter draft-model: model: no draft model given (use --draft-model PATH or draft-model:model=PATH)");
+    }
+    if (!load) {
+      if (!std::filesystem::exists(path)) fail("drafter draft-model: model = {}: file not found", path);
+      return nullptr;
+    }
+    auto w = load_weights_shared(path);
+    auto m = std::make_unique<LlamaModel>(w, env.n_threads);
+    SPECLAB_ASSERT(env.target != nullptr);
+    return std::make_unique<DraftModelDrafter>(std::move(m), env.target->vocab_size, o);
+  }
+  fail("drafter '{}': unknown: known drafters are {}", name, fmt::join(drafter_names(), ", "));
+}
+
+}  // namespace
+
+void validate_drafter_spec(const std::string& spec, const DrafterEnv& env) {
+  auto p = DrafterParams::parse(spec);
+  if (p.drafter() == "draft-model") {
+    build(p, env, /*load=*/false);
+  } else {
+    build(p, env, /*load=*/true);  // the training-free drafters are cheap to construct
+  }
+}
+
+std::unique_ptr<Drafter> make_drafter(const std::string& spec, const DrafterEnv& env) {
+  return build(DrafterParams::parse(spec), env, /*load=*/true);
+}
+
+}  // namespace speclab

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds speclab (Release, -O3 -march=native) and runs the whole test suite with ctest, then
+# builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite once more.
+# Usage: scripts/test.sh [--no-sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=$(nproc)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+if [ "${1:-}" != "--no-sanitize" ]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPECLAB_SANITIZE=ON \
+    -DSPECLAB_BUILD_BENCH=OFF
+  cmake --build build-asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
