@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/gguf_reader.h"
+#include "core/hf_loader.h"
 #include "core/llama2c_reader.h"
 #include "core/mapped_file.h"
 
@@ -25,7 +26,7 @@ LlamaWeights load_weights(const std::string& path) {
     case ModelFileKind::kLlama2c:
       return load_llama2c(path);
     case ModelFileKind::kHuggingFaceDir:
-      fail("{}: is a directory: Hugging Face directories: not supported yet", path);
+      return load_hf_directory(path);
   }
   fail("{}: unknown model file kind", path);
 }

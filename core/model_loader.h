@@ -2,7 +2,7 @@
 //   "GGUF" magic        -> load_gguf          (core/gguf_reader.h)
 //   "ak42" magic        -> load_llama2c v1/v2 (core/llama2c_reader.h)
 //   anything else       -> load_llama2c legacy v0 (its header checks reject garbage)
-//   a directory         -> Error (Hugging Face directories: not supported yet)
+//   a directory         -> load_hf_directory  (core/hf_loader.h: config.json + safetensors)
 // Throws Error naming the path on any unreadable or invalid input.
 #pragma once
 #include <memory>

@@ -1,18 +1,12 @@
 #include "core/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/half.h"
 
 namespace speclab {
 
@@ -37,18 +31,6 @@ constexpr DtypeEntry kDtypes[] = {
 
 // The safetensors reference implementation refuses headers above 100 MB.
 constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
-
-std::uint32_t float_bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-float bits_float(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
 
 std::string json_type(const nlohmann::json& j) {
   if (j.is_number_integer()) return "integer";
@@ -89,49 +71,6 @@ std::int64_t SafetensorsTensor::n_elements() const {
   for (auto d : shape) n *= d;
   return n;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Read-only memory mapping of a whole file (RAII).
-
-struct SafetensorsFile::Mapping {
-  const std::byte* data = nullptr;
-  std::size_t size = 0;
-
-  explicit Mapping(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int e = errno;
-      ::close(fd);
-      fail("{}: cannot stat: {}", path, std::strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      fail("{}: not a regular file", path);
-    }
-    size = static_cast<std::size_t>(st.st_size);
-    if (size > 0) {
-      void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        const int e = errno;
-        ::close(fd);
-        fail("{}: cannot mmap {} bytes: {}", path, size, std::strerror(e));
-      }
-      data = static_cast<const std::byte*>(p);
-    }
-    ::close(fd);
-  }
-  ~Mapping() {
-    if (data != nullptr) ::munmap(const_cast<std::byte*>(data), size);
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-};
-
-SafetensorsFile::~SafetensorsFile() = default;
-SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
 
 namespace {
 
@@ -212,14 +151,14 @@ SafetensorsTensor parse_entry(const std::string& path, const std::string& name,
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path)
-    : path_(path), map_(std::make_unique<Mapping>(path)) {
-  const std::uint64_t file_size = map_->size;
+    : path_(path), map_(path) {
+  const std::uint64_t file_size = map_.size();
   if (file_size < 8) {
     fail("{}: file is {} bytes: a safetensors file starts with an 8-byte header length", path,
          file_size);
   }
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | std::to_integer<std::uint64_t>(map_->data[i]);
+  for (int i = 7; i >= 0; --i) n = (n << 8) | map_.data()[i];
   if (n > file_size - 8) {
     fail("{}: header length = {}: beyond the end of the file ({} bytes)", path, n, file_size);
   }
@@ -229,7 +168,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   data_start_ = static_cast<std::int64_t>(8 + n);
   const std::int64_t data_size = static_cast<std::int64_t>(file_size) - data_start_;
 
-  const char* text = reinterpret_cast<const char*>(map_->data + 8);
+  const char* text = reinterpret_cast<const char*>(map_.data() + 8);
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text, text + n);
@@ -303,7 +242,7 @@ const SafetensorsTensor* SafetensorsFile::find(std::string_view name) const {
 }
 
 std::span<const std::byte> SafetensorsFile::raw(const SafetensorsTensor& t) const {
-  return {map_->data + data_start_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
+  return {reinterpret_cast<const std::byte*>(map_.data()) + data_start_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
 }
 
 std::vector<float> SafetensorsFile::read_f32(const SafetensorsTensor& t) const {
@@ -321,7 +260,7 @@ std::vector<float> SafetensorsFile::read_f32(const SafetensorsTensor& t) const {
       for (std::size_t i = 0; i < n; ++i) {
         std::uint16_t h;
         std::memcpy(&h, bytes.data() + 2 * i, 2);
-        out[i] = is_bf16 ? safetensors::bf16_to_f32(h) : safetensors::f16_to_f32(h);
+        out[i] = is_bf16 ? bf16_to_f32(h) : f16_to_f32(h);
       }
       break;
     }
@@ -331,59 +270,5 @@ std::vector<float> SafetensorsFile::read_f32(const SafetensorsTensor& t) const {
   }
   return out;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Half-precision conversions (IEEE 754-2008 binary16; bfloat16 = top 16 bits of binary32).
-
-namespace safetensors {
-
-float f16_to_f32(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  std::uint32_t exp = (h >> 10) & 0x1fu;
-  std::uint32_t mant = h & 0x3ffu;
-  if (exp == 0x1f) return bits_float(sign | 0x7f800000u | (mant << 13));  // inf / NaN
-  if (exp == 0) {
-    if (mant == 0) return bits_float(sign);  // +-0
-    // Subnormal: value = mant * 2^-24. Normalize so the leading 1 becomes implicit.
-    std::uint32_t e = 127 - 15 + 1;
-    while ((mant & 0x400u) == 0) {
-      mant <<= 1;
-      --e;
-    }
-    return bits_float(sign | (e << 23) | ((mant & 0x3ffu) << 13));
-  }
-  return bits_float(sign | ((exp + 127 - 15) << 23) | (mant << 13));
-}
-
-float bf16_to_f32(std::uint16_t b) { return bits_float(static_cast<std::uint32_t>(b) << 16); }
-
-std::uint16_t f32_to_f16(float f) {
-  const std::uint32_t x = float_bits(f);
-  const std::uint16_t sign = static_cast<std::uint16_t>((x >> 16) & 0x8000u);
-  const std::uint32_t a = x & 0x7fffffffu;
-  if (a > 0x7f800000u) {  // NaN: keep the top payload bits, force quiet
-    return static_cast<std::uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
-  }
-  if (a >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520 -> inf
-  if (a < 0x38800000u) {
-    // Below the smallest normal half (2^-14): result is subnormal or zero, in units of 2^-24.
-    // a * 2^24 is exact in double; nearbyint rounds half to even in the default mode.
-    const double units = std::nearbyint(static_cast<double>(bits_float(a)) * 16777216.0);
-    return static_cast<std::uint16_t>(sign | static_cast<std::uint16_t>(units));
-  }
-  std::uint32_t base = (a >> 13) - (112u << 10);  // rebias exponent 127 -> 15
-  const std::uint32_t rest = a & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (base & 1u))) ++base;  // carry may bump exponent
-  return static_cast<std::uint16_t>(sign | base);
-}
-
-std::uint16_t f32_to_bf16(float f) {
-  const std::uint32_t x = float_bits(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((x >> 16) | 0x40u);
-  const std::uint32_t bias = 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<std::uint16_t>((x + bias) >> 16);
-}
-
-}  // namespace safetensors
 
 }  // namespace speclab

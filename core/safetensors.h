@@ -5,7 +5,8 @@
 //              ..., "__metadata__": {"<key>": "<string>", ...} (optional) }
 //
 // Offsets are relative to the start of the data section. The file is memory-mapped read-only;
-// tensors are converted to fp32 on request (F32 copied, F16 / BF16 widened exactly).
+// tensors are converted to fp32 on request (F32 copied, F16 / BF16 widened exactly with
+// core/half.h).
 //
 // Validation (every failure throws speclab::Error naming the file and the offending part):
 // file shorter than 8 bytes; N beyond the file or above 100 MB (the format's limit); header not
@@ -21,11 +22,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/mapped_file.h"
 
 namespace speclab {
 
@@ -55,11 +57,7 @@ class SafetensorsFile {
  public:
   // Maps and validates `path`; throws Error as described at the top of this file.
   explicit SafetensorsFile(const std::string& path);
-  ~SafetensorsFile();
-  SafetensorsFile(SafetensorsFile&&) noexcept;
-  SafetensorsFile& operator=(SafetensorsFile&&) noexcept;
-  SafetensorsFile(const SafetensorsFile&) = delete;
-  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+  // Move-only (MappedFile); tensors() keeps its heap buffer across moves.
 
   const std::string& path() const { return path_; }
   // All tensors, sorted by name.
@@ -75,25 +73,11 @@ class SafetensorsFile {
   std::vector<float> read_f32(const SafetensorsTensor& t) const;
 
  private:
-  struct Mapping;
   std::string path_;
-  std::unique_ptr<Mapping> map_;
+  MappedFile map_;
   std::int64_t data_start_ = 0;  // 8 + N
   std::vector<SafetensorsTensor> tensors_;
   std::map<std::string, std::string> metadata_;
 };
-
-namespace safetensors {
-
-// IEEE 754 binary16 bits -> float: exact, including subnormals, +-inf and NaN (payload kept).
-float f16_to_f32(std::uint16_t h);
-// bfloat16 bits -> float: exact (the upper half of a binary32).
-float bf16_to_f32(std::uint16_t b);
-// float -> binary16 bits, round to nearest even; overflow gives +-inf, NaN stays NaN.
-std::uint16_t f32_to_f16(float f);
-// float -> bfloat16 bits, round to nearest even; NaN stays NaN.
-std::uint16_t f32_to_bf16(float f);
-
-}  // namespace safetensors
 
 }  // namespace speclab

@@ -9,20 +9,18 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "core/rng.h"
 #include "tests/testing/hf_writer.h"
+#include "tests/testing/model_writers.h"
 
 namespace speclab {
 namespace {
 
-using testing::NamedTensor;
+using testing::HfTensor;
 using testing::safetensors_bytes;
-using testing::write_bytes;
+using testing::write_text_file;
 using testing::write_safetensors;
-using safetensors::bf16_to_f32;
-using safetensors::f16_to_f32;
-using safetensors::f32_to_bf16;
-using safetensors::f32_to_f16;
 
 std::uint32_t bits(float f) {
   std::uint32_t u;
@@ -44,7 +42,7 @@ void expect_error(F&& f, std::initializer_list<std::string> parts) {
   }
 }
 
-// --- half-precision conversions ----------------------------------------------------------------
+// --- half-precision conversions (core/half.h, which the reader uses) ----------------------------------------------------------------
 
 // Independent reference: binary16 value from its fields with ldexp.
 double f16_reference(std::uint16_t h) {
@@ -136,23 +134,22 @@ TEST(Half, Bf16RoundTripAndRounding) {
 
 class SafetensorsFileTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = testing::fresh_temp_dir("st"); }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  testing::ScopedTempDir tmp_;
   std::string path(const std::string& name) const { return dir_ + "/" + name; }
 
   // Writes hand-made bytes and returns the path.
   std::string raw(const std::string& name, const std::string& header, const std::string& data,
                   std::int64_t len_override = -1) {
-    write_bytes(path(name), safetensors_bytes(header, data, len_override));
+    write_text_file(path(name), safetensors_bytes(header, data, len_override));
     return path(name);
   }
 
-  std::string dir_;
+  const std::string dir_ = tmp_.dir();
 };
 
-std::vector<NamedTensor> sample_tensors(std::uint64_t seed) {
+std::vector<HfTensor> sample_tensors(std::uint64_t seed) {
   Rng rng(seed);
-  std::vector<NamedTensor> ts = {{"b.weight", {3, 5}, {}}, {"a.bias", {7}, {}},
+  std::vector<HfTensor> ts = {{"b.weight", {3, 5}, {}}, {"a.bias", {7}, {}},
                                  {"c.scalar", {}, {}}, {"d.empty", {0, 4}, {}}};
   for (auto& t : ts) {
     std::int64_t n = 1;
@@ -217,13 +214,13 @@ TEST_F(SafetensorsFileTest, UnpaddedHeaderAndNullMetadataAccepted) {
 TEST_F(SafetensorsFileTest, MissingAndTinyFiles) {
   expect_error([&] { SafetensorsFile f(path("absent.safetensors")); },
                {"absent.safetensors", "cannot open"});
-  write_bytes(path("empty.safetensors"), "");
+  write_text_file(path("empty.safetensors"), "");
   expect_error([&] { SafetensorsFile f(path("empty.safetensors")); },
                {"empty.safetensors", "0 bytes"});
-  write_bytes(path("short.safetensors"), "abc");
+  write_text_file(path("short.safetensors"), "abc");
   expect_error([&] { SafetensorsFile f(path("short.safetensors")); },
                {"short.safetensors", "3 bytes"});
-  expect_error([&] { SafetensorsFile f(dir_); }, {dir_, "not a regular file"});
+  expect_error([&] { SafetensorsFile f(dir_); }, {dir_, "is a directory"});
 }
 
 TEST_F(SafetensorsFileTest, HeaderLengthBeyondFile) {

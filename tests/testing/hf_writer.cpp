@@ -1,14 +1,12 @@
 #include "tests/testing/hf_writer.h"
 
-#include <unistd.h>
-
-#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "core/hf_loader.h"
 
 namespace speclab::testing {
@@ -16,7 +14,7 @@ namespace speclab::testing {
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
-void write_bytes(const std::string& path, const std::string& bytes) {
+void write_text_file(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) fail("{}: cannot create", path);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -32,7 +30,7 @@ std::string safetensors_bytes(const std::string& header, const std::string& data
   return out + header + data;
 }
 
-void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+void write_safetensors(const std::string& path, const std::vector<HfTensor>& tensors,
                        SafetensorsDtype dtype) {
   SPECLAB_ASSERT(dtype == SafetensorsDtype::kF32 || dtype == SafetensorsDtype::kF16 ||
                  dtype == SafetensorsDtype::kBF16);
@@ -51,8 +49,8 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
       if (dtype == SafetensorsDtype::kF32) {
         std::memcpy(p + 4 * i, &t.data[i], 4);
       } else {
-        const std::uint16_t h = dtype == SafetensorsDtype::kF16 ? safetensors::f32_to_f16(t.data[i])
-                                                                : safetensors::f32_to_bf16(t.data[i]);
+        const std::uint16_t h = dtype == SafetensorsDtype::kF16 ? f32_to_f16(t.data[i])
+                                                                : f32_to_bf16(t.data[i]);
         std::memcpy(p + 2 * i, &h, 2);
       }
     }
@@ -62,7 +60,7 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
-  write_bytes(path, safetensors_bytes(text, data));
+  write_text_file(path, safetensors_bytes(text, data));
 }
 
 std::string hf_config_json(const ModelInfo& m) {
@@ -115,7 +113,7 @@ std::string hf_config_json(const ModelInfo& m) {
   return c.dump(2) + "\n";
 }
 
-std::vector<NamedTensor> hf_tensors(const LlamaWeights& w) {
+std::vector<HfTensor> hf_tensors(const LlamaWeights& w) {
   const ModelInfo& m = w.info;
   const std::int64_t d = m.dim, h = m.hidden_dim, q = std::int64_t(m.n_heads) * m.head_dim,
                      kv = std::int64_t(m.n_kv_heads) * m.head_dim, v = m.vocab_size;
@@ -123,7 +121,7 @@ std::vector<NamedTensor> hf_tensors(const LlamaWeights& w) {
   auto qk = [&](const std::vector<float>& x, std::int32_t heads, std::int64_t cols) {
     return permute ? permute_for_half_split(x, heads, m.head_dim, cols) : x;
   };
-  std::vector<NamedTensor> out;
+  std::vector<HfTensor> out;
   out.push_back({"model.embed_tokens.weight", {v, d}, w.token_embedding});
   for (std::int32_t l = 0; l < m.n_layers; ++l) {
     const auto& L = w.layers[l];
@@ -152,8 +150,8 @@ void write_hf_directory(const LlamaWeights& w, const std::string& dir,
                         const HfWriteOptions& opts) {
   SPECLAB_ASSERT(opts.n_shards >= 1);
   fs::create_directories(dir);
-  write_bytes((fs::path(dir) / "config.json").string(), hf_config_json(w.info));
-  std::vector<NamedTensor> tensors = hf_tensors(w);
+  write_text_file((fs::path(dir) / "config.json").string(), hf_config_json(w.info));
+  std::vector<HfTensor> tensors = hf_tensors(w);
   if (opts.n_shards == 1) {
     write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, opts.dtype);
     return;
@@ -168,22 +166,13 @@ void write_hf_directory(const LlamaWeights& w, const std::string& dir,
     // that matters for the loader).
     const std::size_t lo = tensors.size() * s / k, hi = tensors.size() * (s + 1) / k;
     const std::string file = fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, k);
-    std::vector<NamedTensor> part(std::make_move_iterator(tensors.begin() + lo),
+    std::vector<HfTensor> part(std::make_move_iterator(tensors.begin() + lo),
                                   std::make_move_iterator(tensors.begin() + hi));
     for (const auto& t : part) weight_map[t.name] = file;
     write_safetensors((fs::path(dir) / file).string(), part, opts.dtype);
   }
   index["weight_map"] = weight_map;
-  write_bytes((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
-}
-
-std::string fresh_temp_dir(const std::string& tag) {
-  static std::atomic<int> counter{0};
-  const fs::path p = fs::temp_directory_path() /
-                     fmt::format("speclab_{}_{}_{}", tag, ::getpid(), counter.fetch_add(1));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
+  write_text_file((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
 }
 
 }  // namespace speclab::testing

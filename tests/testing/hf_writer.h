@@ -18,7 +18,7 @@
 
 namespace speclab::testing {
 
-struct NamedTensor {
+struct HfTensor {
   std::string name;
   std::vector<std::int64_t> shape;
   std::vector<float> data;  // product(shape) values, row-major
@@ -26,7 +26,7 @@ struct NamedTensor {
 
 // Writes `tensors` (in this order) as a safetensors file, every tensor converted to `dtype`
 // (F32, F16 or BF16, round to nearest even). Header padded with spaces to a multiple of 8.
-void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+void write_safetensors(const std::string& path, const std::vector<HfTensor>& tensors,
                        SafetensorsDtype dtype);
 
 // Raw bytes of a safetensors file: 8-byte little-endian length of `header`, the header text,
@@ -35,7 +35,8 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
 std::string safetensors_bytes(const std::string& header, const std::string& data,
                               std::int64_t header_len_override = -1);
 
-void write_bytes(const std::string& path, const std::string& bytes);
+// Writes `bytes` (any content) to `path`, replacing it.
+void write_text_file(const std::string& path, const std::string& bytes);
 
 // config.json text for `info`: architecture from info.arch ("qwen2" -> Qwen2ForCausalLM,
 // "mistral" -> MistralForCausalLM, else LlamaForCausalLM with attention_bias = qkv_bias),
@@ -45,7 +46,7 @@ std::string hf_config_json(const ModelInfo& info);
 
 // The HF tensors of `w` (names of core/hf_loader.h), q/k permuted as described above.
 // lm_head.weight only when !tied_classifier.
-std::vector<NamedTensor> hf_tensors(const LlamaWeights& w);
+std::vector<HfTensor> hf_tensors(const LlamaWeights& w);
 
 struct HfWriteOptions {
   SafetensorsDtype dtype = SafetensorsDtype::kF32;
@@ -55,9 +56,5 @@ struct HfWriteOptions {
 // Creates `dir` (and parents) and writes config.json and the safetensors file(s).
 void write_hf_directory(const LlamaWeights& w, const std::string& dir,
                         const HfWriteOptions& opts = {});
-
-// A fresh empty directory under the build tree's temp area, unique per call in this process:
-// SPECLAB_BINARY_DIR-independent (uses std::filesystem::temp_directory_path()).
-std::string fresh_temp_dir(const std::string& tag);
 
 }  // namespace speclab::testing
