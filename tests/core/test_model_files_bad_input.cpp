@@ -437,6 +437,34 @@ TEST(BadModelFiles, GgufLlamaMissingTensorsKeysAndWrongShapes) {
   patch_u32_key("tokenizer.ggml.eos_token_id", 1000);
   expect_error([&] { load_gguf(path); }, {path, "eos"});
 
+  // Optional keys that must agree or be supported: head size and rope scaling.
+  auto with_extra_key = [&](const std::string& key, std::uint32_t type, const ByteWriter& value) {
+    auto b = good;
+    std::uint64_t n_kv;
+    std::memcpy(&n_kv, b.data() + 16, 8);
+    ++n_kv;
+    std::memcpy(b.data() + 16, &n_kv, 8);
+    ByteWriter kv;
+    kv.put_gguf_string(key);
+    kv.put(type);
+    kv.put_bytes(value.bytes().data(), value.size());
+    b.insert(b.begin() + 24, kv.bytes().begin(), kv.bytes().end());  // first kv pair
+    b.resize(b.size() + 64, 0);  // keep every (shifted) tensor extent inside the file
+    testing::write_bytes(path, b);
+  };
+  ByteWriter u32_3;
+  u32_3.put<std::uint32_t>(3);
+  with_extra_key("llama.attention.key_length", 4, u32_3);
+  expect_error([&] { load_gguf(path); }, {path, "llama.attention.key_length", "3"});
+  ByteWriter yarn;
+  yarn.put_gguf_string("yarn");
+  with_extra_key("llama.rope.scaling.type", 8, yarn);
+  expect_error([&] { load_gguf(path); }, {path, "llama.rope.scaling.type", "yarn"});
+  ByteWriter linear;
+  linear.put_gguf_string("linear");
+  with_extra_key("llama.rope.scaling.type", 8, linear);  // factor missing
+  expect_error([&] { load_gguf(path); }, {path, "llama.rope.scaling.factor", "missing"});
+
   // Unknown tensor type on a weight the loader needs.
   auto b = good;
   const std::string name = "blk.0.attn_q.weight";
