@@ -102,7 +102,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DraftModelMode::kSwor, 8, 1.0f, 5, 1.0f},
                       Case{DraftModelMode::kSwor, 7, 0.7f, 0, 0.9f},
                       Case{DraftModelMode::kTopK, 8, 1.0f, 0, 1.0f},
-                      Case{DraftModelMode::kTopK, 7, 0.7f, 0, 0.9f}));
+                      Case{DraftModelMode::kTopK, 7, 0.7f, 0, 0.9f}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      const Case& c = info.param;
+      return std::string(to_string(c.mode)) + (c.draft_seed == 7 ? "_SameTable" : "_OtherTable") +
+             "_T" + std::to_string(int(c.temperature * 10)) + "_topk" + std::to_string(c.top_k) +
+             "_topp" + std::to_string(int(c.top_p * 100));
+    });
 
 TEST(DecodeStatisticsHarness, RejectsTheLossyTypicalRule) {
   TableModel target(kVocab, 2, 64, 1.5f, 7);
