@@ -88,7 +88,9 @@ int cmd_generate(int argc, char** argv) {
     int steps = r.count("steps") ? r["steps"].as<int>() : 256;
     if (steps <= 0) throw UsageError(fmt::format("--steps = {}: must be > 0", steps));
     steps = std::min(steps, info.max_seq_len);  // as llama2.c
-    dopt.max_new_tokens = std::max<int>(0, steps - static_cast<int>(prompt.size()));
+    // llama2.c runs positions 0..steps-1 and prints the token chosen at each: the sequence ends
+    // with steps + 1 tokens (BOS included).
+    dopt.max_new_tokens = std::max<int>(0, steps + 1 - static_cast<int>(prompt.size()));
   }
 
   LlamaModel target(weights, threads);

@@ -17,8 +17,9 @@ int cmd_tokenize(int argc, char** argv) {
       "ids", "Comma-separated ids to decode", cxxopts::value<std::string>())(
       "bos", "Prepend BOS when encoding");
   auto r = parse_or_usage(opts, argc, argv);
-  const auto tok = load_tokenizer(required(r, "tokenizer"));
+  const std::string path = required(r, "tokenizer");
   if (r.count("text") == r.count("ids")) throw UsageError("give exactly one of --text and --ids");
+  const auto tok = load_tokenizer(path);
   nlohmann::json j;
   if (r.count("text")) {
     j["ids"] = tok->encode(r["text"].as<std::string>(), r.count("bos") > 0);

@@ -176,6 +176,8 @@ BENCHMARK(BM_MemoryBandwidth)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kM
 BENCHMARK(BM_Decode)->Arg(2)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
 BENCHMARK(BM_TreeForward)
     ->ArgsProduct({{1, 2, 4, 8, 16, 32, 64}, {2}})
+    ->Args({1, 1})
+    ->Args({16, 1})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0)
     ->UseRealTime();

@@ -110,6 +110,7 @@ std::string from_byte_level(std::string_view text) {
 
 struct Pcre2Regex::Impl {
   pcre2_code* code = nullptr;
+  std::string where;
   ~Impl() {
     if (code) pcre2_code_free(code);
   }
@@ -117,6 +118,7 @@ struct Pcre2Regex::Impl {
 
 Pcre2Regex::Pcre2Regex(std::string_view pattern, const std::string& where)
     : impl_(std::make_unique<Impl>()) {
+  impl_->where = where;
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -147,7 +149,8 @@ std::vector<std::pair<std::size_t, std::size_t>> Pcre2Regex::find_all(
       pcre2_match_data_free(data);
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(rc, message, sizeof(message));
-      fail("regex match failed at byte {}: {}", offset, reinterpret_cast<const char*>(message));
+      fail("{}: text cannot be pre-tokenized (regex match failed at byte {}): {}", impl_->where,
+           offset, reinterpret_cast<const char*>(message));
     }
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
     const std::size_t begin = ovector[0], end = ovector[1];
@@ -197,6 +200,7 @@ BpeModel::BpeModel(std::vector<std::string> pieces,
       byte_ids_[static_cast<std::size_t>(byte)] = static_cast<Token>(id);
     }
   }
+  for (std::size_t b = 0; b < 256; ++b) byte_level_ids_[b] = find(byte_level_alphabet()[b]);
   if (options_.unk_id >= size()) {
     fail("{}: unk token id = {}: must be below the vocabulary size {}", source, options_.unk_id,
          size());
@@ -228,6 +232,24 @@ void BpeModel::merge(std::vector<Token>& ids) const {
     if (it == merges_.end()) return std::nullopt;
     return PairMerge{it->second.merged, -static_cast<double>(it->second.rank)};
   });
+}
+
+void BpeModel::encode_byte_level_word(std::string_view bytes, std::vector<Token>& out) const {
+  const std::size_t begin = out.size();
+  for (unsigned char c : bytes) {
+    if (byte_level_ids_[c] < 0 || options_.ignore_merges) {
+      // Rare bytes without a piece (or whole-word lookups): the general path handles them.
+      out.resize(begin);
+      encode_word(to_byte_level(bytes), out);
+      return;
+    }
+    out.push_back(byte_level_ids_[c]);
+  }
+  if (out.size() - begin < 2) return;
+  std::vector<Token> symbols(out.begin() + static_cast<std::ptrdiff_t>(begin), out.end());
+  merge(symbols);
+  out.resize(begin);
+  out.insert(out.end(), symbols.begin(), symbols.end());
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<Token>& out) const {
@@ -273,20 +295,12 @@ ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(Config config, const std::string& s
     : model_(std::move(config.pieces), config.merges,
              BpeModelOptions{false, config.ignore_merges, -1}, source),
       special_(std::move(config.special)),
-      ignore_merges_(config.ignore_merges),
       bos_id_(config.bos_id),
       eos_id_(config.eos_id),
       source_(source) {
   special_.resize(static_cast<std::size_t>(model_.size()), false);
   for (const std::string& pattern : config.split_patterns) {
     splits_.push_back(std::make_unique<Pcre2Regex>(pattern, source + ": pre-tokenizer"));
-  }
-  const auto& alphabet = byte_level_alphabet();
-  for (std::size_t b = 0; b < 256; ++b) {
-    byte_token_[b] = model_.find(alphabet[b]);
-    if (byte_token_[b] < 0) {
-      fail("{}: byte-level vocabulary has no piece for byte {} ('{}')", source, b, alphabet[b]);
-    }
   }
   for (Token id : {bos_id_, eos_id_}) {
     if (id >= model_.size()) {
@@ -310,17 +324,9 @@ std::vector<Token> ByteLevelBpeTokenizer::encode(std::string_view text, bool add
     }
     words.swap(next);
   }
-  std::vector<Token> symbols;
-  for (std::string_view word : words) {
-    if (ignore_merges_) {
-      model_.encode_word(to_byte_level(word), out);
-      continue;
-    }
-    symbols.clear();
-    for (unsigned char c : word) symbols.push_back(byte_token_[c]);
-    model_.merge(symbols);
-    out.insert(out.end(), symbols.begin(), symbols.end());
-  }
+  encode_words_cached(words, out, [this](std::string_view w, std::vector<Token>& o) {
+    model_.encode_byte_level_word(w, o);
+  });
   return out;
 }
 

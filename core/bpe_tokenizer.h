@@ -2,8 +2,8 @@
 //  - merge_pairs: the one "repeatedly merge the best adjacent pair" engine. SentencePiece-style
 //    vocabularies rank a pair by the score of the merged piece (llama2.c run.c `encode`), GPT-2
 //    style ones by the merge rank (lower merges first). Both pick the best pair over the whole
-//    sequence each step, ties to the leftmost pair; a heap with lazy invalidation gives the same
-//    result as the reference's rescanning loop in O(n log n).
+//    sequence each step, ties to the leftmost pair. Short sequences rescan a stack array of pair
+//    candidates; long ones use a heap with lazy invalidation (same result, O(n log n)).
 //  - Pcre2Regex: a compiled PCRE2 pattern (UTF + Unicode properties, JIT when available).
 //  - byte-level alphabet of GPT-2 (`bytes_to_unicode`): every byte maps to one printable
 //    code point so byte strings become vocabulary strings.
@@ -33,11 +33,10 @@ struct PairMerge {
   double priority = 0.0;
 };
 
-// Merges adjacent symbols of `ids` in place until no pair merges. `find(a, b)` returns the
-// merge of the pair (a, b) or std::nullopt. Each step merges the pair with the highest
-// priority; ties go to the leftmost pair.
+// Heap engine for long sequences: candidates ordered by (priority desc, position asc), stale
+// ones skipped when popped. Same result as rescanning; O(n log n).
 template <typename FindPair>
-void merge_pairs(std::vector<Token>& ids, const FindPair& find) {
+void merge_pairs_heap(std::vector<Token>& ids, const FindPair& find) {
   const std::int32_t n = static_cast<std::int32_t>(ids.size());
   if (n < 2) return;
   struct Candidate {
@@ -87,6 +86,40 @@ void merge_pairs(std::vector<Token>& ids, const FindPair& find) {
   ids.resize(static_cast<std::size_t>(out));
 }
 
+// Merges adjacent symbols of `ids` in place until no pair merges. `find(a, b)` returns the
+// merge of the pair (a, b) or std::nullopt. Each step merges the pair with the highest
+// priority; ties go to the leftmost pair.
+template <typename FindPair>
+void merge_pairs(std::vector<Token>& ids, const FindPair& find) {
+  const std::int32_t n = static_cast<std::int32_t>(ids.size());
+  if (n < 2) return;
+  if (n <= 64) {
+    // Short sequences (almost every pre-token): keep the candidate of each adjacent pair in a
+    // stack array and rescan it; only the two pairs around a merge are looked up again.
+    std::array<std::optional<PairMerge>, 64> pair;
+    std::int32_t m = n;
+    for (std::int32_t i = 0; i + 1 < m; ++i) pair[i] = find(ids[i], ids[i + 1]);
+    while (m > 1) {
+      std::int32_t best = -1;
+      for (std::int32_t i = 0; i + 1 < m; ++i) {
+        if (pair[i] && (best < 0 || pair[i]->priority > pair[best]->priority)) best = i;
+      }
+      if (best < 0) break;
+      ids[best] = pair[best]->merged;
+      for (std::int32_t i = best + 1; i + 1 < m; ++i) {
+        ids[i] = ids[i + 1];
+        pair[i] = pair[i + 1];
+      }
+      --m;
+      if (best > 0) pair[best - 1] = find(ids[best - 1], ids[best]);
+      if (best + 1 < m) pair[best] = find(ids[best], ids[best + 1]);
+    }
+    ids.resize(static_cast<std::size_t>(m));
+    return;
+  }
+  merge_pairs_heap(ids, find);
+}
+
 // Byte length of the UTF-8 sequence starting at `lead` (1 for invalid lead bytes).
 std::size_t utf8_length(unsigned char lead);
 
@@ -130,6 +163,28 @@ inline constexpr std::string_view kLlama3SplitPattern =
 inline constexpr std::string_view kQwen2SplitPattern =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
+// Appends the tokens of each word, encoding every distinct word once per call (a word seen
+// before repeats the tokens it produced). `encode_one(word, out)` appends one word's tokens.
+template <typename EncodeOne>
+void encode_words_cached(std::span<const std::string_view> words, std::vector<Token>& out,
+                         const EncodeOne& encode_one) {
+  std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> seen;
+  seen.reserve(words.size() / 4 + 16);
+  for (std::string_view w : words) {
+    if (auto it = seen.find(w); it != seen.end()) {
+      const auto [begin, n] = it->second;
+      for (std::size_t k = 0; k < n; ++k) {
+        const Token t = out[begin + k];
+        out.push_back(t);
+      }
+      continue;
+    }
+    const std::size_t begin = out.size();
+    encode_one(w, out);
+    seen.emplace(w, std::make_pair(begin, out.size() - begin));
+  }
+}
+
 // Splits `text` into pieces: the matches of `regex` and the non-empty gaps between them,
 // in order (Hugging Face Split with behavior Isolated).
 std::vector<std::string_view> split_isolated(const Pcre2Regex& regex, std::string_view text);
@@ -145,6 +200,8 @@ struct BpeModelOptions {
 // `source` for a merge whose parts or result are not in the vocabulary.
 class BpeModel {
  public:
+  BpeModel(const BpeModel&) = delete;  // ids_ holds views into pieces_
+  BpeModel& operator=(const BpeModel&) = delete;
   BpeModel(std::vector<std::string> pieces,
            std::span<const std::pair<std::string, std::string>> merges, BpeModelOptions options,
            const std::string& source);
@@ -154,6 +211,9 @@ class BpeModel {
   // Appends the tokens of one pre-token (already in the model's alphabet) to `out`.
   // Throws Error naming `source` for a character it cannot encode.
   void encode_word(std::string_view word, std::vector<Token>& out) const;
+  // Same as encode_word(to_byte_level(bytes), out) without building the string: `bytes` are
+  // raw bytes of one pre-token of a byte-level vocabulary.
+  void encode_byte_level_word(std::string_view bytes, std::vector<Token>& out) const;
   // Applies the merges to a sequence of symbols in place.
   void merge(std::vector<Token>& ids) const;
 
@@ -170,13 +230,14 @@ class BpeModel {
   std::unordered_map<std::string_view, Token> ids_;  // views into pieces_
   std::unordered_map<std::uint64_t, Merge> merges_;
   std::array<Token, 256> byte_ids_{};  // "<0xXX>" pieces, -1 when absent
+  std::array<Token, 256> byte_level_ids_{};  // piece of each byte's byte-level character, or -1
   BpeModelOptions options_;
   std::string source_;
 };
 
 // GPT-2 style byte-level BPE. `pieces` are in the byte-level alphabet; `special` marks ids
 // (control tokens) that decode() skips. Throws Error naming `source` for a pattern that does
-// not compile, a merge outside the vocabulary, or a byte with no piece.
+// not compile or a merge outside the vocabulary; encode() throws for a byte with no piece.
 class ByteLevelBpeTokenizer : public Tokenizer {
  public:
   struct Config {
@@ -204,8 +265,6 @@ class ByteLevelBpeTokenizer : public Tokenizer {
   BpeModel model_;
   std::vector<std::unique_ptr<Pcre2Regex>> splits_;
   std::vector<bool> special_;
-  std::array<Token, 256> byte_token_{};  // id of each byte's single-character piece
-  bool ignore_merges_;
   Token bos_id_, eos_id_;
   std::string source_;
 };

@@ -79,6 +79,25 @@ ModelInfo read_info(const GgufFile& f) {
          f.path(), m.dim, m.n_heads);
   }
   m.head_dim = m.n_heads > 0 ? m.dim / m.n_heads : 0;
+  if (f.has("llama.attention.key_length") &&
+      f.get_uint("llama.attention.key_length") != static_cast<std::uint64_t>(m.head_dim)) {
+    fail("{}: key llama.attention.key_length = {}: unsupported (must equal embedding_length / "
+         "head_count = {})",
+         f.path(), f.get_uint("llama.attention.key_length"), m.head_dim);
+  }
+  if (f.has("llama.rope.scaling.type")) {
+    const std::string type = f.get_string("llama.rope.scaling.type");
+    if (type == "linear") {
+      m.rope_scaling.type = RopeScalingType::kLinear;
+      m.rope_scaling.factor = static_cast<float>(f.get_float("llama.rope.scaling.factor"));
+      if (!(m.rope_scaling.factor > 0.0f)) {
+        fail("{}: key llama.rope.scaling.factor = {}: must be positive", f.path(),
+             m.rope_scaling.factor);
+      }
+    } else if (type != "none") {
+      fail("{}: key llama.rope.scaling.type = {}: unsupported (none, linear)", f.path(), type);
+    }
+  }
   if (f.has("llama.vocab_size")) {
     m.vocab_size = get_i32(f, "llama.vocab_size");
   } else if (f.has("tokenizer.ggml.tokens")) {

@@ -5,7 +5,9 @@
 // head_count), llama.context_length, llama.attention.layer_norm_rms_epsilon,
 // llama.rope.freq_base (optional, default 10000), llama.vocab_size (optional; else the
 // tokenizer.ggml.tokens count, else token_embd.weight rows), tokenizer.ggml.bos_token_id /
-// eos_token_id (optional; defaults 1 / {2}).
+// eos_token_id (optional; defaults 1 / {2}), llama.attention.key_length (optional, must equal
+// embedding_length / head_count), llama.rope.scaling.type (optional: "none", or "linear" with
+// llama.rope.scaling.factor; others rejected).
 // Tensors: token_embd.weight, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm,
 // ffn_gate (w1), ffn_down (w2), ffn_up (w3)}.weight, output_norm.weight, output.weight
 // (optional: absent = classifier tied to the embedding). Matrices are GGUF dims {in, out}

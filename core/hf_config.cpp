@@ -162,7 +162,7 @@ RopeScaling parse_rope_scaling(const ConfigReader& r) {
 
 HfConfig parse_hf_config(std::string_view json_text, const std::string& source,
                          std::int32_t max_seq_len_cap) {
-  SPECLAB_ASSERT(max_seq_len_cap > 0);
+  if (max_seq_len_cap < 1) fail("{}: max_seq_len cap = {}: must be positive", source, max_seq_len_cap);
   json root;
   try {
     root = json::parse(json_text.begin(), json_text.end());

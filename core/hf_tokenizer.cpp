@@ -410,13 +410,14 @@ void HfTokenizer::Impl::encode_segment(std::string_view segment, bool first,
   std::vector<std::string> words;
   pre_tokenize(text, first, words);
   const std::size_t begin = out.size();
-  for (const std::string& w : words) {
+  const std::vector<std::string_view> views(words.begin(), words.end());
+  encode_words_cached(views, out, [this](std::string_view w, std::vector<Token>& o) {
     if (byte_level) {
-      model->encode_word(to_byte_level(w), out);
+      model->encode_byte_level_word(w, o);
     } else {
-      model->encode_word(w, out);
+      model->encode_word(w, o);
     }
-  }
+  });
   if (fuse_unk && unk_id >= 0) {
     auto it = std::unique(out.begin() + static_cast<std::ptrdiff_t>(begin), out.end(),
                           [&](Token a, Token b) { return a == unk_id && b == unk_id; });

@@ -12,7 +12,8 @@
 //   decoder:       Sequence, ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace, null.
 //   post_processor: only read to find BOS (TemplateProcessing starting with a special token).
 // added_tokens are matched in the raw text before normalization (longest first, leftmost;
-// lstrip/rstrip absorb neighbouring whitespace) and map straight to their ids.
+// lstrip/rstrip absorb neighbouring whitespace) and map straight to their ids. Their
+// `normalized` and `single_word` flags are not interpreted (all are matched in raw text).
 //
 // Decoding keeps raw bytes (byte-level and <0xXX> pieces are concatenated as bytes, never
 // replaced by U+FFFD), so decode(encode(s)) == s for every valid UTF-8 s the model can encode.

@@ -26,32 +26,37 @@ constexpr int kLanes = 16;
 inline VecF vzero() { return _mm512_setzero_ps(); }
 inline VecF vload(const float* p) { return _mm512_loadu_ps(p); }
 inline VecF vfma(VecF a, VecF b, VecF c) { return _mm512_fmadd_ps(a, b, c); }
-inline void vstore(float* p, VecF v) { _mm512_storeu_ps(p, v); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using VecF = __m256;
 constexpr int kLanes = 8;
 inline VecF vzero() { return _mm256_setzero_ps(); }
 inline VecF vload(const float* p) { return _mm256_loadu_ps(p); }
 inline VecF vfma(VecF a, VecF b, VecF c) { return _mm256_fmadd_ps(a, b, c); }
-inline void vstore(float* p, VecF v) { _mm256_storeu_ps(p, v); }
 #else
 using VecF = float;
 constexpr int kLanes = 1;
 inline VecF vzero() { return 0.0f; }
 inline VecF vload(const float* p) { return *p; }
 inline VecF vfma(VecF a, VecF b, VecF c) { return a * b + c; }
-inline void vstore(float* p, VecF v) { *p = v; }
 #endif
 
-// Sum of the lanes in a fixed pairwise order.
+// Sum of the lanes in a fixed pairwise (tree) order.
+#if defined(__AVX512F__)
 inline float hsum(VecF v) {
-  alignas(64) float s[kLanes];
-  vstore(s, v);
-  for (int w = kLanes / 2; w > 0; w /= 2) {
-    for (int i = 0; i < w; ++i) s[i] += s[i + w];
-  }
-  return s[0];
+  const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+  return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
 }
+#elif defined(__AVX2__) && defined(__FMA__)
+inline float hsum(VecF v) {
+  const __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+  return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+#else
+inline float hsum(VecF v) { return v; }
+#endif
 
 // One R x C tile of Y = X W^T: rows r of W ([R, n_in], stride n_in) against tokens c of X
 // ([C, n_in], stride n_in); writes y[c * ldy + r]. Every output element is computed by the same
@@ -107,28 +112,58 @@ constexpr int kRowGroup = 4;
 // it saves (tiny draft models). Does not change results (see matmul_tile).
 constexpr std::int64_t kParallelMinMacs = std::int64_t(1) << 18;
 
-// Y[n, n_out] = X[n, n_in] * W[n_out, n_in]^T (+ bias[n_out] if non-null), all row-major.
-void matmul(const float* x, int n, const float* w, int n_out, int n_in, const float* bias,
-            float* y, int n_threads) {
-  const int n_blocks = (n_out + kRowBlock - 1) / kRowBlock;
-  const bool parallel = static_cast<std::int64_t>(n) * n_out * n_in >= kParallelMinMacs;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (parallel)
-  for (int b = 0; b < n_blocks; ++b) {
-    const int r0 = b * kRowBlock, r1 = std::min(n_out, r0 + kRowBlock);
-    int r = r0;
-    for (; r + kRowGroup <= r1; r += kRowGroup) {
-      matmul_rows<kRowGroup>(w + static_cast<std::size_t>(r) * n_in, x, n, n_in, y + r, n_out);
-    }
-    for (; r < r1; ++r) {
-      matmul_rows<1>(w + static_cast<std::size_t>(r) * n_in, x, n, n_in, y + r, n_out);
-    }
-    if (bias != nullptr) {
-      for (int t = 0; t < n; ++t) {
-        float* yt = y + static_cast<std::size_t>(t) * n_out;
-        for (int rr = r0; rr < r1; ++rr) yt[rr] += bias[rr];
-      }
+// One product Y[n, n_out] = X[n, n_in] * W[n_out, n_in]^T (+ bias[n_out] if non-null), all
+// row-major; several jobs sharing X run in one parallel region.
+struct MatJob {
+  const float* w;
+  int n_out;
+  const float* bias;
+  float* y;
+};
+
+// Rows [r0, r1) of one job.
+void matmul_block(const float* x, int n, int n_in, const MatJob& job, int r0, int r1) {
+  int r = r0;
+  for (; r + kRowGroup <= r1; r += kRowGroup) {
+    matmul_rows<kRowGroup>(job.w + static_cast<std::size_t>(r) * n_in, x, n, n_in, job.y + r,
+                           job.n_out);
+  }
+  for (; r < r1; ++r) {
+    matmul_rows<1>(job.w + static_cast<std::size_t>(r) * n_in, x, n, n_in, job.y + r, job.n_out);
+  }
+  if (job.bias != nullptr) {
+    for (int t = 0; t < n; ++t) {
+      float* yt = job.y + static_cast<std::size_t>(t) * job.n_out;
+      for (int rr = r0; rr < r1; ++rr) yt[rr] += job.bias[rr];
     }
   }
+}
+
+// Runs jobs[0..n_jobs) (n_jobs <= 3) over fixed blocks of kRowBlock output rows, split among
+// n_threads by a static schedule over the concatenated blocks.
+void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs, int n_threads) {
+  SPECLAB_ASSERT(n_jobs >= 1 && n_jobs <= 3);
+  int first_block[4] = {0, 0, 0, 0};
+  std::int64_t macs = 0;
+  for (int j = 0; j < n_jobs; ++j) {
+    first_block[j + 1] = first_block[j] + (jobs[j].n_out + kRowBlock - 1) / kRowBlock;
+    macs += static_cast<std::int64_t>(n) * jobs[j].n_out * n_in;
+  }
+  const int n_blocks = first_block[n_jobs];
+  const bool parallel = macs >= kParallelMinMacs;
+#pragma omp parallel for schedule(static) num_threads(n_threads) if (parallel)
+  for (int b = 0; b < n_blocks; ++b) {
+    int j = 0;
+    while (b >= first_block[j + 1]) ++j;
+    const int r0 = (b - first_block[j]) * kRowBlock;
+    matmul_block(x, n, n_in, jobs[j], r0, std::min(jobs[j].n_out, r0 + kRowBlock));
+  }
+}
+
+void matmul(const float* x, int n, const float* w, int n_out, int n_in, const float* bias,
+            float* y, int n_threads) {
+  const MatJob job{w, n_out, bias, y};
+  matmul_jobs(x, n, n_in, &job, 1, n_threads);
 }
 
 // Dot product of two length-n vectors with 8 fixed partial sums (vectorizable, deterministic).
@@ -413,12 +448,10 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t n, const std::uint8_
 
   // Attention block.
   rms_norm(x_.data(), w.attn_norm.data(), n, dim_, m.norm_eps, xb_.data());
-  matmul(xb_.data(), n, w.wq.data(), q_dim_, dim_, bias ? w.bq.data() : nullptr, q_.data(),
-         n_threads_);
-  matmul(xb_.data(), n, w.wk.data(), kv_dim_, dim_, bias ? w.bk.data() : nullptr, k_.data(),
-         n_threads_);
-  matmul(xb_.data(), n, w.wv.data(), kv_dim_, dim_, bias ? w.bv.data() : nullptr, v_.data(),
-         n_threads_);
+  const MatJob qkv[3] = {{w.wq.data(), q_dim_, bias ? w.bq.data() : nullptr, q_.data()},
+                         {w.wk.data(), kv_dim_, bias ? w.bk.data() : nullptr, k_.data()},
+                         {w.wv.data(), kv_dim_, bias ? w.bv.data() : nullptr, v_.data()}};
+  matmul_jobs(xb_.data(), n, dim_, qkv, 3, n_threads_);
   const int half = head_dim_ / 2;
   const std::size_t layer_off = static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
   for (int t = 0; t < n; ++t) {
@@ -440,8 +473,9 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t n, const std::uint8_
 
   // SwiGLU feed-forward: w2(silu(w1 x) * w3 x).
   rms_norm(x_.data(), w.ffn_norm.data(), n, dim_, m.norm_eps, xb_.data());
-  matmul(xb_.data(), n, w.w1.data(), hidden_dim_, dim_, nullptr, hb_.data(), n_threads_);
-  matmul(xb_.data(), n, w.w3.data(), hidden_dim_, dim_, nullptr, hb2_.data(), n_threads_);
+  const MatJob gate_up[2] = {{w.w1.data(), hidden_dim_, nullptr, hb_.data()},
+                             {w.w3.data(), hidden_dim_, nullptr, hb2_.data()}};
+  matmul_jobs(xb_.data(), n, dim_, gate_up, 2, n_threads_);
   const std::size_t nh = static_cast<std::size_t>(n) * hidden_dim_;
   float* g = hb_.data();
   const float* u = hb2_.data();

@@ -22,7 +22,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 // The vocabulary embedded in a GGUF file (llama.cpp conventions): tokenizer.ggml.model,
 // .tokens, .scores, .token_type, .merges, .bos_token_id, .eos_token_id, .unknown_token_id,
 // .add_space_prefix (llama, default true) and .pre (gpt2 pre-tokenizer name: default / gpt2,
-// llama-bpe / llama3, qwen2, smollm; others throw). Throws Error naming the file and the key.
+// llama-bpe / llama3, qwen2, smollm; others throw). Control tokens are skipped by decode() but
+// are not matched in raw text by encode(). Throws Error naming the file and the key.
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& gguf);
 
 }  // namespace speclab

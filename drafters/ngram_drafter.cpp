@@ -66,11 +66,20 @@ bool NgramDrafter::same_ngram(std::int32_t e1, std::int32_t e2, std::int32_t n) 
 }
 
 void NgramDrafter::sync(std::span<const Token> tokens) {
-  const bool extends =
-      tokens.size() >= seq_.size() &&
-      (seq_.empty() || std::memcmp(tokens.data(), seq_.data(), sizeof(Token) * seq_.size()) == 0);
-  if (!extends) clear_index();
+  // Longest common prefix of the indexed sequence and `tokens`; entries past it are rolled back
+  // newest first (each was its bucket's head when inserted, so head = prev restores the table).
+  std::size_t common = 0;
+  const std::size_t n_cmp = std::min(tokens.size(), seq_.size());
+  while (common < n_cmp && tokens[common] == seq_[common]) ++common;
   const std::int32_t n_sizes = options_.max_n - options_.min_n + 1;
+  for (auto e = static_cast<std::int32_t>(seq_.size()) - 1; e >= static_cast<std::int32_t>(common); --e) {
+    for (std::int32_t s = 0; s < n_sizes; ++s) {
+      const std::int32_t n = options_.min_n + s;
+      if (e >= n - 1) head_[(static_cast<std::size_t>(s) << kBucketBits) + bucket(e, n)] = prev_[s][e];
+      prev_[s].pop_back();
+    }
+    seq_.pop_back();
+  }
   for (std::size_t e = seq_.size(); e < tokens.size(); ++e) {
     seq_.push_back(tokens[e]);
     const auto end = static_cast<std::int32_t>(e);

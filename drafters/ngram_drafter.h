@@ -18,9 +18,10 @@
 // max_matches=4, order=recent. 1 <= min_n <= max_n <= 16, 1 <= max_matches <= 1024.
 //
 // Index: per n a fixed table of 2^14 bucket heads plus one `prev` link per position (a chained
-// hash); propose() first syncs the index with ctx.tokens (appends only; a sequence that does not
-// extend the indexed one is re-indexed), so each step costs O(new tokens * n + chain walk), not a
-// scan of the sequence. Buffers grow with the sequence and keep their capacity across begin().
+// hash); propose() and observe() sync the index with the given sequence: entries past the common
+// prefix are rolled back (newest first, restoring the table exactly) and new tokens appended, so
+// a step costs O(common-prefix compare + new tokens * n + chain walk), not an O(n^2) scan, and a
+// loop that rewinds the sequence stays correct. Buffers grow with the sequence and keep their capacity across begin().
 #pragma once
 #include <cstdint>
 #include <string>
@@ -59,7 +60,7 @@ class NgramDrafter final : public Drafter {
  private:
   static constexpr std::int32_t kBucketBits = 14;
   void clear_index();
-  void sync(std::span<const Token> tokens);  // index `tokens` (appending when it extends seq_)
+  void sync(std::span<const Token> tokens);  // make the index describe exactly `tokens`
   std::uint32_t bucket(std::int32_t end, std::int32_t n) const;  // of seq_[end-n+1 .. end]
   bool same_ngram(std::int32_t e1, std::int32_t e2, std::int32_t n) const;
   void collect_matches();

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "trees/choices.h"
 
 namespace speclab {
 namespace {
@@ -113,104 +114,39 @@ std::vector<std::int32_t> parse_branching(std::string_view text, std::string_vie
 
 RecyclingTemplate recycling_branching_template(std::span<const std::int32_t> branching) {
   if (branching.empty()) fail("recycling: branching list is empty");
-  RecyclingTemplate t;
-  t.parent = {-1};
-  t.rank = {0};
-  std::int32_t level_begin = 0, level_end = 1;  // nodes of the previous level
+  std::int64_t level = 1, total = 0;
   for (const std::int32_t b : branching) {
     if (b < 1) fail("recycling: branching factor {}: must be >= 1", b);
-    for (std::int32_t p = level_begin; p < level_end; ++p) {
-      for (std::int32_t r = 0; r < b; ++r) {
-        if (t.size() > kMaxTemplateNodes) {
-          fail("recycling: branching template exceeds {} nodes", kMaxTemplateNodes);
-        }
-        t.parent.push_back(p);
-        t.rank.push_back(r);
-      }
+    level *= b;
+    total += level;
+    if (total > kMaxTemplateNodes) {
+      fail("recycling: branching template exceeds {} nodes", kMaxTemplateNodes);
     }
-    level_begin = level_end;
-    level_end = t.size();
   }
-  finish_template(t);
+  const TreeTemplate shape = template_from_branching(branching);  // trees/choices.h, BFS order
+  RecyclingTemplate t;
+  t.parent = shape.parent;
+  t.rank = shape.rank;
+  t.depth = shape.depth;
   return t;
 }
 
 RecyclingTemplate recycling_choices_template(std::string_view text, std::string_view what) {
-  std::vector<std::vector<std::int32_t>> paths;
-  std::size_t i = 0;
-  auto skip_ws = [&] { while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i; };
-  auto expect = [&](char c) {
-    skip_ws();
-    if (i >= text.size() || text[i] != c) {
-      fail("{} = {}: expected '{}' at offset {} (a list like [[0],[1],[0,0]])", what, text, c, i);
-    }
-    ++i;
-  };
-  expect('[');
-  skip_ws();
-  while (i < text.size() && text[i] == '[') {
-    ++i;
-    std::vector<std::int32_t> path;
-    for (;;) {
-      skip_ws();
-      std::size_t j = i;
-      std::int64_t v = 0;
-      while (j < text.size() && text[j] >= '0' && text[j] <= '9') {
-        v = v * 10 + (text[j] - '0');
-        if (v > 1 << 20) fail("{} = {}: rank too large at offset {}", what, text, i);
-        ++j;
-      }
-      if (j == i) fail("{} = {}: expected a rank >= 0 at offset {}", what, text, i);
-      path.push_back(static_cast<std::int32_t>(v));
-      i = j;
-      skip_ws();
-      if (i < text.size() && text[i] == ',') { ++i; continue; }
-      expect(']');
-      break;
-    }
-    paths.push_back(std::move(path));
-    skip_ws();
-    if (i < text.size() && text[i] == ',') {
-      ++i;
-      skip_ws();
-      if (i >= text.size() || text[i] != '[') fail("{} = {}: expected '[' at offset {}", what, text, i);
-    }
+  // Parsing and shape checks are trees/choices.h's; errors are re-thrown naming the key.
+  TreeTemplate shape;
+  try {
+    shape = template_from_choices(parse_choices(text));
+  } catch (const Error& e) {
+    fail("{} = {}: {}", what, text, e.what());
   }
-  expect(']');
-  skip_ws();
-  if (i != text.size()) fail("{} = {}: unexpected text at offset {}", what, text, i);
-  if (paths.empty()) fail("{} = {}: empty choices list", what, text);
-  if (paths.size() > static_cast<std::size_t>(kMaxTemplateNodes)) {
+  if (shape.size() <= 1) fail("{} = {}: empty choices list (no draft nodes)", what, text);
+  if (shape.size() > kMaxTemplateNodes + 1) {
     fail("{} = {}: more than {} nodes", what, text, kMaxTemplateNodes);
   }
-  std::sort(paths.begin(), paths.end(), [](const auto& a, const auto& b) {
-    return a.size() != b.size() ? a.size() < b.size() : a < b;
-  });
   RecyclingTemplate t;
-  t.parent = {-1};
-  t.rank = {0};
-  for (std::size_t p = 0; p < paths.size(); ++p) {
-    if (p > 0 && paths[p] == paths[p - 1]) fail("{} = {}: path listed twice", what, text);
-    const auto& path = paths[p];
-    std::int32_t parent = 0;
-    if (path.size() > 1) {
-      // The prefix is an earlier (shorter) path: find it (the list is small).
-      parent = -1;
-      for (std::size_t q = 0; q < p; ++q) {
-        if (paths[q].size() == path.size() - 1 &&
-            std::equal(paths[q].begin(), paths[q].end(), path.begin())) {
-          parent = static_cast<std::int32_t>(q) + 1;
-          break;
-        }
-      }
-      if (parent < 0) {
-        fail("{} = {}: a path of length {} lacks its prefix in the list", what, text, path.size());
-      }
-    }
-    t.parent.push_back(parent);
-    t.rank.push_back(path.back());
-  }
-  finish_template(t);
+  t.parent = shape.parent;
+  t.rank = shape.rank;
+  t.depth = shape.depth;
   return t;
 }
 

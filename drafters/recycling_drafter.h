@@ -27,7 +27,7 @@
 //     of the same order, so smaller budgets get the best smaller tree, not a truncated level.
 //   branching=8x2x1x1 (also 8-2-1-1): every depth-d node gets b_{d+1} children, ranks
 //     0..b-1, in BFS order; the budget cuts it in BFS order.
-//   choices=[[0],[1],[0,0]]: a Medusa-style choices list (each path = ranks from the root; every
+//   choices=[[0],[1],[0,0]]: a Medusa-style choices list (trees/choices.h parses it; every
 //     prefix must be listed), ordered by (depth, lexicographic); cut in that order.
 // State policy `state`: cold (default) = begin() restores the initial matrix (empty, or the
 // file given by `load`), so every prompt starts the same; warm = the matrix persists across

@@ -1,23 +1,10 @@
 #include "verifiers/tree_verifier.h"
 
 #include "core/error.h"
+#include "trees/tree_mask.h"
 
 namespace speclab {
 
-namespace {
-// positions[i] = base + depth[i]; mask[i*n+j] = 1 iff j is i or an ancestor of i.
-void tree_positions(const DraftTree& tree, std::int32_t base, std::vector<std::int32_t>& pos) {
-  pos.resize(tree.size());
-  for (std::int32_t i = 0; i < tree.size(); ++i) pos[i] = base + tree.depth[i];
-}
-void ancestor_mask(const DraftTree& tree, std::vector<std::uint8_t>& mask) {
-  const std::size_t n = tree.size();
-  mask.assign(n * n, 0);
-  for (std::size_t i = 0; i < n; ++i) {
-    for (std::int32_t a = static_cast<std::int32_t>(i); a >= 0; a = tree.parent[a]) mask[i * n + a] = 1;
-  }
-}
-}  // namespace
 
 void TreeVerifier::verify(LanguageModel& target, const DraftTree& tree,
                           const SamplingParams& sampling, const AcceptanceRule& rule, Rng& rng,

@@ -3,8 +3,10 @@
 // stories260K.bin).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "core/error.h"
 #include "core/gguf.h"
@@ -348,10 +350,10 @@ TEST(GgufReader, RealStories260KIsBitIdenticalToTheBin) {
   // so the GGUF model is untied while the .bin shares the classifier: compare the matrices used.
   EXPECT_FALSE(g.info.tied_classifier);
   EXPECT_TRUE(b.info.tied_classifier);
+  ASSERT_EQ(g.classifier_matrix().size(), b.classifier_matrix().size());
   EXPECT_EQ(std::memcmp(g.classifier_matrix().data(), b.classifier_matrix().data(),
                         b.classifier_matrix().size() * 4),
             0);
-  ASSERT_EQ(g.classifier_matrix().size(), b.classifier_matrix().size());
   EXPECT_EQ(g.info.rope_style, RopeStyle::kInterleaved);
   const auto a = named_tensors(g), c = named_tensors(b);
   ASSERT_EQ(a.size(), c.size());

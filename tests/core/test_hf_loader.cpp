@@ -10,6 +10,8 @@
 
 #include "core/error.h"
 #include "core/hf_config.h"
+#include "core/llama_model.h"
+#include "core/model_loader.h"
 #include "core/rng.h"
 #include "core/synthetic_weights.h"
 #include "tests/testing/hf_writer.h"
@@ -529,6 +531,151 @@ TEST_F(HfDirTest, BadDirectoriesAndIndexes) {
   // A corrupt shard surfaces the safetensors error with the shard's path.
   testing::write_text_file(s + "/model-00002-of-00002.safetensors", "xx");
   expect_error([&] { load_hf_directory(s); }, {"model-00002-of-00002.safetensors", "2 bytes"});
+}
+
+// --- cross-format logits -----------------------------------------------------------------------
+
+// Logits of every position of `tokens` run as one causal batch: [n][vocab].
+std::vector<std::vector<float>> run_logits(const LlamaWeights& w, const std::vector<Token>& tokens) {
+  LlamaModel model(std::make_shared<const LlamaWeights>(w), 2);
+  std::vector<std::int32_t> pos(tokens.size());
+  for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
+  ForwardBatch b;
+  b.tokens = tokens;
+  b.positions = pos;
+  ForwardOutput out;
+  model.forward(b, out);
+  std::vector<std::vector<float>> rows;
+  for (std::int32_t r = 0; r < out.n_rows; ++r) rows.emplace_back(out.row(r).begin(), out.row(r).end());
+  return rows;
+}
+
+// max |a - b| over all logits, relative to max |b| (logits of these models are O(1..10)).
+double max_rel_diff(const std::vector<std::vector<float>>& a,
+                    const std::vector<std::vector<float>>& b) {
+  SPECLAB_ASSERT(a.size() == b.size());
+  double diff = 0, scale = 0;
+  for (std::size_t t = 0; t < a.size(); ++t) {
+    SPECLAB_ASSERT(a[t].size() == b[t].size());
+    for (std::size_t i = 0; i < a[t].size(); ++i) {
+      diff = std::max(diff, double(std::abs(a[t][i] - b[t][i])));
+      scale = std::max(scale, double(std::abs(b[t][i])));
+    }
+  }
+  return diff / std::max(scale, 1e-6);
+}
+
+std::vector<Token> some_tokens(int n, int vocab, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<Token> t(n);
+  for (auto& x : t) x = static_cast<Token>(rng.next_u64() % static_cast<std::uint64_t>(vocab));
+  return t;
+}
+
+std::string dtype_tag(SafetensorsDtype d) { return std::string(safetensors_dtype_name(d)); }
+
+TEST_F(HfDirTest, LogitsAgreeAcrossHfLlama2cAndGguf) {
+  // GQA, untied classifier; norm_eps / rope_theta at llama2.c's fixed values.
+  ModelInfo info = synthetic_info(/*dim=*/48, /*hidden=*/80, /*layers=*/3, /*heads=*/6, /*kv=*/2,
+                                  /*vocab=*/96, /*seq=*/64);
+  info.tied_classifier = false;
+  const LlamaWeights w = random_llama_weights(info, 21);
+  const auto tokens = some_tokens(24, info.vocab_size, 3);
+
+  testing::write_llama2c(w, dir("m.bin"), 1);
+  testing::write_gguf(w, dir("m_f32.gguf"), testing::GgufTensorType::kF32);
+  const auto ref = run_logits(load_weights(dir("m.bin")), tokens);
+  const auto gguf = run_logits(load_weights(dir("m_f32.gguf")), tokens);
+  EXPECT_LT(max_rel_diff(gguf, ref), 1e-5);
+
+  // Relative logit error allowed per dtype: fp32 reorders sums only; F16 / BF16 round every
+  // weight by up to 2^-11 / 2^-8 relative, which moves logits by a few times that.
+  const std::pair<SafetensorsDtype, double> cases[] = {{SafetensorsDtype::kF32, 1e-5},
+                                                       {SafetensorsDtype::kF16, 8 * 0x1p-11},
+                                                       {SafetensorsDtype::kBF16, 8 * 0x1p-8}};
+  for (const auto& [dtype, tol] : cases) {
+    for (int shards : {1, 4}) {
+      SCOPED_TRACE(dtype_tag(dtype) + " shards=" + std::to_string(shards));
+      const std::string d = dir("hf_" + dtype_tag(dtype) + "_" + std::to_string(shards));
+      write_hf_directory(w, d, {dtype, shards});
+      const LlamaWeights hf = load_weights(d);  // directory dispatch in core/model_loader
+      EXPECT_EQ(hf.info.rope_style, RopeStyle::kHalfSplit);
+      const auto logits = run_logits(hf, tokens);
+      const double err = max_rel_diff(logits, ref);
+      EXPECT_LT(err, tol);
+      if (dtype != SafetensorsDtype::kF32) {
+        EXPECT_GT(err, 0.0);  // rounding really happened
+        // Same rounding of matrices in GGUF (norms stay F32 there): closer still.
+        const std::string g = dir("m_" + dtype_tag(dtype) + ".gguf");
+        testing::write_gguf(w, g, dtype == SafetensorsDtype::kF16 ? testing::GgufTensorType::kF16
+                                                                   : testing::GgufTensorType::kBF16);
+        EXPECT_LT(max_rel_diff(logits, run_logits(load_weights(g), tokens)), tol);
+      }
+    }
+  }
+}
+
+TEST_F(HfDirTest, WithoutThePermutationLogitsDiffer) {
+  // Guards the test above: loading HF q/k rows as if they were interleaved must break agreement.
+  const LlamaWeights w = random_llama_weights(
+      synthetic_info(32, 48, 2, 4, 2, 64, 32), 22);
+  write_hf_directory(w, dir("p"));
+  LlamaWeights hf = load_hf_directory(dir("p"));
+  const auto tokens = some_tokens(12, 64, 4);
+  const auto ref = run_logits(w, tokens);
+  EXPECT_LT(max_rel_diff(run_logits(hf, tokens), ref), 1e-5);
+  hf.info.rope_style = RopeStyle::kInterleaved;
+  EXPECT_GT(max_rel_diff(run_logits(hf, tokens), ref), 1e-3);
+}
+
+TEST_F(HfDirTest, Qwen2BiasAndRopeScalingLogitsMatchInMemoryOriginal) {
+  // No llama2.c / GGUF writer covers biases or rope scaling: compare with the in-memory
+  // (interleaved) weights run directly.
+  for (auto scaling : {RopeScalingType::kNone, RopeScalingType::kLinear, RopeScalingType::kLlama3}) {
+    SCOPED_TRACE(static_cast<int>(scaling));
+    ModelInfo info = small_info(/*tied=*/true, /*bias=*/scaling == RopeScalingType::kNone);
+    info.rope_scaling.type = scaling;
+    info.rope_scaling.factor = 4.0f;
+    info.rope_scaling.original_max_position = 16;
+    info.rope_theta = 10000.0f;
+    const LlamaWeights w = random_llama_weights(info, 23);
+    const std::string d = dir(fmt::format("scaling{}", static_cast<int>(scaling)));
+    write_hf_directory(w, d, {SafetensorsDtype::kF32, 2});
+    const LlamaWeights hf = load_hf_directory(d);
+    EXPECT_EQ(hf.info.rope_scaling.type, scaling);
+    const auto tokens = some_tokens(40, info.vocab_size, 5);
+    EXPECT_LT(max_rel_diff(run_logits(hf, tokens), run_logits(w, tokens)), 1e-5);
+  }
+}
+
+TEST_F(HfDirTest, SmolLM2ShapedBf16FixtureMatchesOriginal) {
+  // The real SmolLM2-135M config (9 query / 3 kv heads, theta 1e5, tied, bf16 weights) scaled
+  // down: 2 layers, head_dim 8, small vocab.
+  const std::string path = testing::model_path("tokenizers/smollm2-135m-config.json");
+  SPECLAB_REQUIRE_MODEL(path);
+  ModelInfo info = load_hf_config(path).info;
+  info.n_layers = 2;
+  info.head_dim = 8;
+  info.dim = info.n_heads * info.head_dim;  // 72
+  info.hidden_dim = 2 * info.dim;
+  info.vocab_size = 128;
+  info.max_seq_len = 64;
+  info.rope_style = RopeStyle::kInterleaved;  // the in-memory original, as llama2.c would hold it
+  const LlamaWeights w = random_llama_weights(info, 24);
+  write_hf_directory(w, dir("smol"), {SafetensorsDtype::kBF16, 1});
+  const LlamaWeights hf = load_hf_directory(dir("smol"));
+  EXPECT_EQ(hf.info.n_heads, 9);
+  EXPECT_EQ(hf.info.n_kv_heads, 3);
+  EXPECT_EQ(hf.info.rope_theta, 100000.0f);
+  EXPECT_TRUE(hf.info.tied_classifier);
+  EXPECT_EQ(hf.info.weight_dtype, "bf16");
+  const auto tokens = some_tokens(30, info.vocab_size, 6);
+  EXPECT_LT(max_rel_diff(run_logits(hf, tokens), run_logits(w, tokens)), 8 * 0x1p-8);
+}
+
+TEST(HfConfig, NonPositiveCapIsAnError) {
+  expect_error([] { parse_hf_config(llama_config(""), "cap/config.json", 0); },
+               {"cap/config.json", "max_seq_len cap = 0"});
 }
 
 }  // namespace

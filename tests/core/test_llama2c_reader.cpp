@@ -215,14 +215,14 @@ TEST(Llama2cReader, RealStories260KQ80WithinToleranceOfFp32) {
   }
 }
 
-TEST(ModelLoader, DirectoryIsNotSupportedYet) {
+TEST(ModelLoader, DirectoryGoesToHfLoaderWhichNeedsConfig) {
   ScopedTempDir tmp;
   try {
     load_weights(tmp.dir());
     FAIL() << "expected Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(tmp.dir()), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("Hugging Face directories: not supported yet"),
+    EXPECT_NE(std::string(e.what()).find("config.json is missing"),
               std::string::npos)
         << e.what();
   }

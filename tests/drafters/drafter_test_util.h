@@ -24,7 +24,9 @@ inline void expect_tree_ok(const DraftTree& t, Token root, const DraftBudget& b)
   EXPECT_EQ(t.children, ChildSampling::kDeterministic);
   EXPECT_FALSE(t.has_q());
   EXPECT_LE(t.size() - 1, std::max(b.max_nodes, 0));
-  if (b.max_depth > 0) EXPECT_LE(t.max_depth(), b.max_depth);
+  if (b.max_depth > 0) {
+    EXPECT_LE(t.max_depth(), b.max_depth);
+  }
   std::set<std::pair<std::int32_t, Token>> seen;
   for (std::int32_t i = 1; i < t.size(); ++i) {
     EXPECT_TRUE(seen.insert({t.parent[i], t.token[i]}).second)

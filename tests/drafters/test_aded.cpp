@@ -9,7 +9,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/aded_drafter.h"
+#include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
+#include "tests/drafters/stat_check.h"
 
 namespace speclab {
 namespace {
@@ -242,6 +244,32 @@ TEST(Aded, MiniLoopIsLosslessAndAccepts) {
       EXPECT_LT(sd.steps, ar.steps * 3 / 4) << spec << " budget " << budget;
     }
   }
+}
+
+TEST(Aded, GreedyLosslessThroughDecodeOnRandomLlama) {
+  for (const char* spec : {"aded", "aded:state=warm,tree_weight=1"}) {
+    const auto st = testing::lossless_on_random_llama(spec);
+    std::printf("%s random llama: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+  }
+}
+
+TEST(Aded, GreedyLosslessThroughDecodeOnStories260K) {
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  for (const char* spec : {"aded"}) {
+    const auto st = testing::lossless_on_stories(spec);
+    std::printf("%s stories260K: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+    EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
+  }
+}
+
+TEST(Aded, SamplingLosslessWithDeterministicRule) {
+  const testing::SyntheticTarget target(8, 2, 31);
+  const auto context = testing::sample_context(target, SamplingParams{1.0f, 0, 1.0f}, 80, 4);
+  AdedDrafter d;
+  d.begin(context);
+  testing::expect_sampling_lossless(d, target, context, "aded");
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <vector>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/ngram_drafter.h"
+#include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
+#include "tests/drafters/stat_check.h"
 
 namespace speclab {
 namespace {
@@ -185,6 +188,32 @@ TEST(Ngram, MiniLoopIsLosslessAndAccepts) {
     EXPECT_EQ(sd.generated, ar.generated) << "budget " << budget;
     EXPECT_LT(sd.steps, ar.steps * 3 / 4) << "the cyclic text should be found by lookup";
   }
+}
+
+TEST(Ngram, GreedyLosslessThroughDecodeOnRandomLlama) {
+  for (const char* spec : {"ngram", "ngram:order=frequent,max_matches=8"}) {
+    const auto st = testing::lossless_on_random_llama(spec);
+    std::printf("%s random llama: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+  }
+}
+
+TEST(Ngram, GreedyLosslessThroughDecodeOnStories260K) {
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  for (const char* spec : {"ngram"}) {
+    const auto st = testing::lossless_on_stories(spec);
+    std::printf("%s stories260K: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+    EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
+  }
+}
+
+TEST(Ngram, SamplingLosslessWithDeterministicRule) {
+  const testing::SyntheticTarget target(8, 2, 31);
+  const auto context = testing::sample_context(target, SamplingParams{1.0f, 0, 1.0f}, 80, 4);
+  NgramDrafter d;
+  d.begin(context);
+  testing::expect_sampling_lossless(d, target, context, "ngram");
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/recycling_drafter.h"
+#include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
+#include "tests/drafters/stat_check.h"
 
 namespace speclab {
 namespace {
@@ -353,6 +355,46 @@ TEST(Recycling, MiniLoopIsLosslessAndAccepts) {
     std::printf("recycling budget %d: %d steps for %d tokens (autoregressive %d)\n", budget,
                 sd.steps, 200, ar.steps);
   }
+}
+
+TEST(Recycling, GreedyLosslessThroughDecodeOnRandomLlama) {
+  for (const char* spec : {"recycling", "recycling:state=warm,branching=4x2x1x1"}) {
+    const auto st = testing::lossless_on_random_llama(spec);
+    std::printf("%s random llama: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+  }
+}
+
+TEST(Recycling, GreedyLosslessThroughDecodeOnStories260K) {
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  for (const char* spec : {"recycling"}) {
+    const auto st = testing::lossless_on_stories(spec);
+    std::printf("%s stories260K: %lld target forwards vs %lld autoregressive\n", spec,
+                static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+    EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
+  }
+}
+
+TEST(Recycling, SamplingLosslessWithDeterministicRule) {
+  const testing::SyntheticTarget target(8, 2, 31);
+  const auto context = testing::sample_context(target, SamplingParams{1.0f, 0, 1.0f}, 80, 4);
+  RecyclingDrafter d(DrafterParams::parse("recycling:k=4"));
+  d.begin(context);
+  // Fill every row with the target's top-4 after (context token 0, t): one feedback whose tree
+  // holds every token.
+  DraftTree tree;
+  tree.reset(0);
+  for (Token t = 1; t < target.vocab(); ++t) tree.add(t, 0);
+  std::vector<float> logits;
+  for (Token t = 0; t < target.vocab(); ++t) {
+    const auto row = target.logits(0, t);
+    logits.insert(logits.end(), row.begin(), row.end());
+  }
+  Acceptance acc;
+  acc.path = {0};
+  StepFeedback fb{&tree, &acc, target.vocab(), logits, 0, {}, context};
+  d.observe(fb);
+  testing::expect_sampling_lossless(d, target, context, "recycling");
 }
 
 }  // namespace

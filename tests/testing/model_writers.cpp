@@ -15,7 +15,12 @@ namespace speclab::testing {
 
 ScopedTempDir::ScopedTempDir() {
   static std::atomic<int> counter{0};
-  const auto base = std::filesystem::temp_directory_path() /
+  // Prefer RAM-backed /dev/shm: the bad-input tests write thousands of small files.
+  std::error_code ec;
+  const std::filesystem::path root = std::filesystem::is_directory("/dev/shm", ec)
+                                         ? std::filesystem::path("/dev/shm")
+                                         : std::filesystem::temp_directory_path();
+  const auto base = root /
                     ("speclab-test-" + std::to_string(::getpid()) + "-" +
                      std::to_string(counter.fetch_add(1)));
   std::filesystem::create_directories(base);
