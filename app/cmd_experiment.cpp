@@ -149,14 +149,17 @@ void print_summary(const std::vector<SummaryRow>& rows) {
 
 int run_spec(ExperimentSpec spec, const std::string& out, const std::string& shard_text, bool plots, int argc,
              char** argv) {
-  if (spec.model.empty()) spec.model = default_model();
+  const bool fallback = spec.model.empty();
+  if (fallback) spec.model = default_model();
   const ShardSelection shard = parse_shard(shard_text);
   auto exp = prepare_experiment(spec, [](const std::string& model, const std::string& given, std::int32_t vocab) {
     return resolve_tokenizer_path(model, given, vocab);
   });
-  if (exp.synthetic) {
+  if (exp.synthetic && fallback) {
     std::fprintf(stderr, "WARNING: synthetic model: no real model found (--model, $SPECLAB_MODEL, "
                          "../shared/models/stories260K.bin); results describe a random network\n");
+  } else if (exp.synthetic) {
+    std::fprintf(stderr, "note: synthetic model (as requested): results describe a random network\n");
   }
   for (const auto& n : exp.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
   std::fprintf(stderr, "model %s; %zu prompts x %zu temperatures x %zu seeds x %d reps = %zu units; %zu configurations "

@@ -29,7 +29,7 @@ constexpr std::uint64_t kSyntheticWeightsSeed = 1234;
 constexpr float kSyntheticFinalNormScale = 0.3f;
 
 std::string synthetic_label() {
-  return "synthetic model (random LlamaModel dim 64, 2 layers, vocab 512, seed 1234; no real model found)";
+  return "synthetic model (random LlamaModel dim 64, 2 layers, vocab 512, weights seed 1234, byte tokenizer)";
 }
 
 // Applies the spec's state policy to drafters with cross-sequence state, unless set explicitly.
