@@ -459,6 +459,10 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
     if (!c.contains("spec") || !c.contains("shard") || !c.contains("n_units") || !c.contains("model")) {
       fail("{}: not a speclab experiment config (missing spec/shard/n_units/model)", cpath);
     }
+    if (!c["shard"].contains("index") || !c["shard"]["index"].is_number_integer() ||
+        !c["shard"].contains("count") || !c["shard"]["count"].is_number_integer()) {
+      fail("{}: shard = {}: not a shard of a run (already merged?)", cpath, c["shard"].dump());
+    }
     if (i == 0) {
       first = c;
       count = c["shard"]["count"].get<std::int32_t>();

@@ -141,7 +141,9 @@ TEST(Runner, MergeOfShardsEqualsSingleRun) {
   for (const char* f : kCsvs) {
     EXPECT_EQ(read_text_file(tmp.path("single/") + f), read_text_file(tmp.path("remerged/") + f)) << f;
   }
-  // Missing or repeated shards are errors.
+  // Missing or repeated shards, merged outputs and non-results are errors.
+  EXPECT_THROW(merge_shards({tmp.path("merged")}, tmp.path("m1"), nullptr), Error);
+  EXPECT_THROW(merge_shards({tmp.path("nothing-here")}, tmp.path("m0"), nullptr), Error);
   EXPECT_THROW(merge_shards({tmp.path("s0"), tmp.path("s1")}, tmp.path("m2"), nullptr), Error);
   EXPECT_THROW(merge_shards({tmp.path("s0"), tmp.path("s0"), tmp.path("s1")}, tmp.path("m3"), nullptr), Error);
   ExperimentSpec other = spec;
