@@ -92,6 +92,15 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
     }
   }
   const std::int32_t vocab = exp.weights->info.vocab_size;
+  if (!exp.tokenizer && spec.tokenizer == "bytes") {
+    try {
+      exp.tokenizer = std::make_unique<ByteTokenizer>(vocab);
+      exp.tokenizer_label = "byte tokenizer";
+    } catch (const Error& e) {
+      problems.push_back(fmt::format("tokenizer = bytes: {}", e.what()));
+      return;
+    }
+  }
   if (!exp.tokenizer) {
     try {
       const std::string path = exp.synthetic ? spec.tokenizer : resolve_tokenizer(spec.model, spec.tokenizer, vocab);

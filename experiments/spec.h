@@ -5,7 +5,8 @@
 //     "name": "default",
 //     "model": "PATH" | "synthetic",     // "" / absent: the CLI picks $SPECLAB_MODEL or
 //                                        //   ../shared/models/stories260K.bin, else synthetic
-//     "tokenizer": "PATH",               // default: beside the model / embedded
+//     "tokenizer": "PATH" | "bytes",     // default: beside the model / embedded; "bytes" =
+//                                        //   ByteTokenizer (experiments/prompts.h)
 //     "draft_model": "PATH",             // for the draft-model drafter; "{model_dir}" in it (or
 //                                        //   in a drafter's model=...) = the target's folder
 //     "prompts": ["data/stories.jsonl"], // prompt sets (JSONL, experiments/prompts.h)

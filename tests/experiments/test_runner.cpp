@@ -208,6 +208,34 @@ TEST(Runner, WarmPolicyReachesStatefulDrafters) {
   }
 }
 
+TEST(Runner, ExplicitRulesAndModelDirPlaceholder) {
+  testing::ScopedTempDir tmp;
+  ExperimentSpec spec = small_spec(tmp);  // also writes tmp/draft.bin
+  // A target file in the same folder, byte tokenizer; the draft model found through {model_dir}.
+  spec.model = tmp.path("target.bin");
+  testing::write_llama2c(random_llama_weights(synthetic_info(32, 64, 2, 2, 2, 512, 256), 11), spec.model, 0);
+  spec.tokenizer = "bytes";
+  spec.draft_model = "{model_dir}/draft.bin";
+  // A sampled chain verified by the speculative rule, and sampled-without-replacement trees
+  // with the automatic rule (without-replacement at temperature 1).
+  spec.drafters = {{"draft-model:mode=chain,gamma=3", {"speculative"}, false},
+                   {"draft-model:mode=swor,model={model_dir}/draft.bin", {}, false}};
+  spec.budgets = {6};
+  auto exp = prepare_experiment(spec, no_tokenizer);
+  EXPECT_FALSE(exp.synthetic);
+  EXPECT_EQ(exp.spec.draft_model, tmp.path("draft.bin"));
+  ASSERT_EQ(exp.configs.size(), 3u);
+  EXPECT_EQ(exp.resolved_rule[1][1], "speculative");
+  EXPECT_EQ(exp.resolved_rule[2][1], "without-replacement");
+  auto rec = run_experiment(exp, {}, nullptr);
+  for (const auto& r : summarize(rec.sequences, exp.model_label)) {
+    EXPECT_EQ(r.n_sequences, 3);
+    if (r.config != 0 && r.temperature == 0) {
+      EXPECT_EQ(r.matches_ar, "true") << r.drafter << " " << r.params;
+    }
+  }
+}
+
 TEST(Runner, RealStories260K) {
   const std::string model = testing::model_path("stories260K.bin");
   SPECLAB_REQUIRE_MODEL(model);
