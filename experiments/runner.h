@@ -11,8 +11,11 @@
 //
 // Rules. "auto" resolves per (configuration, temperature) to default_rule_for(kind, greedy) of
 // the kind of tree the drafter proposes for the first prompt; the resolved name goes into the
-// CSVs. Validation dry-runs every (configuration, temperature) for a few tokens on the first
-// prompt with its rule, so a rule invalid for a drafter's trees is reported up front.
+// CSVs. Validation happens in two rounds, each listing all its problems in one Error: (1) spec
+// values, files (prompts, model, tokenizer, draft models), drafter names/params; (2) when
+// round 1 is clean, a dry run of every (drafter spec, rule, temperature) for 4 tokens on the
+// first prompt at the largest budget, so a rule invalid for a drafter's trees is reported
+// before the real work.
 //
 // Drafter state policy. One drafter object per configuration lives for the whole run.
 // "cold": begin() resets per sequence (recycling and aded get state=cold); "warm": recycling
@@ -21,8 +24,9 @@
 // resulting state appears in the `params` column.
 //
 // Model. spec.model "synthetic" (or "") builds a random LlamaModel (dim 64, 2 layers, 4 heads,
-// vocab 512, context 1024, weights seed 1234) with the ByteTokenizer, and every output says
-// "synthetic model".
+// vocab 512, context 1024, weights seed 1234, final norm scaled by 0.3 so its distributions are
+// not one-hot) with the ByteTokenizer; model_label (summary.csv `model`, config.json) says
+// "synthetic model". The CLI picks the model when a spec names none (env lookups stay there).
 #pragma once
 #include <cstdint>
 #include <functional>
