@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/aded_drafter.h"
+#include "tests/drafters/alloc_counter.h"
 #include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
 #include "tests/drafters/stat_check.h"
@@ -270,6 +271,16 @@ TEST(Aded, SamplingLosslessWithDeterministicRule) {
   AdedDrafter d;
   d.begin(context);
   testing::expect_sampling_lossless(d, target, context, "aded");
+}
+
+TEST(Aded, NoAllocationInSteadyState) {
+  testing::FakeTarget target;
+  AdedDrafter d(DrafterParams::parse("aded:state=warm"));
+  for (const DraftBudget budget : {DraftBudget{64, 0}, DraftBudget{16, 4}}) {
+    const long long n = testing::steady_state_allocations(d, target, {1, 5, 9, 2}, budget, 60,
+                                                          testing::g_allocations);
+    EXPECT_EQ(n, 0) << "budget " << budget.max_nodes;
+  }
 }
 
 }  // namespace
