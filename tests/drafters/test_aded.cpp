@@ -283,5 +283,7 @@ TEST(Aded, NoAllocationInSteadyState) {
   }
 }
 
+TEST(Aded, SamplingThroughDecodeIsReproducible) { testing::expect_sampling_reproducible("aded"); }
+
 }  // namespace
 }  // namespace speclab

@@ -230,5 +230,7 @@ TEST(Ngram, NoAllocationInSteadyState) {
   }
 }
 
+TEST(Ngram, SamplingThroughDecodeIsReproducible) { testing::expect_sampling_reproducible("ngram"); }
+
 }  // namespace
 }  // namespace speclab

@@ -408,5 +408,7 @@ TEST(Recycling, NoAllocationInSteadyState) {
   }
 }
 
+TEST(Recycling, SamplingThroughDecodeIsReproducible) { testing::expect_sampling_reproducible("recycling"); }
+
 }  // namespace
 }  // namespace speclab
