@@ -15,6 +15,10 @@ namespace speclab::cli {
 int cmd_info(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_generate(int argc, char** argv);
+// Experiment runner (app/cmd_experiment.cpp).
+int cmd_compare(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_merge(int argc, char** argv);
 
 
 

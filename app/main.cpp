@@ -16,6 +16,9 @@ constexpr const char* kUsage =
     "  info       architecture, parameter count, dtypes and vocabulary of a model\n"
     "  tokenize   text -> token ids (or --ids -> text) as JSON\n"
     "  generate   generate text, autoregressive or speculative (--drafter)\n"
+    "  compare    compare drafters x budgets x temperatures against autoregressive (CSV + plots)\n"
+    "  run        run an experiment spec (JSON) -> CSV reports + plots\n"
+    "  merge      merge shard outputs (--shard I/N) into one result\n"
     ;
 
 }  // namespace
@@ -31,6 +34,9 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info(argc - 1, argv + 1);
     if (cmd == "tokenize") return cmd_tokenize(argc - 1, argv + 1);
     if (cmd == "generate") return cmd_generate(argc - 1, argv + 1);
+    if (cmd == "compare") return cmd_compare(argc - 1, argv + 1);
+    if (cmd == "run") return cmd_run(argc - 1, argv + 1);
+    if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
     std::fprintf(stderr, "error: unknown command '%s'\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const speclab::UsageError& e) {

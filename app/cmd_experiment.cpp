@@ -1,0 +1,320 @@
+// speclab compare / run / merge: the experiment runner's command line (experiments/runner.h).
+// Progress goes to stderr: a redrawn bar with counts and ETA on a terminal, a line every 5%
+// otherwise (batch logs). Model default for specs without one: $SPECLAB_MODEL, then
+// ../shared/models/stories260K.bin, else the synthetic model (said on stderr and in every output).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "core/error.h"
+#include "experiments/plots.h"
+#include "experiments/report.h"
+#include "experiments/runner.h"
+#include "experiments/spec.h"
+
+namespace speclab::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::string command_output(const std::string& cmd) {
+  std::string out;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, f)) out += buf;
+    if (::pclose(f) != 0) return "";
+  }
+  return trim(out);
+}
+
+BuildInfo build_info(int argc, char** argv) {
+  BuildInfo b;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (const fs::path& dir : {exe.parent_path(), exe.parent_path().parent_path(), fs::current_path()}) {
+    const std::string c = command_output(fmt::format("git -C '{}' rev-parse HEAD 2>/dev/null", dir.string()));
+    if (!c.empty()) {
+      b.git_commit = c;
+      if (!command_output(fmt::format("git -C '{}' status --porcelain --untracked-files=no 2>/dev/null", dir.string())).empty()) {
+        b.git_commit += "-dirty";
+      }
+      break;
+    }
+  }
+#if defined(__clang__)
+  b.compiler = fmt::format("clang {}", __clang_version__);
+#elif defined(__GNUC__)
+  b.compiler = fmt::format("gcc {}", __VERSION__);
+#endif
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpu, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      b.cpu = trim(line.substr(line.find(':') + 2));
+      break;
+    }
+  }
+  b.command = "speclab";
+  for (int i = 0; i < argc; ++i) b.command += std::string(" ") + argv[i];
+  return b;
+}
+
+std::string clock_text(double s) {
+  if (s < 0 || s > 1e7) return "--:--";
+  const long t = static_cast<long>(s + 0.5);
+  return t >= 3600 ? fmt::format("{}h{:02}m{:02}s", t / 3600, t / 60 % 60, t % 60)
+                   : fmt::format("{}m{:02}s", t / 60, t % 60);
+}
+
+class ProgressBar {
+ public:
+  ProgressBar() : tty_(::isatty(2)), start_(Clock::now()), last_(start_) {}
+  void operator()(std::int64_t done, std::int64_t total) {
+    const auto now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double eta = done > 0 ? elapsed * double(total - done) / double(done) : -1;
+    const int pct = total > 0 ? static_cast<int>(100 * done / total) : 100;
+    if (tty_) {
+      if (done != total && std::chrono::duration<double>(now - last_).count() < 0.2) return;
+      constexpr int kWidth = 30;
+      const int fill = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
+      std::fprintf(stderr, "\r[%s%s] %3d%% %lld/%lld sequences  elapsed %s  ETA %s ",
+                   std::string(fill, '#').c_str(), std::string(kWidth - fill, '.').c_str(), pct,
+                   static_cast<long long>(done), static_cast<long long>(total), clock_text(elapsed).c_str(),
+                   clock_text(eta).c_str());
+      if (done == total) std::fputc('\n', stderr);
+    } else {
+      if (pct < next_pct_ && done != total) return;
+      next_pct_ = pct + 5;
+      std::fprintf(stderr, "progress %3d%% %lld/%lld sequences  elapsed %s  ETA %s\n", pct,
+                   static_cast<long long>(done), static_cast<long long>(total), clock_text(elapsed).c_str(),
+                   clock_text(eta).c_str());
+    }
+    last_ = now;
+    std::fflush(stderr);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool tty_;
+  Clock::time_point start_, last_;
+  int next_pct_ = 0;
+};
+
+// The model when the spec names none: $SPECLAB_MODEL, then ../shared/models/stories260K.bin,
+// else synthetic.
+std::string default_model() {
+  if (const char* e = std::getenv("SPECLAB_MODEL"); e && *e && fs::exists(e)) return e;
+  if (fs::exists("../shared/models/stories260K.bin")) return "../shared/models/stories260K.bin";
+  return "synthetic";
+}
+
+void make_plots(const std::string& dir, const ReportSet& reports, const std::string& model, bool plots) {
+  if (!plots) return;
+  const std::string script = write_plot_script(dir, reports, model);
+  if (!gnuplot_available()) {
+    std::fprintf(stderr, "note: gnuplot not found on PATH: plots skipped (script left at %s)\n", script.c_str());
+    return;
+  }
+  const std::string err = run_gnuplot(script);
+  if (!err.empty()) {
+    std::fprintf(stderr, "warning: plots failed: %s\n", err.c_str());
+  } else {
+    std::fprintf(stderr, "plots: %s/plots/*.png\n", dir.c_str());
+  }
+}
+
+void print_summary(const std::vector<SummaryRow>& rows) {
+  std::fprintf(stderr, "%-4s %-12s %-28s %-20s %6s %5s %7s %7s %8s %7s %s\n", "cfg", "drafter", "params", "rule",
+               "budget", "temp", "tau", "alpha", "tok/s", "speedup", "matches_ar");
+  for (const auto& r : rows) {
+    std::fprintf(stderr, "%-4d %-12s %-28s %-20s %6d %5g %7.3f %7.3f %8.1f %7.3f %s\n", r.config, r.drafter.c_str(),
+                 r.params.substr(0, 28).c_str(), r.rule.c_str(), r.budget, r.temperature, r.tau, r.alpha,
+                 r.tokens_per_s, r.speedup, r.matches_ar.c_str());
+  }
+}
+
+int run_spec(ExperimentSpec spec, const std::string& out, const std::string& shard_text, bool plots, int argc,
+             char** argv) {
+  const bool fallback = spec.model.empty();
+  if (fallback) spec.model = default_model();
+  const ShardSelection shard = parse_shard(shard_text);
+  auto exp = prepare_experiment(spec, [](const std::string& model, const std::string& given, std::int32_t vocab) {
+    return resolve_tokenizer_path(model, given, vocab);
+  });
+  if (exp.synthetic && fallback) {
+    std::fprintf(stderr, "WARNING: synthetic model: no real model found (--model, $SPECLAB_MODEL, "
+                         "../shared/models/stories260K.bin); results describe a random network\n");
+  } else if (exp.synthetic) {
+    std::fprintf(stderr, "note: synthetic model (as requested): results describe a random network\n");
+  }
+  for (const auto& n : exp.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+  std::fprintf(stderr, "model %s; %zu prompts x %zu temperatures x %zu seeds x %d reps = %zu units; %zu configurations "
+                       "(incl. baseline); shard %d/%d\n",
+               exp.model_label.c_str(), exp.prompts.size(), spec.temperatures.size(), spec.seeds.size(),
+               spec.repetitions, exp.units.size(), exp.configs.size(), shard.index, shard.count);
+  fs::create_directories(out);
+  write_text_file(out + "/config.json", experiment_config(exp, shard, build_info(argc, argv)).dump(2) + "\n");
+  ProgressBar bar;
+  RunRecords rec = run_experiment(exp, shard, [&](std::int64_t d, std::int64_t t) { bar(d, t); });
+  const ReportSet reports = write_reports(out, std::move(rec.sequences), std::move(rec.steps), exp.model_label);
+  print_summary(reports.summary);
+  make_plots(out, reports, exp.model_label, plots);
+  std::fprintf(stderr, "wrote %s/{config.json,summary.csv,sequences.csv,steps.csv,by_depth.csv,by_rank.csv}\n",
+               out.c_str());
+  return 0;
+}
+
+// "a,b:x=1,y=2,c" -> {"a", "b:x=1,y=2", "c"}: a piece with '=' before any ':' continues the
+// previous drafter's parameters; commas inside brackets do not split.
+std::vector<std::string> split_drafters(const std::string& text) {
+  std::vector<std::string> pieces;
+  std::string cur;
+  int depth = 0;
+  for (char c : text) {
+    if (c == '[') ++depth;
+    if (c == ']') --depth;
+    if (c == ',' && depth == 0) {
+      pieces.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  pieces.push_back(cur);
+  std::vector<std::string> out;
+  for (auto& p : pieces) {
+    const auto eq = p.find('='), colon = p.find(':');
+    if (!out.empty() && eq != std::string::npos && (colon == std::string::npos || colon > eq)) {
+      out.back() += "," + p;
+    } else {
+      if (p.empty()) throw UsageError(fmt::format("--drafters = '{}': empty drafter name", text));
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : text) {
+    if (c == ',') {
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(cur);
+  return out;
+}
+
+}  // namespace
+
+int cmd_compare(int argc, char** argv) {
+  cxxopts::Options opts("speclab compare", "Compare drafters against the autoregressive baseline on a prompt set");
+  opts.add_options()
+      ("model", "Target model (default: $SPECLAB_MODEL, ../shared/models/stories260K.bin, else synthetic; 'synthetic' forces it)", cxxopts::value<std::string>()->default_value(""))
+      ("tokenizer", "Tokenizer (default: embedded, or beside the model)", cxxopts::value<std::string>()->default_value(""))
+      ("draft-model", "Draft model for the draft-model drafter", cxxopts::value<std::string>()->default_value(""))
+      ("prompts", "Prompt sets (JSONL), comma-separated", cxxopts::value<std::string>())
+      ("max-prompts", "Use the first N prompts of each set (0 = all)", cxxopts::value<int>()->default_value("0"))
+      ("drafters", "Drafter specs NAME[:key=value,...], comma-separated", cxxopts::value<std::string>()->default_value("ngram,recycling,aded"))
+      ("rules", "Acceptance rules, comma-separated (auto = lossless default)", cxxopts::value<std::string>()->default_value("auto"))
+      ("budgets", "Draft nodes per step, comma-separated", cxxopts::value<std::string>()->default_value("8,16,32,64"))
+      ("depths", "Tree depth caps, comma-separated (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))
+      ("temperatures", "Comma-separated (0 = greedy)", cxxopts::value<std::string>()->default_value("0"))
+      ("top-k", "Top-k of the target distribution (0 = off)", cxxopts::value<int>()->default_value("0"))
+      ("top-p", "Top-p of the target distribution (1 = off)", cxxopts::value<double>()->default_value("1"))
+      ("max-new", "New tokens per sequence", cxxopts::value<int>()->default_value("128"))
+      ("seed", "Seeds, comma-separated", cxxopts::value<std::string>()->default_value("0"))
+      ("state", "Drafter state policy across prompts: cold|warm", cxxopts::value<std::string>()->default_value("cold"))
+      ("threads", "Threads for the models", cxxopts::value<int>()->default_value("1"))
+      ("repetitions", "Repetitions of every unit (timing)", cxxopts::value<int>()->default_value("1"))
+      ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
+      ("no-plots", "Do not make plots")
+      ("out", "Output directory", cxxopts::value<std::string>());
+  auto r = parse_or_usage(opts, argc, argv);
+  const std::string out = required(r, "out");
+  ExperimentSpec spec;
+  spec.name = "compare";
+  spec.model = r["model"].as<std::string>();
+  spec.tokenizer = r["tokenizer"].as<std::string>();
+  spec.draft_model = r["draft-model"].as<std::string>();
+  spec.prompts = split_list(required(r, "prompts"));
+  spec.max_prompts = r["max-prompts"].as<int>();
+  spec.drafters.clear();
+  for (const auto& d : split_drafters(r["drafters"].as<std::string>())) spec.drafters.push_back(DrafterEntry{d, {}, false});
+  spec.rules = split_list(r["rules"].as<std::string>());
+  spec.budgets = parse_int_list(r["budgets"].as<std::string>(), "budgets");
+  spec.depths = parse_int_list(r["depths"].as<std::string>(), "depths");
+  spec.temperatures = parse_double_list(r["temperatures"].as<std::string>(), "temperatures");
+  spec.top_k = r["top-k"].as<int>();
+  spec.top_p = r["top-p"].as<double>();
+  spec.max_new_tokens = r["max-new"].as<int>();
+  spec.seeds.clear();
+  for (auto s : parse_int_list(r["seed"].as<std::string>(), "seed")) {
+    if (s < 0) throw UsageError(fmt::format("--seed = {}: must be >= 0", s));
+    spec.seeds.push_back(static_cast<std::uint64_t>(s));
+  }
+  spec.state = r["state"].as<std::string>();
+  spec.threads = r["threads"].as<int>();
+  spec.repetitions = r["repetitions"].as<int>();
+  return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), argc, argv);
+}
+
+int cmd_run(int argc, char** argv) {
+  cxxopts::Options opts("speclab run", "Run an experiment spec (JSON)");
+  opts.positional_help("SPEC.json");
+  opts.add_options()
+      ("spec", "Experiment spec", cxxopts::value<std::string>())
+      ("model", "Override the spec's model ('synthetic' forces the synthetic model)", cxxopts::value<std::string>())
+      ("threads", "Override the spec's threads", cxxopts::value<int>())
+      ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
+      ("no-plots", "Do not make plots")
+      ("out", "Output directory", cxxopts::value<std::string>());
+  opts.parse_positional({"spec"});
+  auto r = parse_or_usage(opts, argc, argv);
+  const std::string spec_path = required(r, "spec");
+  const std::string out = required(r, "out");
+  ExperimentSpec spec = load_spec(spec_path);
+  if (r.count("model")) spec.model = r["model"].as<std::string>();
+  if (r.count("threads")) spec.threads = r["threads"].as<int>();
+  return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), argc, argv);
+}
+
+int cmd_merge(int argc, char** argv) {
+  cxxopts::Options opts("speclab merge", "Merge shard outputs (speclab run/compare --shard I/N) into one result");
+  opts.positional_help("DIR...");
+  opts.add_options()
+      ("dirs", "Shard output directories", cxxopts::value<std::vector<std::string>>())
+      ("no-plots", "Do not make plots")
+      ("out", "Output directory", cxxopts::value<std::string>());
+  opts.parse_positional({"dirs"});
+  auto r = parse_or_usage(opts, argc, argv);
+  const std::string out = required(r, "out");
+  if (!r.count("dirs")) throw UsageError("give the shard directories to merge (see --help)");
+  std::string model;
+  const ReportSet reports = merge_shards(r["dirs"].as<std::vector<std::string>>(), out, &model);
+  print_summary(reports.summary);
+  make_plots(out, reports, model, !r.count("no-plots"));
+  std::fprintf(stderr, "wrote %s/{config.json,summary.csv,sequences.csv,steps.csv,by_depth.csv,by_rank.csv}\n",
+               out.c_str());
+  return 0;
+}
+
+}  // namespace speclab::cli

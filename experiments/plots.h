@@ -1,0 +1,26 @@
+// Plots with gnuplot (Debian package gnuplot-nox): DIR/plots/*.dat data files, DIR/plots/plots.gp
+// script, and PNGs (pngcairo):
+//   tau_vs_budget_T<t>.png      tau (new tokens per target forward) vs budget, one line per
+//                               (drafter, params, rule, depth cap)
+//   speedup_vs_budget_T<t>.png  speedup over the autoregressive baseline vs budget
+//   accept_by_depth_T<t>.png    accept_rate by tree depth, at each series' largest budget
+// one set per temperature t. The script is written even when gnuplot is missing, so it can be
+// run elsewhere (`gnuplot plots.gp` inside DIR/plots).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "experiments/report.h"
+
+namespace speclab {
+
+// Writes the data files and the script; returns the script path. Throws Error on I/O failure.
+std::string write_plot_script(const std::string& dir, const ReportSet& reports, const std::string& model);
+
+// True when an executable `gnuplot` is on PATH.
+bool gnuplot_available();
+
+// Runs gnuplot on the script (in its directory). Returns "" on success, else what went wrong.
+std::string run_gnuplot(const std::string& script_path);
+
+}  // namespace speclab

@@ -1,0 +1,96 @@
+#include "experiments/prompts.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/error.h"
+
+namespace speclab {
+
+std::vector<Prompt> load_prompts(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("{}: cannot open prompt set: file not found or unreadable", path);
+  const std::string set = std::filesystem::path(path).stem().string();
+  std::vector<Prompt> out;
+  std::set<std::string> ids;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}:{}: not valid JSON: {}", path, line_no, e.what());
+    }
+    if (!j.is_object()) fail("{}:{}: must be a JSON object with \"id\" and \"prompt\"", path, line_no);
+    Prompt p;
+    p.set = set;
+    for (const auto& [key, value] : j.items()) {
+      if (key != "id" && key != "prompt" && key != "category") {
+        fail("{}:{}: field '{}': unknown (known: id, prompt, category)", path, line_no, key);
+      }
+    }
+    if (!j.contains("id")) fail("{}:{}: field 'id': missing", path, line_no);
+    if (j["id"].is_string()) {
+      p.id = j["id"].get<std::string>();
+    } else if (j["id"].is_number_integer()) {
+      p.id = std::to_string(j["id"].get<long long>());
+    } else {
+      fail("{}:{}: field 'id' = {}: must be a string or an integer", path, line_no, j["id"].dump());
+    }
+    if (p.id.empty()) fail("{}:{}: field 'id': must not be empty", path, line_no);
+    if (!j.contains("prompt") || !j["prompt"].is_string()) {
+      fail("{}:{}: field 'prompt': missing or not a string", path, line_no);
+    }
+    p.text = j["prompt"].get<std::string>();
+    if (p.text.empty()) fail("{}:{}: field 'prompt' of id '{}': must not be empty", path, line_no, p.id);
+    p.category = set;
+    if (j.contains("category")) {
+      if (!j["category"].is_string() || j["category"].get<std::string>().empty()) {
+        fail("{}:{}: field 'category' = {}: must be a non-empty string", path, line_no,
+             j["category"].dump());
+      }
+      p.category = j["category"].get<std::string>();
+    }
+    if (!ids.insert(p.id).second) fail("{}:{}: id '{}': duplicate (ids must be unique)", path, line_no, p.id);
+    out.push_back(std::move(p));
+  }
+  if (out.empty()) fail("{}: no prompts (expected JSON Lines with \"id\" and \"prompt\")", path);
+  return out;
+}
+
+ByteTokenizer::ByteTokenizer(std::int32_t vocab_size) : vocab_(vocab_size) {
+  if (vocab_size < kFirstByte + 256) {
+    fail("byte tokenizer: vocab_size = {}: must be >= {}", vocab_size, kFirstByte + 256);
+  }
+}
+
+std::vector<Token> ByteTokenizer::encode(std::string_view text, bool add_bos) const {
+  std::vector<Token> out;
+  out.reserve(text.size() + 1);
+  if (add_bos) out.push_back(kBos);
+  for (unsigned char c : text) out.push_back(kFirstByte + c);
+  return out;
+}
+
+std::string ByteTokenizer::decode_token(Token prev, Token token) const {
+  if (token < 0 || token >= vocab_) fail("byte tokenizer: token = {}: out of range [0, {})", token, vocab_);
+  if (token < kFirstByte || token >= kFirstByte + 256) return "";
+  return std::string(1, static_cast<char>(token - kFirstByte));
+}
+
+std::string ByteTokenizer::decode(std::span<const Token> tokens) const {
+  std::string out;
+  Token prev = -1;
+  for (Token t : tokens) {
+    out += decode_token(prev, t);
+    prev = t;
+  }
+  return out;
+}
+
+}  // namespace speclab

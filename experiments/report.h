@@ -1,0 +1,149 @@
+// Per-sequence and per-step records of an experiment, their CSV files, and the aggregate
+// reports computed from them.
+//
+// summary / by_depth / by_rank are PURE functions of the sequence and step records (plus the
+// model label), and a run writes them from the records as read back from its own
+// sequences.csv / steps.csv. `speclab merge` does the same with the shards' rows, so a merged
+// grid gives byte-identical CSVs to a single run.
+//
+// Row order: sequences by (unit, config), steps by (unit, config, step). Summary groups =
+// (config, temperature) in order of config index, then of first appearance of the temperature
+// in unit order. Config 0 is the autoregressive baseline (drafter "none", rule "none",
+// budget 0).
+//
+// Timing columns (names ending in _ms, _per_s, or "speedup") are the only ones that vary
+// between runs of the same spec and seed; is_timing_column() names them.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/types.h"
+
+namespace speclab {
+
+struct SequenceRow {
+  std::int32_t unit = 0;          // index of (repetition, temperature, seed, prompt)
+  std::int32_t config = 0;        // 0 = autoregressive baseline
+  std::int32_t rep = 0;
+  std::string prompt_set, prompt_id, category;
+  double temperature = 0.0;
+  std::int32_t top_k = 0;
+  double top_p = 1.0;
+  std::uint64_t seed = 0;
+  std::string drafter, params, rule;  // rule: resolved name ("none" for the baseline)
+  bool lossless = true;
+  std::int32_t budget = 0, depth_cap = 0;
+  std::int32_t prompt_tokens = 0, new_tokens = 0, target_forwards = 0;
+  std::int64_t drafted_tokens = 0, accepted_tokens = 0;
+  std::string stop;               // max_tokens, eos, bos, context_full
+  std::string tokens_hash;        // FNV-1a 64 of the generated ids, 16 hex digits
+  double prefill_ms = 0, decode_ms = 0, draft_ms = 0, verify_ms = 0;
+};
+
+struct StepRow {
+  std::int32_t unit = 0, config = 0, step = 0;
+  std::int32_t n_drafted = 0, tree_depth = 0, n_accepted = 0, n_emitted = 0;
+  Token bonus = -1;
+  std::vector<std::int32_t> drafted_by_depth;   // [tree_depth]
+  std::vector<std::int32_t> accepted_rank;      // [n_accepted] sibling rank along the path
+  double draft_ms = 0, verify_ms = 0;
+};
+
+struct SummaryRow {
+  std::string model;
+  std::int32_t config = 0;
+  std::string drafter, params, rule;
+  bool lossless = true;
+  std::int32_t budget = 0, depth_cap = 0;
+  double temperature = 0;
+  std::int32_t top_k = 0;
+  double top_p = 1;
+  std::int32_t n_sequences = 0;
+  std::int64_t new_tokens = 0, target_forwards = 0, drafted_tokens = 0, accepted_tokens = 0;
+  double tau = 0, alpha = 0;
+  double tokens_per_s = 0, ar_tokens_per_s = 0, speedup = 0;
+  double draft_ms_per_step = 0, verify_ms_per_step = 0;
+  std::string matches_ar;          // "true" / "false" at temperature 0, else "na"
+};
+
+struct DepthRow {
+  std::int32_t config = 0;
+  std::string drafter, params, rule;
+  std::int32_t budget = 0, depth_cap = 0;
+  double temperature = 0;
+  std::int32_t depth = 0;            // 1 = children of the root
+  std::int64_t drafted_nodes = 0;    // nodes at this depth over all steps
+  std::int64_t trees_reaching = 0;   // steps whose tree reaches this depth
+  std::int64_t cond_trials = 0;      // ... and whose accepted path reached depth - 1
+  std::int64_t accepted = 0;         // steps whose accepted path reached this depth
+  double accept_rate = 0;            // accepted / trees_reaching
+  double cond_accept_rate = 0;       // accepted / cond_trials
+};
+
+struct RankRow {
+  std::int32_t config = 0;
+  std::string drafter, params, rule;
+  std::int32_t budget = 0, depth_cap = 0;
+  double temperature = 0;
+  std::int32_t rank = 0;             // sibling rank (0 = the drafter's first choice)
+  std::int64_t accepted_nodes = 0;   // accepted path nodes of this rank
+  double share = 0;                  // accepted_nodes / all accepted nodes of the group
+};
+
+// FNV-1a 64 over the ids as 4 little-endian bytes each; 16 lowercase hex digits.
+std::string tokens_hash(const std::vector<Token>& tokens);
+
+bool is_timing_column(std::string_view name);
+
+// CSV text (RFC 4180 quoting, header line first, '\n' line ends). Lists inside a cell are
+// ';'-separated.
+std::string sequences_csv(const std::vector<SequenceRow>& rows);
+std::string steps_csv(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs);
+std::string summary_csv(const std::vector<SummaryRow>& rows);
+std::string by_depth_csv(const std::vector<DepthRow>& rows);
+std::string by_rank_csv(const std::vector<RankRow>& rows);
+
+// Parses what sequences_csv / steps_csv wrote. Throws Error naming `source`, line and column
+// for a wrong header, a short row or a bad number.
+std::vector<SequenceRow> parse_sequences_csv(const std::string& text, const std::string& source);
+std::vector<StepRow> parse_steps_csv(const std::string& text, const std::string& source);
+
+// Sorts into canonical order (see file comment).
+void sort_rows(std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps);
+
+std::vector<SummaryRow> summarize(const std::vector<SequenceRow>& seqs, const std::string& model);
+std::vector<DepthRow> acceptance_by_depth(const std::vector<SequenceRow>& seqs,
+                                          const std::vector<StepRow>& steps);
+std::vector<RankRow> acceptance_by_rank(const std::vector<SequenceRow>& seqs,
+                                        const std::vector<StepRow>& steps);
+
+// A generic CSV table (for merge and tests): header + rows of cells. Throws Error naming
+// `source` for unbalanced quotes or rows of the wrong width.
+struct CsvTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  std::int32_t column(std::string_view name) const;  // -1 if absent
+};
+CsvTable parse_csv(const std::string& text, const std::string& source);
+
+// Writes sequences.csv, steps.csv, summary.csv, by_depth.csv, by_rank.csv into `dir` from the
+// records: the first two directly, the rest from those two files read back (so a single run and
+// a merge of shards compute the reports from the same text). Returns the summary rows.
+struct ReportSet {
+  std::vector<SummaryRow> summary;
+  std::vector<DepthRow> by_depth;
+  std::vector<RankRow> by_rank;
+};
+ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
+                        std::vector<StepRow> steps, const std::string& model);
+
+// Reads DIR/sequences.csv and DIR/steps.csv.
+void read_records(const std::string& dir, std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps);
+
+// Writes text to a file; Error naming the path on failure. Reads a whole file likewise.
+void write_text_file(const std::string& path, const std::string& text);
+std::string read_text_file(const std::string& path);
+
+}  // namespace speclab

@@ -1,0 +1,118 @@
+// The experiment runner: turns a spec into a validated plan (everything loaded, every problem
+// listed before any work starts), then runs the grid, interleaved so machine drift hits every
+// configuration alike.
+//
+// Grid. Configurations: index 0 = the autoregressive baseline (drafter none, budget 0), then for
+// each drafter entry, each of its rules ("auto" or a name), each budget, each depth cap.
+// Units: for rep in repetitions, temperature in temperatures, seed in seeds, prompt in prompts
+// (that nesting, outermost first). Each unit runs the baseline then every configuration back to
+// back on the same prompt, temperature and seed (decode seed = the unit's seed).
+// Shard I/N runs the units u with u % N == I.
+//
+// Rules. "auto" resolves per (configuration, temperature) to default_rule_for(kind, greedy) of
+// the kind of tree the drafter proposes for the first prompt; the resolved name goes into the
+// CSVs. Validation dry-runs every (configuration, temperature) for a few tokens on the first
+// prompt with its rule, so a rule invalid for a drafter's trees is reported up front.
+//
+// Drafter state policy. One drafter object per configuration lives for the whole run.
+// "cold": begin() resets per sequence (recycling and aded get state=cold); "warm": recycling
+// and aded get state=warm, so their tables carry across prompts in unit order (and thus differ
+// between a sharded and a single run). An explicit state=... in a drafter spec wins. The
+// resulting state appears in the `params` column.
+//
+// Model. spec.model "synthetic" (or "") builds a random LlamaModel (dim 64, 2 layers, 4 heads,
+// vocab 512, context 1024, weights seed 1234) with the ByteTokenizer, and every output says
+// "synthetic model".
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "core/language_model.h"
+#include "core/llama_weights.h"
+#include "core/tokenizer.h"
+#include "experiments/prompts.h"
+#include "experiments/report.h"
+#include "experiments/spec.h"
+
+namespace speclab {
+
+struct Configuration {
+  std::int32_t index = 0;
+  std::string drafter = "none";     // drafter name
+  std::string drafter_spec;         // what make_drafter gets (state policy applied)
+  std::string params;               // canonical "key=value,..." (may be empty)
+  std::string rule_spec = "none";   // "auto", a rule name, or "none" (baseline)
+  std::int32_t budget = 0, depth_cap = 0;
+};
+
+struct Unit {
+  std::int32_t index = 0, rep = 0, prompt = 0;
+  double temperature = 0;
+  std::uint64_t seed = 0;
+};
+
+struct ShardSelection {
+  std::int32_t index = 0, count = 1;  // 0 <= index < count
+};
+// Parses "I/N" (0-based I). Throws Error naming the text.
+ShardSelection parse_shard(const std::string& text);
+
+struct PreparedExperiment {
+  ExperimentSpec spec;
+  bool synthetic = false;
+  std::string model_label;          // file name of the model, or "synthetic model (...)"
+  std::string tokenizer_label;
+  std::shared_ptr<const LlamaWeights> weights;
+  std::unique_ptr<LanguageModel> target;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<Prompt> prompts;
+  std::vector<std::vector<Token>> prompt_tokens;  // with BOS
+  std::vector<Configuration> configs;
+  std::vector<Unit> units;
+  // resolved_rule[config][temperature index] (baseline: "none").
+  std::vector<std::vector<std::string>> resolved_rule;
+  std::vector<std::string> notes;   // for the user (skipped optional drafters, ...)
+};
+
+// Finds the tokenizer of a real model: (model path, spec.tokenizer, vocab) -> path; throws Error
+// naming what it tried (the CLI passes cli::resolve_tokenizer_path).
+using TokenizerResolver =
+    std::function<std::string(const std::string& model, const std::string& given, std::int32_t vocab)>;
+
+// Loads the model, tokenizer, prompts and drafters, builds the grid and dry-runs every
+// (drafter, rule, temperature). Throws Error listing every problem at once.
+PreparedExperiment prepare_experiment(const ExperimentSpec& spec, const TokenizerResolver& resolve_tokenizer);
+
+struct RunRecords {
+  std::vector<SequenceRow> sequences;
+  std::vector<StepRow> steps;
+};
+
+// done / total sequences of this shard; called after each sequence.
+using ProgressFn = std::function<void(std::int64_t done, std::int64_t total)>;
+
+// Runs the shard's units. Errors during decoding are rethrown naming configuration and prompt.
+RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const ProgressFn& progress);
+
+struct BuildInfo {
+  std::string git_commit = "unknown";
+  std::string compiler;
+  std::string cpu;
+  std::string command;
+};
+
+// config.json: resolved spec, model/tokenizer, configurations, grid sizes, shard, build info.
+nlohmann::json experiment_config(const PreparedExperiment& exp, ShardSelection shard,
+                                 const BuildInfo& build);
+
+// Merges shard directories (each with config.json, sequences.csv, steps.csv) into `out`:
+// checks the shards come from the same spec, that no unit appears twice, and that together
+// they cover every unit; writes config.json (shard "merged") and the five CSVs. Returns the
+// reports (and the model label through `model`).
+ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& out, std::string* model);
+
+}  // namespace speclab

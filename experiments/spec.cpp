@@ -1,0 +1,311 @@
+#include "experiments/spec.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "drafters/drafter_params.h"
+#include "verifiers/rules.h"
+
+namespace speclab {
+
+namespace {
+
+using nlohmann::json;
+
+// Reads typed fields from a JSON object, recording problems instead of throwing.
+class FieldReader {
+ public:
+  FieldReader(const json& j, std::string source, std::vector<std::string>& problems)
+      : j_(j), source_(std::move(source)), problems_(problems) {}
+
+  void problem(const std::string& key, const std::string& what) {
+    const bool is_value = what.rfind("= ", 0) == 0;  // "key = value: rule" vs "key: rule"
+    problems_.push_back(fmt::format("{}: {}{}{}", source_, key, is_value ? " " : ": ", what));
+  }
+
+  void get_string(const char* key, std::string& out) {
+    if (!j_.contains(key)) return;
+    if (!j_[key].is_string()) return problem(key, fmt::format("= {}: must be a string", j_[key].dump()));
+    out = j_[key].get<std::string>();
+  }
+  void get_int(const char* key, std::int32_t& out) {
+    if (!j_.contains(key)) return;
+    if (!j_[key].is_number_integer()) {
+      return problem(key, fmt::format("= {}: must be an integer", j_[key].dump()));
+    }
+    const long long v = j_[key].get<long long>();
+    if (v < INT32_MIN || v > INT32_MAX) return problem(key, fmt::format("= {}: out of range", v));
+    out = static_cast<std::int32_t>(v);
+  }
+  void get_double(const char* key, double& out) {
+    if (!j_.contains(key)) return;
+    if (!j_[key].is_number()) return problem(key, fmt::format("= {}: must be a number", j_[key].dump()));
+    out = j_[key].get<double>();
+  }
+  // A list, or a single value taken as a one-element list.
+  const json* list(const char* key) {
+    if (!j_.contains(key)) return nullptr;
+    tmp_ = j_[key].is_array() ? j_[key] : json::array({j_[key]});
+    return &tmp_;
+  }
+  void get_int_list(const char* key, std::vector<std::int32_t>& out) {
+    const json* l = list(key);
+    if (!l) return;
+    std::vector<std::int32_t> v;
+    for (const auto& e : *l) {
+      if (!e.is_number_integer() || e.get<long long>() < INT32_MIN || e.get<long long>() > INT32_MAX) {
+        return problem(key, fmt::format("= {}: must be a list of integers", j_[key].dump()));
+      }
+      v.push_back(static_cast<std::int32_t>(e.get<long long>()));
+    }
+    out = v;
+  }
+  void get_u64_list(const char* key, std::vector<std::uint64_t>& out) {
+    const json* l = list(key);
+    if (!l) return;
+    std::vector<std::uint64_t> v;
+    for (const auto& e : *l) {
+      if (!e.is_number_integer() || (e.is_number_integer() && !e.is_number_unsigned() && e.get<long long>() < 0)) {
+        return problem(key, fmt::format("= {}: must be a list of non-negative integers", j_[key].dump()));
+      }
+      v.push_back(e.get<std::uint64_t>());
+    }
+    out = v;
+  }
+  void get_double_list(const char* key, std::vector<double>& out) {
+    const json* l = list(key);
+    if (!l) return;
+    std::vector<double> v;
+    for (const auto& e : *l) {
+      if (!e.is_number()) return problem(key, fmt::format("= {}: must be a list of numbers", j_[key].dump()));
+      v.push_back(e.get<double>());
+    }
+    out = v;
+  }
+  void get_string_list(const char* key, std::vector<std::string>& out) {
+    const json* l = list(key);
+    if (!l) return;
+    std::vector<std::string> v;
+    for (const auto& e : *l) {
+      if (!e.is_string()) return problem(key, fmt::format("= {}: must be a list of strings", j_[key].dump()));
+      v.push_back(e.get<std::string>());
+    }
+    out = v;
+  }
+
+ private:
+  const json& j_;
+  std::string source_;
+  std::vector<std::string>& problems_;
+  json tmp_;
+};
+
+std::string param_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  return v.dump();  // numbers (and lists such as Medusa choices) in JSON spelling
+}
+
+void parse_drafters(const json& j, const std::string& source, ExperimentSpec& spec,
+                    std::vector<std::string>& problems) {
+  if (!j.contains("drafters")) return;
+  const json list = j["drafters"].is_array() ? j["drafters"] : json::array({j["drafters"]});
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const json& e = list[i];
+    const std::string where = fmt::format("{}: drafters[{}]", source, i);
+    DrafterEntry d;
+    if (e.is_string()) {
+      d.spec = e.get<std::string>();
+    } else if (e.is_object()) {
+      for (const auto& [key, value] : e.items()) {
+        if (key != "name" && key != "params" && key != "rules" && key != "optional") {
+          problems.push_back(fmt::format("{}: key '{}': unknown (known: name, params, rules, optional)", where, key));
+        }
+      }
+      if (!e.contains("name") || !e["name"].is_string()) {
+        problems.push_back(fmt::format("{}: name: missing or not a string", where));
+        continue;
+      }
+      d.spec = e["name"].get<std::string>();
+      if (e.contains("params")) {
+        if (!e["params"].is_object()) {
+          problems.push_back(fmt::format("{}: params = {}: must be an object", where, e["params"].dump()));
+        } else {
+          std::vector<std::string> kv;
+          for (const auto& [key, value] : e["params"].items()) kv.push_back(key + "=" + param_text(value));
+          if (!kv.empty()) d.spec += ":" + fmt::format("{}", fmt::join(kv, ","));
+        }
+      }
+      if (e.contains("rules")) {
+        FieldReader r(e, where, problems);
+        r.get_string_list("rules", d.rules);
+      }
+      if (e.contains("optional")) {
+        if (!e["optional"].is_boolean()) {
+          problems.push_back(fmt::format("{}: optional = {}: must be true or false", where, e["optional"].dump()));
+        } else {
+          d.optional = e["optional"].get<bool>();
+        }
+      }
+    } else {
+      problems.push_back(fmt::format("{} = {}: must be a drafter spec string or an object", where, e.dump()));
+      continue;
+    }
+    spec.drafters.push_back(std::move(d));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> spec_problems(const ExperimentSpec& s, const std::string& source) {
+  std::vector<std::string> p;
+  auto add = [&](std::string msg) { p.push_back(fmt::format("{}: {}", source, msg)); };
+  if (s.name.empty()) add("name: must not be empty");
+  if (s.prompts.empty()) add("prompts: at least one prompt set (JSONL file) is required");
+  if (s.max_prompts < 0) add(fmt::format("max_prompts = {}: must be >= 0 (0 = all)", s.max_prompts));
+  if (s.budgets.empty()) add("budgets: at least one budget is required");
+  for (auto b : s.budgets) {
+    if (b <= 0) add(fmt::format("budgets: budget = {}: must be > 0 (draft nodes per step)", b));
+  }
+  if (s.depths.empty()) add("depths: at least one depth cap is required (0 = unlimited)");
+  for (auto d : s.depths) {
+    if (d < 0) add(fmt::format("depths: depth = {}: must be >= 0 (0 = unlimited)", d));
+  }
+  if (s.temperatures.empty()) add("temperatures: at least one temperature is required");
+  for (double t : s.temperatures) {
+    if (!std::isfinite(t) || t < 0) add(fmt::format("temperatures: temperature = {}: must be >= 0", t));
+  }
+  if (s.top_k < 0) add(fmt::format("top_k = {}: must be >= 0 (0 = off)", s.top_k));
+  if (!(s.top_p > 0.0 && s.top_p <= 1.0)) add(fmt::format("top_p = {}: must be in (0, 1]", s.top_p));
+  if (s.seeds.empty()) add("seeds: at least one seed is required");
+  if (s.max_new_tokens < 1) add(fmt::format("max_new_tokens = {}: must be >= 1", s.max_new_tokens));
+  if (s.state != "cold" && s.state != "warm") add(fmt::format("state = '{}': must be cold or warm", s.state));
+  if (s.threads < 1 || s.threads > 1024) add(fmt::format("threads = {}: must be in [1, 1024]", s.threads));
+  if (s.repetitions < 1) add(fmt::format("repetitions = {}: must be >= 1", s.repetitions));
+  const auto known_rules = rule_names();
+  auto check_rules = [&](const std::vector<std::string>& rules, const std::string& where) {
+    if (rules.empty()) add(fmt::format("{}: at least one rule is required (\"auto\" = lossless default)", where));
+    for (const auto& r : rules) {
+      if (r != "auto" && std::find(known_rules.begin(), known_rules.end(), r) == known_rules.end()) {
+        add(fmt::format("{}: rule '{}': unknown (known: auto, {})", where, r, fmt::join(known_rules, ", ")));
+      }
+    }
+  };
+  check_rules(s.rules, "rules");
+  for (std::size_t i = 0; i < s.drafters.size(); ++i) {
+    const auto& d = s.drafters[i];
+    try {
+      const auto params = DrafterParams::parse(d.spec);
+      if (params.drafter() == "none" || params.drafter() == "ar") {
+        add(fmt::format("drafters[{}] = '{}': the autoregressive baseline is always run; do not list it", i, d.spec));
+      }
+    } catch (const Error& e) {
+      add(fmt::format("drafters[{}] = '{}': {}", i, d.spec, e.what()));
+    }
+    if (!d.rules.empty()) check_rules(d.rules, fmt::format("drafters[{}].rules", i));
+  }
+  return p;
+}
+
+void throw_if_problems(const std::vector<std::string>& problems) {
+  if (problems.empty()) return;
+  std::string msg = fmt::format("invalid experiment ({} problem{}):", problems.size(),
+                                problems.size() == 1 ? "" : "s");
+  for (const auto& p : problems) msg += "\n  " + p;
+  throw Error(msg);
+}
+
+ExperimentSpec parse_spec(const std::string& json_text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    fail("{}: not valid JSON: {}", source, e.what());
+  }
+  if (!j.is_object()) fail("{}: an experiment spec must be a JSON object", source);
+  static const std::set<std::string> kKeys = {
+      "name", "model", "tokenizer", "draft_model", "prompts", "max_prompts", "drafters", "rules",
+      "budgets", "depths", "temperatures", "top_k", "top_p", "seeds", "seed", "max_new_tokens",
+      "state", "threads", "repetitions", "comment"};
+  std::vector<std::string> problems;
+  for (const auto& [key, value] : j.items()) {
+    if (!kKeys.count(key)) {
+      problems.push_back(fmt::format("{}: key '{}': unknown (known: {})", source, key, fmt::join(kKeys, ", ")));
+    }
+  }
+  ExperimentSpec s;
+  FieldReader r(j, source, problems);
+  r.get_string("name", s.name);
+  r.get_string("model", s.model);
+  r.get_string("tokenizer", s.tokenizer);
+  r.get_string("draft_model", s.draft_model);
+  r.get_string_list("prompts", s.prompts);
+  r.get_int("max_prompts", s.max_prompts);
+  parse_drafters(j, source, s, problems);
+  r.get_string_list("rules", s.rules);
+  r.get_int_list("budgets", s.budgets);
+  r.get_int_list("depths", s.depths);
+  r.get_double_list("temperatures", s.temperatures);
+  r.get_int("top_k", s.top_k);
+  r.get_double("top_p", s.top_p);
+  if (j.contains("seed") && j.contains("seeds")) problems.push_back(fmt::format("{}: seed, seeds: give one of them", source));
+  r.get_u64_list("seed", s.seeds);
+  r.get_u64_list("seeds", s.seeds);
+  r.get_int("max_new_tokens", s.max_new_tokens);
+  r.get_string("state", s.state);
+  r.get_int("threads", s.threads);
+  r.get_int("repetitions", s.repetitions);
+  for (auto& p : spec_problems(s, source)) problems.push_back(std::move(p));
+  throw_if_problems(problems);
+  return s;
+}
+
+ExperimentSpec load_spec(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("{}: cannot open experiment spec: file not found or unreadable", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_spec(ss.str(), path);
+}
+
+nlohmann::json spec_to_json(const ExperimentSpec& s) {
+  json j;
+  j["name"] = s.name;
+  j["model"] = s.model;
+  j["tokenizer"] = s.tokenizer;
+  j["draft_model"] = s.draft_model;
+  j["prompts"] = s.prompts;
+  j["max_prompts"] = s.max_prompts;
+  json ds = json::array();
+  for (const auto& d : s.drafters) {
+    // The spec string stays one piece ("name" may carry ":key=value,..."): parse_spec reads it back.
+    json e;
+    e["name"] = d.spec;
+    if (!d.rules.empty()) e["rules"] = d.rules;
+    e["optional"] = d.optional;
+    ds.push_back(e);
+  }
+  j["drafters"] = ds;
+  j["rules"] = s.rules;
+  j["budgets"] = s.budgets;
+  j["depths"] = s.depths;
+  j["temperatures"] = s.temperatures;
+  j["top_k"] = s.top_k;
+  j["top_p"] = s.top_p;
+  j["seeds"] = s.seeds;
+  j["max_new_tokens"] = s.max_new_tokens;
+  j["state"] = s.state;
+  j["threads"] = s.threads;
+  j["repetitions"] = s.repetitions;
+  return j;
+}
+
+}  // namespace speclab

@@ -1,0 +1,82 @@
+// Experiment specs: what `speclab run SPEC.json` and `speclab compare` describe. The JSON
+// format (every key optional except "prompts"; relative paths are relative to the working
+// directory):
+//   {
+//     "name": "default",
+//     "model": "PATH" | "synthetic",     // "" / absent: the CLI picks $SPECLAB_MODEL or
+//                                        //   ../shared/models/stories260K.bin, else synthetic
+//     "tokenizer": "PATH",               // default: beside the model / embedded
+//     "draft_model": "PATH",             // for the draft-model drafter; "{model_dir}" in it (or
+//                                        //   in a drafter's model=...) = the target's folder
+//     "prompts": ["data/stories.jsonl"], // prompt sets (JSONL, experiments/prompts.h)
+//     "max_prompts": 0,                  // per set, the first N (0 = all)
+//     "drafters": ["ngram", "recycling:k=8",
+//                  {"name": "draft-model", "params": {"mode": "topk"},
+//                   "rules": ["auto"], "optional": true}],
+//     "rules": ["auto"],                 // "auto" = the lossless default per tree kind, or names
+//     "budgets": [8, 16, 32, 64],        // draft nodes per step (tree tokens verified - 1), > 0
+//     "depths": [0],                     // tree depth caps, 0 = unlimited
+//     "temperatures": [0, 1], "top_k": 0, "top_p": 1.0,
+//     "seeds": [0], "max_new_tokens": 128,
+//     "state": "cold" | "warm",          // drafter state policy across the prompts
+//     "threads": 1, "repetitions": 1
+//   }
+// A drafter entry is a spec string "NAME[:key=value,...]" or an object {"name", "params",
+// "rules" (overrides the top-level list for this drafter), "optional" (skip, with a note, when
+// its draft model file is missing)}. The autoregressive baseline is always run; it need not be
+// listed.
+//
+// parse_spec() checks everything that needs no files (types, unknown keys, ranges, rule names)
+// and throws one Error listing every problem, one per line. File and drafter checks that need
+// the model happen in prepare_experiment() (experiments/runner.h), which also lists all at once.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace speclab {
+
+struct DrafterEntry {
+  std::string spec;                // "NAME[:key=value,...]"
+  std::vector<std::string> rules;  // empty = ExperimentSpec::rules
+  bool optional = false;
+};
+
+struct ExperimentSpec {
+  std::string name = "experiment";
+  std::string model;               // path, "synthetic", or "" (caller resolves a default)
+  std::string tokenizer;
+  std::string draft_model;
+  std::vector<std::string> prompts;
+  std::int32_t max_prompts = 0;
+  std::vector<DrafterEntry> drafters;
+  std::vector<std::string> rules = {"auto"};
+  std::vector<std::int32_t> budgets = {8, 16, 32, 64};
+  std::vector<std::int32_t> depths = {0};
+  std::vector<double> temperatures = {0.0};
+  std::int32_t top_k = 0;
+  double top_p = 1.0;
+  std::vector<std::uint64_t> seeds = {0};
+  std::int32_t max_new_tokens = 128;
+  std::string state = "cold";
+  std::int32_t threads = 1;
+  std::int32_t repetitions = 1;
+};
+
+// Problems with the values of a spec (no file access), one message per problem; empty = valid.
+// `source` prefixes each message (a file name or "compare").
+std::vector<std::string> spec_problems(const ExperimentSpec& spec, const std::string& source);
+
+// Parses and checks a spec (JSON text); throws Error listing every problem (one per line).
+ExperimentSpec parse_spec(const std::string& json_text, const std::string& source);
+// Reads a spec file; Error naming the file when it cannot be read.
+ExperimentSpec load_spec(const std::string& path);
+
+// The resolved spec as JSON (all keys, drafter entries as objects): parse_spec(dump) == spec.
+nlohmann::json spec_to_json(const ExperimentSpec& spec);
+
+// Throws Error listing `problems` (one per line, prefixed by a count) when non-empty.
+void throw_if_problems(const std::vector<std::string>& problems);
+
+}  // namespace speclab
