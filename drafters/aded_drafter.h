@@ -8,7 +8,7 @@
 // top_c heavy hitters per context in fixed space. The first position uses t-2 = -1. With
 // backoff=1 (default) a bigram entry (*, t-1) is kept as well and used when the tri-gram context
 // is unknown (a deviation from the paper, which has only the tri-gram matrix; it helps early on).
-// Learning (document of choice):
+// Learning (our choices):
 //   begin(): state=cold restores the initial table (empty, or prefilled from `corpus`);
 //            state=warm keeps the table across prompts. Then the prompt's tri-grams are added.
 //   observe(): the newly appended tokens of fb.tokens (accepted + bonus) with weight 1; with

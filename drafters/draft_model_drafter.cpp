@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/sampling.h"
+#include "trees/tree_builders.h"
 
 namespace speclab {
 
@@ -15,7 +16,8 @@ DraftModelMode parse_draft_model_mode(const std::string& s) {
   if (s == "topk") return DraftModelMode::kTopK;
   if (s == "iid") return DraftModelMode::kIid;
   if (s == "swor") return DraftModelMode::kSwor;
-  fail("draft-model: mode = '{}': must be one of chain, topk, iid, swor", s);
+  if (s == "dynamic") return DraftModelMode::kDynamic;
+  fail("draft-model: mode = '{}': must be one of chain, topk, iid, swor, dynamic", s);
 }
 
 const char* to_string(DraftModelMode m) {
@@ -24,6 +26,7 @@ const char* to_string(DraftModelMode m) {
     case DraftModelMode::kTopK: return "topk";
     case DraftModelMode::kIid: return "iid";
     case DraftModelMode::kSwor: return "swor";
+    case DraftModelMode::kDynamic: return "dynamic";
   }
   return "?";
 }
@@ -37,7 +40,9 @@ DraftModelDrafter::DraftModelDrafter(std::unique_ptr<LanguageModel> draft,
          draft_->info().source, draft_->info().vocab_size, target_vocab);
   }
   if (opt_.gamma < 1) fail("draft-model: gamma = {}: must be >= 1", opt_.gamma);
-  if (opt_.mode != DraftModelMode::kChain) {
+  if (opt_.mode == DraftModelMode::kDynamic) {
+    DynamicTreeOptions{opt_.top_k, opt_.expand_top, opt_.max_depth}.validate();
+  } else if (opt_.mode != DraftModelMode::kChain) {
     if (opt_.branching.empty()) fail("draft-model: branching: empty: give at least one depth");
     for (std::int32_t b : opt_.branching) {
       if (b < 1) fail("draft-model: branching factor {}: must be >= 1", b);
@@ -73,7 +78,9 @@ void DraftModelDrafter::sync(std::span<const Token> tokens) {
 void DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
                                 DraftTree& out) {
   const std::int32_t vocab = draft_->info().vocab_size;
-  const ChildSampling kind = opt_.mode == DraftModelMode::kTopK ? ChildSampling::kDeterministic
+  const ChildSampling kind = (opt_.mode == DraftModelMode::kTopK ||
+                              opt_.mode == DraftModelMode::kDynamic)
+                                 ? ChildSampling::kDeterministic
                              : opt_.mode == DraftModelMode::kSwor
                                  ? ChildSampling::kWithoutReplacement
                                  : ChildSampling::kIidSampled;
@@ -85,6 +92,8 @@ void DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget& budg
   sync(ctx.tokens);
   if (opt_.mode == DraftModelMode::kChain) {
     propose_chain(ctx, budget, out);
+  } else if (opt_.mode == DraftModelMode::kDynamic) {
+    propose_dynamic(ctx, budget, out);
   } else {
     propose_tree(ctx, budget, out);
   }
@@ -207,6 +216,53 @@ void DraftModelDrafter::propose_tree(const DraftContext& ctx, const DraftBudget&
     level_logits_.assign(fwd_.logits.begin(), fwd_.logits.end());
     level_nodes_.swap(next_level_);
   }
+}
+
+void DraftModelDrafter::propose_dynamic(const DraftContext& ctx, const DraftBudget& budget,
+                                        DraftTree& out) {
+  const std::int32_t vocab = draft_->info().vocab_size;
+  const std::int32_t len = static_cast<std::int32_t>(ctx.tokens.size());
+  // Draft logits of `node`: the root's come from sync(); others from one forward of the path
+  // root->node (the root is cached), then the cache is cut back to the sequence.
+  auto candidates = [&](const DraftTree& tree, std::int32_t node, std::int32_t k,
+                        std::vector<Candidate>& cands) {
+    std::span<const float> logits = root_logits_;
+    if (node > 0) {
+      batch_tokens_.clear();
+      for (std::int32_t a = node; a > 0; a = tree.parent[a]) batch_tokens_.push_back(tree.token[a]);
+      std::reverse(batch_tokens_.begin(), batch_tokens_.end());
+      const std::int32_t n = static_cast<std::int32_t>(batch_tokens_.size());
+      positions_.resize(n);
+      for (std::int32_t i = 0; i < n; ++i) positions_[i] = len + i;
+      rows_.assign(1, n - 1);
+      ForwardBatch batch;
+      batch.tokens = batch_tokens_;
+      batch.positions = positions_;
+      batch.all_logits = false;
+      batch.logit_rows = rows_;
+      draft_->forward(batch, fwd_);
+      draft_->truncate(len);
+      logits = std::span<const float>(fwd_.logits).first(vocab);
+    }
+    // Candidates ranked by the draft's log-softmax (temperature 1: a ranking, not a sampler).
+    float mx = logits[0];
+    for (float v : logits) mx = std::max(mx, v);
+    double z = 0.0;
+    for (float v : logits) z += std::exp(double(v) - mx);
+    const float log_z = static_cast<float>(mx + std::log(z));
+    order_.resize(vocab);
+    std::iota(order_.begin(), order_.end(), 0);
+    const std::int32_t kk = std::min(k, vocab);
+    std::partial_sort(order_.begin(), order_.begin() + kk, order_.end(),
+                      [&](std::int32_t a, std::int32_t b) {
+                        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+                      });
+    cands.clear();
+    for (std::int32_t j = 0; j < kk; ++j) cands.push_back({order_[j], logits[order_[j]] - log_z});
+  };
+  build_dynamic_tree(ctx.tokens.back(), budget,
+                     DynamicTreeOptions{opt_.top_k, opt_.expand_top, opt_.max_depth}, candidates,
+                     out);
 }
 
 }  // namespace speclab

@@ -12,6 +12,10 @@
 //            (rule `multi-iid`).
 //   swor   - per-depth branching factors, children drawn without replacement from q by
 //            Gumbel-top-k -> kWithoutReplacement (rule `without-replacement`).
+//   dynamic - EAGLE-2 style (trees/tree_builders.h build_dynamic_tree): per depth, expand the
+//            `expand_top` best nodes by cumulative draft log-probability with their `top_k`
+//            children, then keep the best budget nodes -> kDeterministic. Each expanded node's
+//            draft logits come from one draft forward of its root-to-node path.
 // q is the draft's distribution under the target's sampling parameters (temperature, top-k,
 // top-p), so at temperature 0 q is one-hot.
 // Trees are expanded level by level; each level's q rows come from one batched draft forward
@@ -27,15 +31,18 @@
 
 namespace speclab {
 
-enum class DraftModelMode { kChain, kTopK, kIid, kSwor };
+enum class DraftModelMode { kChain, kTopK, kIid, kSwor, kDynamic };
 
 struct DraftModelOptions {
   DraftModelMode mode = DraftModelMode::kChain;
   std::int32_t gamma = 4;                   // chain length (chain mode)
   std::vector<std::int32_t> branching = {4, 2, 2, 1, 1, 1};  // children per node at depth 1, 2, ...
+  std::int32_t top_k = 4;        // dynamic: children per expanded node
+  std::int32_t expand_top = 4;   // dynamic: nodes expanded per depth
+  std::int32_t max_depth = 6;    // dynamic: depth when the budget has no cap
 };
 
-// Parses "chain" / "topk" / "iid" / "swor"; throws Error naming the value and the choices.
+// Parses "chain" / "topk" / "iid" / "swor" / "dynamic"; throws Error naming the value and the choices.
 DraftModelMode parse_draft_model_mode(const std::string& s);
 const char* to_string(DraftModelMode m);
 
@@ -56,6 +63,7 @@ class DraftModelDrafter final : public Drafter {
   void sync(std::span<const Token> tokens);
   void propose_chain(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out);
   void propose_tree(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out);
+  void propose_dynamic(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out);
   // Appends children of `node` chosen from its draft logits/q row per the mode.
   void choose_children(const DraftContext& ctx, DraftTree& out, std::int32_t node,
                        std::span<const float> logits, std::int32_t k, std::int32_t room);
@@ -71,6 +79,7 @@ class DraftModelDrafter final : public Drafter {
   std::vector<Token> batch_tokens_;
   std::vector<std::int32_t> scratch_;
   std::vector<double> keys_;
+  std::vector<float> logp_;             // [vocab] log-softmax scratch (dynamic)
 };
 
 }  // namespace speclab

@@ -12,16 +12,17 @@
 // the accepted path, so the prediction made in the real context is kept (our choice; the paper
 // updates from all nodes without specifying the order).
 //
-// propose(): expands a static template from the root token breadth-first: a template node of
+// propose(): expands a static template from the root token in template order: a template node of
 // rank r under a node holding token t gets token A[t][r]; cold rows and ranks >= k are skipped
 // (with their subtrees); a child equal to an existing sibling is merged into it (its template
 // children expand under the existing node). Template nodes are visited in template order and the
 // expansion stops at budget.max_nodes draft nodes; nodes deeper than budget.max_depth are skipped.
-// Node score = sum over the path of log(kRankProfile[rank]).
+// Node score = sum over the path of log(recycling_rank_profile(rank)). A budget larger than the
+// template gives the template's size at most (default 80 nodes; raise with nodes=...).
 //
-// Templates (param `tree`-like keys, at most one of them):
+// Templates (at most one of these keys):
 //   default (auto): the `nodes` (80) highest-scoring paths of depth <= `depth` (6) under the
-//     rank-acceptance profile kRankProfile (rank r of a row accepted with probability a_r), in
+//     rank-acceptance profile recycling_rank_profile (rank r accepted with probability a_r), in
 //     score order. Its level sizes are 8,21,25,13,11,2, close to the paper's default tree
 //     "2.2.2" (8,21,25,15,8,3 over 6 levels, 80 nodes). A budget B < 80 takes the B best paths
 //     of the same order, so smaller budgets get the best smaller tree, not a truncated level.

@@ -22,10 +22,14 @@ std::vector<std::string> drafter_names() {
 namespace {
 
 DraftModelOptions draft_model_options(const DrafterParams& p, std::string& model_path) {
-  p.check_known({"model", "mode", "gamma", "branching"});
+  p.check_known({"model", "mode", "gamma", "branching", "top_k", "expand_top", "depth"});
   DraftModelOptions o;
-  o.mode = parse_draft_model_mode(p.get_choice("mode", "chain", {"chain", "topk", "iid", "swor"}));
+  o.mode = parse_draft_model_mode(
+      p.get_choice("mode", "chain", {"chain", "topk", "iid", "swor", "dynamic"}));
   o.gamma = p.get_int("gamma", 4, 1, 64);
+  o.top_k = p.get_int("top_k", o.top_k, 1, 64);
+  o.expand_top = p.get_int("expand_top", o.expand_top, 1, 64);
+  o.max_depth = p.get_int("depth", o.max_depth, 1, 64);
   if (p.has("branching")) o.branching = parse_branching(p.get_string("branching", ""), "draft-model: branching");
   model_path = p.get_string("model", model_path);
   return o;

@@ -68,7 +68,8 @@ TEST(Cli, SpeculativeGreedyEqualsGoldenForEveryDrafter) {
   const std::string expected = golden_text();
   for (const std::string d :
        {"ngram", "recycling", "aded", "draft-model:mode=chain,gamma=5", "draft-model:mode=topk",
-        "draft-model:mode=swor", "draft-model:mode=iid"}) {
+        "draft-model:mode=swor", "draft-model:mode=iid",
+        "draft-model:mode=dynamic,top_k=3,expand_top=3"}) {
     for (int budget : {4, 32}) {
       const auto r = run("generate --threads 1 --model " + q(bin) + " --draft-model " + q(q80) +
                          " --prompt 'Once upon a time' --steps 256 --drafter " + d +

@@ -73,6 +73,34 @@ inline LosslessStats lossless_on_random_llama(const std::string& spec) {
   return expect_greedy_lossless(target, spec, prompts, 96);
 }
 
+// Sampling through the real loop (temperature 0.9, top-p 0.95; the loop picks the default
+// lossless rule for deterministic trees): runs, respects the budget, and is reproducible (same
+// seed, same tokens) with a fresh drafter each time.
+inline void expect_sampling_reproducible(const std::string& spec) {
+  auto info = synthetic_info(32, 64, 2, 4, 2, 60, 512);
+  auto w = std::make_shared<const LlamaWeights>(random_llama_weights(info, 22));
+  LlamaModel target(w, 1);
+  DecodeOptions opt;
+  opt.sampling.temperature = 0.9f;
+  opt.sampling.top_p = 0.95f;
+  opt.max_new_tokens = 80;
+  opt.seed = 5;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  opt.budget.max_nodes = 16;
+  const std::vector<Token> prompt = {1, 7, 9, 12, 7, 9};
+  std::vector<Token> first;
+  for (int run = 0; run < 2; ++run) {
+    DrafterEnv env;
+    env.target = &target.info();
+    auto drafter = make_drafter(spec, env);
+    auto r = decode(target, drafter.get(), nullptr, prompt, opt);
+    EXPECT_EQ(static_cast<int>(r.tokens.size()), 80) << spec;
+    for (const auto& s : r.steps) EXPECT_LE(s.n_drafted, 16) << spec;
+    if (run == 0) first = r.tokens;
+    else EXPECT_EQ(r.tokens, first) << spec << ": same seed must give the same tokens";
+  }
+}
+
 // Returns false (and the caller skips) when the model or tokenizer is absent.
 inline bool stories_available() {
   return std::filesystem::exists(model_path("stories260K.bin")) &&

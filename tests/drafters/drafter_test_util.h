@@ -149,3 +149,56 @@ inline MiniLoopResult run_mini_loop(const FakeTarget& target, Drafter* drafter,
 }
 
 }  // namespace speclab::testing
+
+namespace speclab::testing {
+
+// Runs the same n_steps of propose/observe twice from `prompt` over the fake target's greedy
+// text (second pass after begin() again, with state=warm drafters keeping their state) and
+// returns the allocations counted by `counter` during the second pass. Buffers sized in the
+// first pass must be reused: the result should be 0.
+template <typename Counter>
+long long steady_state_allocations(Drafter& d, const FakeTarget& target,
+                                   const std::vector<Token>& prompt, DraftBudget budget,
+                                   int n_steps, Counter& counter) {
+  // Precompute the sequence and per-step buffers so the measured pass only calls the drafter.
+  std::vector<Token> seq = prompt;
+  std::vector<float> row(target.vocab);
+  for (int i = 0; i < n_steps * 2 + 2; ++i) {
+    target.logits(seq.size() >= 2 ? seq[seq.size() - 2] : -1, seq.back(), row.data());
+    seq.push_back(argmax_row(row.data(), target.vocab));
+  }
+  DraftTree tree;
+  tree.token.reserve(budget.max_nodes + 1);
+  tree.parent.reserve(budget.max_nodes + 1);
+  tree.depth.reserve(budget.max_nodes + 1);
+  tree.score.reserve(budget.max_nodes + 1);
+  tree.q_token.reserve(budget.max_nodes + 1);
+  Acceptance acc;
+  acc.path.reserve(budget.max_nodes + 1);
+  std::vector<float> logits(static_cast<std::size_t>(budget.max_nodes + 1) * target.vocab);
+  Rng rng(1);
+  long long counted = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    d.begin(prompt);
+    const long long before = counter.load();
+    for (int s = 0; s < n_steps; ++s) {
+      const std::size_t len = prompt.size() + 2 * s;
+      const std::span<const Token> ctx(seq.data(), len);
+      d.propose(DraftContext{ctx, nullptr, &rng}, budget, tree);
+      for (std::int32_t i = 0; i < tree.size(); ++i) {
+        const Token a = i == 0 ? ctx[len - 2] : tree.token[tree.parent[i]];
+        target.logits(a, tree.token[i], &logits[static_cast<std::size_t>(i) * target.vocab]);
+      }
+      acc.path.assign(1, 0);
+      acc.bonus = seq[len];
+      StepFeedback fb{&tree, &acc, target.vocab,
+                      std::span<const float>(logits).first(static_cast<std::size_t>(tree.size()) * target.vocab),
+                      0, {}, std::span<const Token>(seq.data(), len + 2)};
+      d.observe(fb);
+    }
+    counted = counter.load() - before;
+  }
+  return counted;
+}
+
+}  // namespace speclab::testing

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/aded_drafter.h"
+#include "tests/drafters/alloc_counter.h"
 #include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
 #include "tests/drafters/stat_check.h"
@@ -271,6 +272,18 @@ TEST(Aded, SamplingLosslessWithDeterministicRule) {
   d.begin(context);
   testing::expect_sampling_lossless(d, target, context, "aded");
 }
+
+TEST(Aded, NoAllocationInSteadyState) {
+  testing::FakeTarget target;
+  AdedDrafter d(DrafterParams::parse("aded:state=warm"));
+  for (const DraftBudget budget : {DraftBudget{64, 0}, DraftBudget{16, 4}}) {
+    const long long n = testing::steady_state_allocations(d, target, {1, 5, 9, 2}, budget, 60,
+                                                          testing::g_allocations);
+    EXPECT_EQ(n, 0) << "budget " << budget.max_nodes;
+  }
+}
+
+TEST(Aded, SamplingThroughDecodeIsReproducible) { testing::expect_sampling_reproducible("aded"); }
 
 }  // namespace
 }  // namespace speclab

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/ngram_drafter.h"
+#include "tests/drafters/alloc_counter.h"
 #include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
 #include "tests/drafters/stat_check.h"
@@ -215,6 +216,21 @@ TEST(Ngram, SamplingLosslessWithDeterministicRule) {
   d.begin(context);
   testing::expect_sampling_lossless(d, target, context, "ngram");
 }
+
+TEST(Ngram, NoAllocationInSteadyState) {
+  const long long before = testing::g_allocations.load();
+  { NgramDrafter counted; }  // the counter sees allocations (the test can fail)
+  EXPECT_GT(testing::g_allocations.load() - before, 0);
+  testing::FakeTarget target;
+  NgramDrafter d;
+  for (const DraftBudget budget : {DraftBudget{64, 0}, DraftBudget{16, 4}}) {
+    const long long n = testing::steady_state_allocations(d, target, {1, 5, 9, 2}, budget, 60,
+                                                          testing::g_allocations);
+    EXPECT_EQ(n, 0) << "budget " << budget.max_nodes;
+  }
+}
+
+TEST(Ngram, SamplingThroughDecodeIsReproducible) { testing::expect_sampling_reproducible("ngram"); }
 
 }  // namespace
 }  // namespace speclab

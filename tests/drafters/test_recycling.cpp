@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "drafters/recycling_drafter.h"
+#include "tests/drafters/alloc_counter.h"
 #include "tests/drafters/decode_lossless.h"
 #include "tests/drafters/drafter_test_util.h"
 #include "tests/drafters/stat_check.h"
@@ -396,6 +397,18 @@ TEST(Recycling, SamplingLosslessWithDeterministicRule) {
   d.observe(fb);
   testing::expect_sampling_lossless(d, target, context, "recycling");
 }
+
+TEST(Recycling, NoAllocationInSteadyState) {
+  testing::FakeTarget target;
+  RecyclingDrafter d(DrafterParams::parse("recycling:state=warm"));
+  for (const DraftBudget budget : {DraftBudget{64, 0}, DraftBudget{16, 4}}) {
+    const long long n = testing::steady_state_allocations(d, target, {1, 5, 9, 2}, budget, 60,
+                                                          testing::g_allocations);
+    EXPECT_EQ(n, 0) << "budget " << budget.max_nodes;
+  }
+}
+
+TEST(Recycling, SamplingThroughDecodeIsReproducible) { testing::expect_sampling_reproducible("recycling"); }
 
 }  // namespace
 }  // namespace speclab

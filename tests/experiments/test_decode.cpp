@@ -71,7 +71,7 @@ TEST_P(DraftModelGreedy, MatchesAutoregressiveOnTableTarget) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, DraftModelGreedy,
-                         ::testing::Combine(::testing::Values(0, 1, 2, 3),
+                         ::testing::Combine(::testing::Values(0, 1, 2, 3, 4),
                                             ::testing::Values(1, 2, 4, 8, 16)));
 
 TEST(Decode, DraftModelGreedyOnRandomLlamaAgreesWithAutoregressive) {
@@ -79,7 +79,7 @@ TEST(Decode, DraftModelGreedyOnRandomLlamaAgreesWithAutoregressive) {
   auto w = std::make_shared<const LlamaWeights>(random_llama_weights(info, 11));
   auto wd = std::make_shared<const LlamaWeights>(random_llama_weights(info, 12));
   LlamaModel target(w, 1);
-  for (auto mode : {DraftModelMode::kChain, DraftModelMode::kTopK}) {
+  for (auto mode : {DraftModelMode::kChain, DraftModelMode::kTopK, DraftModelMode::kDynamic}) {
     DraftModelOptions dopt;
     dopt.mode = mode;
     // Same weights as the target: drafts are the target's own argmax, so everything is

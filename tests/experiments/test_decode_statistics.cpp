@@ -102,7 +102,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DraftModelMode::kSwor, 8, 1.0f, 5, 1.0f},
                       Case{DraftModelMode::kSwor, 7, 0.7f, 0, 0.9f},
                       Case{DraftModelMode::kTopK, 8, 1.0f, 0, 1.0f},
-                      Case{DraftModelMode::kTopK, 7, 0.7f, 0, 0.9f}),
+                      Case{DraftModelMode::kTopK, 7, 0.7f, 0, 0.9f},
+                      Case{DraftModelMode::kDynamic, 8, 1.0f, 0, 1.0f}),
     [](const ::testing::TestParamInfo<Case>& info) {
       const Case& c = info.param;
       return std::string(to_string(c.mode)) + (c.draft_seed == 7 ? "_SameTable" : "_OtherTable") +
