@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job: build speclab (Release, -O3 -march=native) and run the default drafter
+# comparison (experiments/specs/default.json: every drafter vs autoregressive decoding, budgets
+# 8-64, greedy and temperature 1) writing CSVs, config.json and plots to results/main/.
+# Model: --model PATH, else $SPECLAB_MODEL, else ../shared/models/stories260K.bin, else a
+# deterministic synthetic model (said in every output).
+# Usage: scripts/main.sh [--model PATH] [--out DIR] [any other `speclab run` flag]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build --target speclab -j"$(nproc)"
+out=results/main
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out="$2"; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+echo "speclab: running experiments/specs/default.json -> $out" >&2
+build/speclab run experiments/specs/default.json --out "$out" "${args[@]+"${args[@]}"}"
+echo "speclab: done; see $out/summary.csv and $out/*.png" >&2
