@@ -496,7 +496,9 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t n, const std::uint8_
   const std::size_t nh = static_cast<std::size_t>(n) * hidden_dim_;
   float* g = hb_.data();
   const float* u = hb2_.data();
-  for (std::size_t i = 0; i < nh; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  const std::int64_t n_elems = static_cast<std::int64_t>(nh);
+#pragma omp parallel for schedule(static) num_threads(n_threads_) if (n_elems >= (1 << 14))
+  for (std::int64_t i = 0; i < n_elems; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
   matmul(hb_.data(), n, w.w2.data(), dim_, hidden_dim_, nullptr, xb_.data(), n_threads_);
   x += xb;
 }
