@@ -8,7 +8,17 @@
 //   BM_TreeForward/n/threads       one forward of an n-node random tree (all n rows of logits) on
 //                                  top of 128 cached tokens: ms, and x_n1 = time / time of one
 //                                  single-token forward (goal: n = 16 within 2.5x).
-// Run: ./build/bench_llama   (threads are benchmark arguments, default 2)
+// Run: ./build/bench_llama   (threads are benchmark arguments, default 2; the /1 variants are
+// single-thread references). Measure on an idle machine: with 2 cores, a 2-thread run shares
+// its cores with anything else running and every OpenMP barrier (~5 per layer) then waits for
+// a descheduled thread, which inflates times many-fold.
+//
+// Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4) dev VM, idle:
+//   memory bandwidth 22 GB/s (1 thread), 30-32 GB/s (2 threads)
+//   decode, 2 threads: 16.7-17.7 ms/token = 56-60 tok/s, bw_fraction 0.83
+//   decode, 1 thread:  23.3 ms/token = 43 tok/s, bw_fraction 0.78
+//   tree forward, 2 threads, ms (x n=1): 1: 16.9, 2: 18.0 (1.1), 4: 25.9 (1.6), 8: 30.2 (1.7),
+//     16: 41.7 (2.56), 32: 66.6 (4.1), 64: 120 (6.5)
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
