@@ -8,7 +8,22 @@
 //   BM_TreeForward/n/threads       one forward of an n-node random tree (all n rows of logits) on
 //                                  top of 128 cached tokens: ms, and x_n1 = time / time of one
 //                                  single-token forward (goal: n = 16 within 2.5x).
-// Run: ./build/bench_llama   (threads are benchmark arguments, default 2)
+// Run: ./build/bench_llama   (threads are benchmark arguments, default 2; the /1 variants are
+// single-thread references). Measure on an idle machine: with 2 cores, a 2-thread run shares
+// its cores with anything else running and every OpenMP barrier (~5 per layer) then waits for
+// a descheduled thread, which inflates times many-fold.
+//
+// Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4) dev VM, load average ~1 (other helpers
+// compiling intermittently; three full runs, ranges):
+//   memory bandwidth 22-24 GB/s (1 thread), 29-30 GB/s (2 threads)
+//   decode, 2 threads: 15.9-17.7 ms/token = 56-63 tok/s, bw_fraction 0.82-0.94
+//   decode, 1 thread:  22-28 ms/token = 36-45 tok/s, bw_fraction 0.68-0.82
+//   tree forward, 2 threads, ms: n=1: 13.4-17, 2: 15.8-18, 4: 23-26, 8: 27-30, 16: 37-42,
+//     32: 63-67, 64: 108-120; x_n1 at n = 16: 2.3-2.6
+// The n >= 8 forwards are compute-bound: the 4x4 FMA tile reaches ~90 GFLOP/s per core on
+// cache-resident weights but ~50-55 when the weights stream from DRAM (each 4-row group's first
+// pass waits on memory; a software prefetch of the next group recovers part of it).
+
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
