@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/testing/models_dir.h"
 
@@ -20,7 +21,10 @@ struct RunResult {
 };
 
 RunResult run(const std::string& args) {
-  const std::string err_file = ::testing::TempDir() + "/speclab_cli_stderr.txt";
+  // One file per call and process: ctest runs the tests of this file in parallel processes.
+  static int n_calls = 0;
+  const std::string err_file = ::testing::TempDir() + "/speclab_cli_stderr_" +
+                               std::to_string(getpid()) + "_" + std::to_string(n_calls++) + ".txt";
   const std::string cmd =
       std::string(SPECLAB_BINARY_DIR) + "/speclab " + args + " 2>" + err_file;
   RunResult r;
@@ -33,6 +37,7 @@ RunResult run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   std::ifstream f(err_file);
   r.err.assign(std::istreambuf_iterator<char>(f), {});
+  std::remove(err_file.c_str());
   return r;
 }
 
