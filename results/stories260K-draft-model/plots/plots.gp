@@ -1,0 +1,70 @@
+# speclab plots; run: gnuplot plots.gp (in this directory)
+set terminal pngcairo size 1000,640 noenhanced font ',10'
+set key below
+set grid
+set output 'tau_vs_budget_T0.png'
+set title "tau vs budget - stories260K.bin - temperature 0"
+set xlabel 'budget (draft nodes per step)'
+set ylabel 'tau (new tokens per target forward)'
+set logscale x 2
+plot 'series_0_T0.dat' using 1:2 with linespoints title "draft-model [gamma=2,mode=chain] / greedy", \
+     'series_2_T0.dat' using 1:2 with linespoints title "draft-model [gamma=4,mode=chain] / greedy", \
+     'series_4_T0.dat' using 1:2 with linespoints title "draft-model [gamma=6,mode=chain] / greedy", \
+     'series_6_T0.dat' using 1:2 with linespoints title "draft-model [gamma=8,mode=chain] / greedy", \
+     'series_8_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy"
+unset logscale x
+set output 'speedup_vs_budget_T0.png'
+set title "speedup vs budget - stories260K.bin - temperature 0"
+set xlabel 'budget (draft nodes per step)'
+set ylabel 'speedup vs autoregressive'
+set logscale x 2
+plot 'series_0_T0.dat' using 1:3 with linespoints title "draft-model [gamma=2,mode=chain] / greedy", \
+     'series_2_T0.dat' using 1:3 with linespoints title "draft-model [gamma=4,mode=chain] / greedy", \
+     'series_4_T0.dat' using 1:3 with linespoints title "draft-model [gamma=6,mode=chain] / greedy", \
+     'series_6_T0.dat' using 1:3 with linespoints title "draft-model [gamma=8,mode=chain] / greedy", \
+     'series_8_T0.dat' using 1:3 with linespoints title "draft-model [mode=topk] / greedy"
+unset logscale x
+set output 'accept_by_depth_T0.png'
+set title "acceptance by depth (largest budget) - stories260K.bin - temperature 0"
+set xlabel 'tree depth'
+set ylabel 'P(accepted path reaches depth | tree reaches it)'
+set yrange [0:1]
+plot 'depth_0_T0.dat' using 1:2 with linespoints title "draft-model [gamma=2,mode=chain] / greedy (budget 64)", \
+     'depth_2_T0.dat' using 1:2 with linespoints title "draft-model [gamma=4,mode=chain] / greedy (budget 64)", \
+     'depth_4_T0.dat' using 1:2 with linespoints title "draft-model [gamma=6,mode=chain] / greedy (budget 64)", \
+     'depth_6_T0.dat' using 1:2 with linespoints title "draft-model [gamma=8,mode=chain] / greedy (budget 64)", \
+     'depth_8_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy (budget 64)"
+set autoscale y
+set output 'tau_vs_budget_T1.png'
+set title "tau vs budget - stories260K.bin - temperature 1"
+set xlabel 'budget (draft nodes per step)'
+set ylabel 'tau (new tokens per target forward)'
+set logscale x 2
+plot 'series_1_T1.dat' using 1:2 with linespoints title "draft-model [gamma=2,mode=chain] / multi-iid", \
+     'series_3_T1.dat' using 1:2 with linespoints title "draft-model [gamma=4,mode=chain] / multi-iid", \
+     'series_5_T1.dat' using 1:2 with linespoints title "draft-model [gamma=6,mode=chain] / multi-iid", \
+     'series_7_T1.dat' using 1:2 with linespoints title "draft-model [gamma=8,mode=chain] / multi-iid", \
+     'series_9_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic"
+unset logscale x
+set output 'speedup_vs_budget_T1.png'
+set title "speedup vs budget - stories260K.bin - temperature 1"
+set xlabel 'budget (draft nodes per step)'
+set ylabel 'speedup vs autoregressive'
+set logscale x 2
+plot 'series_1_T1.dat' using 1:3 with linespoints title "draft-model [gamma=2,mode=chain] / multi-iid", \
+     'series_3_T1.dat' using 1:3 with linespoints title "draft-model [gamma=4,mode=chain] / multi-iid", \
+     'series_5_T1.dat' using 1:3 with linespoints title "draft-model [gamma=6,mode=chain] / multi-iid", \
+     'series_7_T1.dat' using 1:3 with linespoints title "draft-model [gamma=8,mode=chain] / multi-iid", \
+     'series_9_T1.dat' using 1:3 with linespoints title "draft-model [mode=topk] / deterministic"
+unset logscale x
+set output 'accept_by_depth_T1.png'
+set title "acceptance by depth (largest budget) - stories260K.bin - temperature 1"
+set xlabel 'tree depth'
+set ylabel 'P(accepted path reaches depth | tree reaches it)'
+set yrange [0:1]
+plot 'depth_1_T1.dat' using 1:2 with linespoints title "draft-model [gamma=2,mode=chain] / multi-iid (budget 64)", \
+     'depth_3_T1.dat' using 1:2 with linespoints title "draft-model [gamma=4,mode=chain] / multi-iid (budget 64)", \
+     'depth_5_T1.dat' using 1:2 with linespoints title "draft-model [gamma=6,mode=chain] / multi-iid (budget 64)", \
+     'depth_7_T1.dat' using 1:2 with linespoints title "draft-model [gamma=8,mode=chain] / multi-iid (budget 64)", \
+     'depth_9_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic (budget 64)"
+set autoscale y
