@@ -34,6 +34,13 @@ struct ForwardBatch {
   std::span<const std::int32_t> hidden_layers;  // selectors (see above) to copy out
   // Early exit: run layers [0, exit_layer) then final norm + classifier. -1 = all layers.
   std::int32_t exit_layer = -1;
+  // Resume (LayerSkip-style KV reuse): the first n_resume batch entries are the last n_resume
+  // cached slots, all left at the same partial depth E < n_layers by earlier early-exit
+  // forwards (their tokens and positions must match what was run). Only layers [E, n_layers)
+  // run for them, from their stored layer-E residual; the other entries run all layers. The
+  // resumed entries count as part of this batch for keep_batch_rows. Hidden selectors h < E
+  // give NaN rows for resumed entries. 0 = ordinary forward.
+  std::int32_t n_resume = 0;
 };
 
 struct ForwardOutput {

@@ -334,6 +334,10 @@ void LlamaModel::validate_batch(const ForwardBatch& batch, std::int32_t exit_lay
   const ModelInfo& m = weights_->info;
   const std::size_t n = batch.tokens.size();
   if (n == 0) fail("{}: forward: batch has 0 tokens: must have at least 1", m.source);
+  if (batch.n_resume != 0) {
+    fail("{}: forward: n_resume = {}: resuming early-exit slots is not supported yet", m.source,
+         batch.n_resume);
+  }
   if (batch.positions.size() != n) {
     fail("{}: forward: positions.size() = {}: must equal tokens.size() = {}", m.source,
          batch.positions.size(), n);

@@ -44,6 +44,7 @@ void TableModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
   const std::int32_t n = static_cast<std::int32_t>(batch.tokens.size());
   const std::int32_t v = info_.vocab_size;
   if (n == 0) fail("table model: empty batch");
+  if (batch.n_resume != 0) fail("table model: n_resume = {}: must be 0 (no early exit)", batch.n_resume);
   if (batch.positions.size() != batch.tokens.size()) {
     fail("table model: {} positions for {} tokens", batch.positions.size(), n);
   }

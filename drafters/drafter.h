@@ -2,8 +2,10 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <vector>
 #include <string_view>
 
+#include "core/language_model.h"
 #include "core/rng.h"
 #include "core/sampling.h"
 #include "core/types.h"
@@ -15,6 +17,17 @@ struct DraftContext {
   std::span<const Token> tokens;   // prompt (incl. BOS) + accepted tokens; tokens.back() is the root
   const SamplingParams* sampling;  // the target's sampling parameters
   Rng* rng;                        // for sampled drafts (seeded by the loop)
+  // Final-normed target hidden state [dim] of the token before the root (the last token in the
+  // target's cache): what Medusa/Hydra heads read. Filled only for drafters whose needs() ask
+  // for target_hidden; empty when unknown (a one-token prompt has no cached token).
+  std::span<const float> hidden = {};
+  // The target itself, for self-speculative drafters (needs().self_speculative). On entry its
+  // cache holds exactly tokens[0 .. size-2]. Such a drafter may append the root and draft
+  // tokens with early-exit forwards; it must then set DraftTree::n_resume to the number of
+  // tree rows (root first, then a chain of its descendants in tree order) it left in the cache,
+  // so the verifier resumes them instead of recomputing (LanguageModel ForwardBatch::n_resume).
+  // Null for other drafters.
+  LanguageModel* target = nullptr;
 };
 
 struct StepFeedback {
@@ -25,10 +38,16 @@ struct StepFeedback {
   std::int32_t hidden_dim = 0;
   std::span<const float> hidden;   // [tree.size(), dim] target final-normed hidden; empty unless requested
   std::span<const Token> tokens;   // the sequence after this step (accepted tokens and bonus appended)
+  // Residual streams after layers 1..n_layers-1 of every node: layer_hidden[l-1] is
+  // [tree.size(), dim]. Empty unless needs().target_layer_hidden. Rows the verifier resumed
+  // (DraftTree::n_resume) hold NaN for layers below their resume depth (never computed there).
+  std::span<const std::vector<float>> layer_hidden;
 };
 
 struct DrafterNeeds {
-  bool target_hidden = false;      // wants StepFeedback::hidden
+  bool target_hidden = false;        // wants StepFeedback::hidden and DraftContext::hidden
+  bool target_layer_hidden = false;  // wants StepFeedback::layer_hidden
+  bool self_speculative = false;     // drafts with the target itself (DraftContext::target)
 };
 
 class Drafter {

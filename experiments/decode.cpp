@@ -74,6 +74,10 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
   // Prefill everything but the last prompt token: that one is the first step's root.
   target.truncate(0);
   const auto t_prefill = Clock::now();
+  const DrafterNeeds needs = drafter ? drafter->needs() : DrafterNeeds{};
+  // Final-normed target hidden state of the last cached token (DraftContext::hidden).
+  std::vector<float> root_hidden;
+  root_hidden.reserve(info.dim);
   if (prompt.size() > 1) {
     std::vector<std::int32_t> pos(prompt.size() - 1);
     for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
@@ -81,14 +85,20 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     batch.tokens = prompt.first(prompt.size() - 1);
     batch.positions = pos;
     batch.all_logits = false;
+    static constexpr std::int32_t kFinal[] = {kFinalNormedHidden};
+    if (needs.target_hidden) batch.hidden_layers = kFinal;
     ForwardOutput out;
     target.forward(batch, out);
+    if (needs.target_hidden) {
+      const std::size_t last = (prompt.size() - 2) * static_cast<std::size_t>(info.dim);
+      root_hidden.assign(out.hidden[0].begin() + last, out.hidden[0].begin() + last + info.dim);
+    }
   }
   if (drafter) drafter->begin(prompt);
   result.prefill_ms = ms_since(t_prefill);
 
   std::unique_ptr<AcceptanceRule> auto_rules[3];  // per ChildSampling, made on first use
-  const bool want_hidden = drafter && drafter->needs().target_hidden;
+  const TreeVerifier::Wants wants{needs.target_hidden, needs.target_layer_hidden};
   const auto t_decode = Clock::now();
   std::int32_t n_new = 0;
   while (n_new < options.max_new_tokens) {
@@ -105,9 +115,13 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     DraftBudget budget = options.budget;
     budget.max_nodes = std::min(budget.max_nodes, room);
     if (drafter && budget.max_nodes > 0) {
-      DraftContext ctx{seq, &options.sampling, &draft_rng};
+      const std::int32_t n_before = target.n_cached();
+      DraftContext ctx{seq, &options.sampling, &draft_rng, root_hidden,
+                       needs.self_speculative ? &target : nullptr};
       drafter->propose(ctx, budget, tree);
       SPECLAB_ASSERT(tree.size() >= 1 && tree.token[0] == seq.back());
+      SPECLAB_ASSERT(tree.n_resume >= 0 && tree.n_resume <= tree.size());
+      SPECLAB_ASSERT(target.n_cached() == n_before + tree.n_resume);
       SPECLAB_ASSERT(tree.size() - 1 <= budget.max_nodes);
       SPECLAB_ASSERT(budget.max_depth == 0 || tree.max_depth() <= budget.max_depth);
     } else {
@@ -123,7 +137,12 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     step_rule->check_tree(tree);
 
     const auto t_verify = Clock::now();
-    verifier.verify(target, tree, options.sampling, *step_rule, rng, want_hidden, acc);
+    verifier.verify(target, tree, options.sampling, *step_rule, rng, wants, acc);
+    if (needs.target_hidden) {
+      const auto h = verifier.hidden().subspan(
+          static_cast<std::size_t>(acc.path.back()) * info.dim, info.dim);
+      root_hidden.assign(h.begin(), h.end());
+    }
     rec.verify_ms = ms_since(t_verify);
 
     rec.n_drafted = tree.size() - 1;
@@ -174,6 +193,7 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
       fb.logits = verifier.logits();
       fb.hidden_dim = info.dim;
       fb.hidden = verifier.hidden();
+      fb.layer_hidden = verifier.layer_hidden();
       fb.tokens = seq;
       drafter->observe(fb);
     }

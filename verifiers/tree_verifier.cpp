@@ -5,23 +5,31 @@
 
 namespace speclab {
 
-
 void TreeVerifier::verify(LanguageModel& target, const DraftTree& tree,
                           const SamplingParams& sampling, const AcceptanceRule& rule, Rng& rng,
-                          bool want_hidden, Acceptance& out) {
+                          Wants wants, Acceptance& out) {
   const std::int32_t n = tree.size();
   SPECLAB_ASSERT(n >= 1);
-  const std::int32_t base = target.n_cached();
+  SPECLAB_ASSERT(tree.n_resume >= 0 && tree.n_resume <= n);
+  SPECLAB_ASSERT(target.n_cached() >= tree.n_resume);
+  const std::int32_t base = target.n_cached() - tree.n_resume;
   tree_positions(tree, base, positions_);
   ancestor_mask(tree, mask_);
 
-  static constexpr std::int32_t kFinal[] = {kFinalNormedHidden};
+  selectors_.clear();
+  has_final_ = wants.hidden;
+  has_layers_ = wants.layer_hidden;
+  if (wants.hidden) selectors_.push_back(kFinalNormedHidden);
+  if (wants.layer_hidden) {
+    for (std::int32_t l = 1; l < target.info().n_layers; ++l) selectors_.push_back(l);
+  }
   ForwardBatch batch;
   batch.tokens = tree.token;
   batch.positions = positions_;
   batch.mask = mask_;
   batch.all_logits = true;
-  if (want_hidden) batch.hidden_layers = kFinal;
+  batch.hidden_layers = selectors_;
+  batch.n_resume = tree.n_resume;
   target.forward(batch, fwd_);
 
   const std::int32_t vocab = fwd_.vocab;

@@ -17,18 +17,28 @@ namespace speclab {
 
 class TreeVerifier {
  public:
+  // What to copy out of the verification forward besides logits.
+  struct Wants {
+    bool hidden = false;        // final-normed hidden state of every node (Medusa-style heads)
+    bool layer_hidden = false;  // residual after layers 1..n_layers-1 of every node (DEL)
+  };
   // Runs verification of `tree` on `target` (whose cache holds exactly the sequence before the
-  // root). Fills `out`. Buffers are members: no allocation once they have grown.
-  // want_hidden: also copy the final-normed hidden state of every node (for Medusa-style heads).
+  // root, plus the tree's first tree.n_resume rows when a self-speculative drafter left them
+  // there). Fills `out`. Buffers are members: no allocation once they have grown.
   void verify(LanguageModel& target, const DraftTree& tree, const SamplingParams& sampling,
-              const AcceptanceRule& rule, Rng& rng, bool want_hidden, Acceptance& out);
+              const AcceptanceRule& rule, Rng& rng, Wants wants, Acceptance& out);
 
   // Results of the last verify(): target logits and p of every node, hidden when requested.
   std::int32_t vocab() const { return fwd_.vocab; }
   std::span<const float> logits() const { return fwd_.logits; }
   std::span<const float> probs() const { return probs_; }
   std::span<const float> hidden() const {
-    return fwd_.hidden.empty() ? std::span<const float>() : std::span<const float>(fwd_.hidden[0]);
+    return has_final_ ? std::span<const float>(fwd_.hidden[0]) : std::span<const float>();
+  }
+  // [n_layers-1] entries, each [n, dim]; empty unless Wants::layer_hidden.
+  std::span<const std::vector<float>> layer_hidden() const {
+    if (!has_layers_) return {};
+    return std::span<const std::vector<float>>(fwd_.hidden).subspan(has_final_ ? 1 : 0);
   }
 
  private:
@@ -36,6 +46,8 @@ class TreeVerifier {
   std::vector<std::uint8_t> mask_;
   std::vector<float> probs_;
   std::vector<std::int32_t> scratch_;
+  std::vector<std::int32_t> selectors_;
+  bool has_final_ = false, has_layers_ = false;
   ForwardOutput fwd_;
 };
 
