@@ -94,7 +94,7 @@ int cmd_generate(int argc, char** argv) {
   }
 
   LlamaModel target(weights, threads);
-  DrafterEnv env{&info, r["draft-model"].as<std::string>(), threads};
+  DrafterEnv env{&info, r["draft-model"].as<std::string>(), threads, weights};
   const std::string drafter_spec = r["drafter"].as<std::string>();
   auto drafter = make_drafter(drafter_spec, env);
   std::unique_ptr<AcceptanceRule> rule;

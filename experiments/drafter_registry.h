@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/llama_weights.h"
 #include "core/model_info.h"
 #include "drafters/drafter.h"
 #include "drafters/drafter_params.h"
@@ -16,6 +17,9 @@ struct DrafterEnv {
   const ModelInfo* target = nullptr;  // the target's info (vocab checks)
   std::string draft_model_path;       // for draft-model (also settable as model=PATH)
   int n_threads = 1;
+  // The target's weights (heads check their fingerprint and read embeddings / classifier).
+  // May be null when the target is not a LlamaModel; drafters that need it then throw Error.
+  std::shared_ptr<const LlamaWeights> target_weights;
 };
 
 // Known drafter names, for help and error messages.

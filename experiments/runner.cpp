@@ -303,6 +303,7 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
   }
   DrafterEnv env;
   if (exp.weights) env.target = &exp.weights->info;
+  env.target_weights = exp.weights;
   env.draft_model_path = spec.draft_model;
   env.n_threads = spec.threads;
   build_configs(exp, env, problems);
@@ -317,7 +318,7 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
 RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const ProgressFn& progress) {
   SPECLAB_ASSERT(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count);
   const ExperimentSpec& spec = exp.spec;
-  DrafterEnv env{&exp.weights->info, spec.draft_model, spec.threads};
+  DrafterEnv env{&exp.weights->info, spec.draft_model, spec.threads, exp.weights};
   std::vector<std::unique_ptr<Drafter>> drafters(exp.configs.size());
   std::vector<std::vector<std::unique_ptr<AcceptanceRule>>> rules(exp.configs.size());
   for (const auto& c : exp.configs) {
