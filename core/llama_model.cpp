@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numbers>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
@@ -309,6 +310,9 @@ LlamaModel::LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_thread
   key_cache_.assign(cache_size, 0.0f);
   value_cache_.assign(cache_size, 0.0f);
   slot_depth_.assign(capacity_, 0);
+  slot_token_.assign(capacity_, 0);
+  slot_pos_.assign(capacity_, 0);
+  exit_resid_.assign(static_cast<std::size_t>(capacity_) * dim_, 0.0f);
   scores_.assign(static_cast<std::size_t>(n_threads_) * capacity_, 0.0f);
   ensure_batch_capacity(std::min(kPreallocBatch, capacity_));
 }
@@ -330,17 +334,51 @@ void LlamaModel::ensure_batch_capacity(std::int32_t n) {
   cls_in_.assign(b * dim_, 0.0f);
 }
 
-void LlamaModel::validate_batch(const ForwardBatch& batch, std::int32_t exit_layer) const {
+std::int32_t LlamaModel::validate_batch(const ForwardBatch& batch,
+                                        std::int32_t exit_layer) const {
   const ModelInfo& m = weights_->info;
   const std::size_t n = batch.tokens.size();
   if (n == 0) fail("{}: forward: batch has 0 tokens: must have at least 1", m.source);
-  if (batch.n_resume != 0) {
-    fail("{}: forward: n_resume = {}: resuming early-exit slots is not supported yet", m.source,
-         batch.n_resume);
-  }
   if (batch.positions.size() != n) {
     fail("{}: forward: positions.size() = {}: must equal tokens.size() = {}", m.source,
          batch.positions.size(), n);
+  }
+  if (batch.exit_layer != -1 && (batch.exit_layer < 1 || batch.exit_layer > m.n_layers)) {
+    fail("{}: forward: exit_layer = {}: must be -1 or in [1, n_layers = {}]", m.source,
+         batch.exit_layer, m.n_layers);
+  }
+  const std::int32_t n_res = batch.n_resume;
+  if (n_res < 0 || static_cast<std::size_t>(n_res) > n || n_res > n_cached_) {
+    fail("{}: forward: n_resume = {}: must be in [0, min(batch size = {}, n_cached = {})]",
+         m.source, n_res, n, n_cached_);
+  }
+  const std::int32_t start = n_cached_ - n_res;
+  std::int32_t resume_depth = 0;
+  if (n_res > 0) {
+    resume_depth = slot_depth_[start];
+    if (resume_depth >= m.n_layers) {
+      fail("{}: forward: n_resume = {}: cached slot {} already holds all {} layers: only "
+           "early-exit slots can be resumed",
+           m.source, n_res, start, m.n_layers);
+    }
+    if (resume_depth >= exit_layer) {
+      fail("{}: forward: n_resume = {}: resumed slots hold {} layers but this forward exits at "
+           "layer {}: it must run at least one more layer",
+           m.source, n_res, resume_depth, exit_layer);
+    }
+    for (std::int32_t i = 0; i < n_res; ++i) {
+      const std::int32_t s = start + i;
+      if (slot_depth_[s] != resume_depth) {
+        fail("{}: forward: n_resume = {}: cached slot {} holds {} layers, slot {} holds {}: "
+             "resumed slots must share one depth",
+             m.source, n_res, s, slot_depth_[s], start, resume_depth);
+      }
+      if (batch.tokens[i] != slot_token_[s] || batch.positions[i] != slot_pos_[s]) {
+        fail("{}: forward: resumed entry {} = (token {}, position {}): cached slot {} holds "
+             "(token {}, position {}): resumed entries must match what was run",
+             m.source, i, batch.tokens[i], batch.positions[i], s, slot_token_[s], slot_pos_[s]);
+      }
+    }
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (batch.tokens[i] < 0 || batch.tokens[i] >= m.vocab_size) {
@@ -352,9 +390,9 @@ void LlamaModel::validate_batch(const ForwardBatch& batch, std::int32_t exit_lay
            batch.positions[i], m.max_seq_len);
     }
   }
-  if (static_cast<std::int64_t>(n_cached_) + static_cast<std::int64_t>(n) > capacity_) {
+  if (static_cast<std::int64_t>(start) + static_cast<std::int64_t>(n) > capacity_) {
     fail("{}: forward: KV cache overflow: {} cached + {} new = {} slots: capacity is {}",
-         m.source, n_cached_, n, static_cast<std::int64_t>(n_cached_) + n, capacity_);
+         m.source, n_cached_, n - n_res, static_cast<std::int64_t>(start) + n, capacity_);
   }
   if (!batch.mask.empty()) {
     if (batch.mask.size() != n * n) {
@@ -372,10 +410,6 @@ void LlamaModel::validate_batch(const ForwardBatch& batch, std::int32_t exit_lay
       }
     }
   }
-  if (batch.exit_layer != -1 && (batch.exit_layer < 1 || batch.exit_layer > m.n_layers)) {
-    fail("{}: forward: exit_layer = {}: must be -1 or in [1, n_layers = {}]", m.source,
-         batch.exit_layer, m.n_layers);
-  }
   for (std::int32_t h : batch.hidden_layers) {
     if (h != kFinalNormedHidden && (h < 0 || h > exit_layer)) {
       fail("{}: forward: hidden layer selector {}: must be kFinalNormedHidden ({}) or in [0, {}] "
@@ -390,13 +424,14 @@ void LlamaModel::validate_batch(const ForwardBatch& batch, std::int32_t exit_lay
       }
     }
   }
-  for (std::int32_t s = 0; s < n_cached_; ++s) {
+  for (std::int32_t s = 0; s < start; ++s) {
     if (slot_depth_[s] < exit_layer) {
       fail("{}: forward: cached slot {} holds K/V for {} layers (an early-exit forward) but this "
-           "forward runs {} layers: truncate or keep_batch_rows first",
+           "forward runs {} layers: truncate, keep_batch_rows or resume it first",
            m.source, s, slot_depth_[s], exit_layer);
     }
   }
+  return resume_depth;
 }
 
 void LlamaModel::compute_rope_tables(std::span<const std::int32_t> positions) {
@@ -414,25 +449,36 @@ void LlamaModel::compute_rope_tables(std::span<const std::int32_t> positions) {
 void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
   const ModelInfo& m = weights_->info;
   const std::int32_t exit_layer = batch.exit_layer == -1 ? m.n_layers : batch.exit_layer;
-  validate_batch(batch, exit_layer);
+  const std::int32_t resume_depth = validate_batch(batch, exit_layer);
   const int n = static_cast<int>(batch.tokens.size());
+  const int n_res = batch.n_resume;
   ensure_batch_capacity(n);
   const std::uint8_t* mask = batch.mask.empty() ? nullptr : batch.mask.data();
+  batch_start_ = n_cached_ - n_res;
 
   // Hidden outputs: one [n, dim] array per selector.
   const std::size_t n_sel = batch.hidden_layers.size();
   out.hidden.resize(n_sel);
   for (auto& h : out.hidden) h.resize(static_cast<std::size_t>(n) * dim_);
+  // Selectors below the resume depth were never computed for resumed rows: NaN there.
   auto copy_hidden = [&](std::int32_t selector, const float* src) {
     for (std::size_t s = 0; s < n_sel; ++s) {
       if (batch.hidden_layers[s] == selector) {
         std::copy(src, src + static_cast<std::size_t>(n) * dim_, out.hidden[s].begin());
+        if (selector != kFinalNormedHidden && selector < resume_depth) {
+          std::fill_n(out.hidden[s].begin(), static_cast<std::size_t>(n_res) * dim_,
+                      std::numeric_limits<float>::quiet_NaN());
+        }
       }
     }
   };
 
-  // Token embeddings.
-  for (int t = 0; t < n; ++t) {
+  // Resumed rows start from their stored residual; new rows from their token embeddings.
+  for (int t = 0; t < n_res; ++t) {
+    const float* r = exit_resid_.data() + static_cast<std::size_t>(batch_start_ + t) * dim_;
+    std::copy(r, r + dim_, x_.begin() + static_cast<std::size_t>(t) * dim_);
+  }
+  for (int t = n_res; t < n; ++t) {
     const float* e = weights_->token_embedding.data() + static_cast<std::size_t>(batch.tokens[t]) * dim_;
     std::copy(e, e + dim_, x_.begin() + static_cast<std::size_t>(t) * dim_);
   }
@@ -440,13 +486,22 @@ void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
   compute_rope_tables(batch.positions);
 
   for (std::int32_t l = 0; l < exit_layer; ++l) {
-    run_layer(l, n, mask);
+    run_layer(l, l < resume_depth ? n_res : 0, n, mask);
     copy_hidden(l + 1, x_.data());
   }
-  for (int t = 0; t < n; ++t) slot_depth_[n_cached_ + t] = exit_layer;
-  last_start_ = n_cached_;
+  for (int t = 0; t < n; ++t) {
+    const std::size_t slot = static_cast<std::size_t>(batch_start_ + t);
+    slot_depth_[slot] = exit_layer;
+    slot_token_[slot] = batch.tokens[t];
+    slot_pos_[slot] = batch.positions[t];
+    if (exit_layer < m.n_layers) {
+      std::copy_n(x_.begin() + static_cast<std::size_t>(t) * dim_, dim_,
+                  exit_resid_.begin() + slot * dim_);
+    }
+  }
+  last_start_ = batch_start_;
   last_n_ = n;
-  n_cached_ += n;
+  n_cached_ = batch_start_ + n;
 
   // Final norm of every row (cheap), then the classifier on the requested rows only.
   rms_norm(x_.data(), weights_->final_norm.data(), n, dim_, m.norm_eps, xb_.data());
@@ -475,66 +530,73 @@ void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
   }
 }
 
-void LlamaModel::run_layer(std::int32_t layer, std::int32_t n, const std::uint8_t* mask) {
+void LlamaModel::run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n,
+                           const std::uint8_t* mask) {
   const ModelInfo& m = weights_->info;
   const LlamaLayerWeights& w = weights_->layers[layer];
   const bool bias = m.qkv_bias;
+  const int nr = n - row0;  // rows that run this layer
+  if (nr <= 0) return;
+  const std::size_t r0 = row0;
+  float* x_rows = x_.data() + r0 * dim_;
+  float* xb_rows = xb_.data() + r0 * dim_;
 
   // Attention block.
-  rms_norm(x_.data(), w.attn_norm.data(), n, dim_, m.norm_eps, xb_.data());
-  const MatJob qkv[3] = {{w.wq.data(), q_dim_, bias ? w.bq.data() : nullptr, q_.data()},
-                         {w.wk.data(), kv_dim_, bias ? w.bk.data() : nullptr, k_.data()},
-                         {w.wv.data(), kv_dim_, bias ? w.bv.data() : nullptr, v_.data()}};
-  matmul_jobs(xb_.data(), n, dim_, qkv, 3, n_threads_);
+  rms_norm(x_rows, w.attn_norm.data(), nr, dim_, m.norm_eps, xb_rows);
+  const MatJob qkv[3] = {{w.wq.data(), q_dim_, bias ? w.bq.data() : nullptr, q_.data() + r0 * q_dim_},
+                         {w.wk.data(), kv_dim_, bias ? w.bk.data() : nullptr, k_.data() + r0 * kv_dim_},
+                         {w.wv.data(), kv_dim_, bias ? w.bv.data() : nullptr, v_.data() + r0 * kv_dim_}};
+  matmul_jobs(xb_rows, nr, dim_, qkv, 3, n_threads_);
   const int half = head_dim_ / 2;
   const std::size_t layer_off = static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
-  for (int t = 0; t < n; ++t) {
+  for (int t = row0; t < n; ++t) {
     const float* cs = rope_cos_.data() + static_cast<std::size_t>(t) * half;
     const float* sn = rope_sin_.data() + static_cast<std::size_t>(t) * half;
     apply_rope(q_.data() + static_cast<std::size_t>(t) * q_dim_, m.n_heads, head_dim_,
                m.rope_style, cs, sn);
     float* kt = k_.data() + static_cast<std::size_t>(t) * kv_dim_;
     apply_rope(kt, m.n_kv_heads, head_dim_, m.rope_style, cs, sn);
-    const std::size_t slot = layer_off + static_cast<std::size_t>(n_cached_ + t) * kv_dim_;
+    const std::size_t slot = layer_off + static_cast<std::size_t>(batch_start_ + t) * kv_dim_;
     std::copy(kt, kt + kv_dim_, key_cache_.begin() + slot);
     const float* vt = v_.data() + static_cast<std::size_t>(t) * kv_dim_;
     std::copy(vt, vt + kv_dim_, value_cache_.begin() + slot);
   }
-  attention(layer, n, mask);
-  matmul(att_.data(), n, w.wo.data(), dim_, q_dim_, nullptr, xb_.data(), n_threads_);
-  MatMap x(x_.data(), n, dim_), xb(xb_.data(), n, dim_);
+  attention(layer, row0, n, mask);
+  matmul(att_.data() + r0 * q_dim_, nr, w.wo.data(), dim_, q_dim_, nullptr, xb_rows, n_threads_);
+  MatMap x(x_rows, nr, dim_), xb(xb_rows, nr, dim_);
   x += xb;
 
   // SwiGLU feed-forward: w2(silu(w1 x) * w3 x).
-  rms_norm(x_.data(), w.ffn_norm.data(), n, dim_, m.norm_eps, xb_.data());
+  rms_norm(x_rows, w.ffn_norm.data(), nr, dim_, m.norm_eps, xb_rows);
   const MatJob gate_up[2] = {{w.w1.data(), hidden_dim_, nullptr, hb_.data()},
                              {w.w3.data(), hidden_dim_, nullptr, hb2_.data()}};
-  matmul_jobs(xb_.data(), n, dim_, gate_up, 2, n_threads_);
-  const std::size_t nh = static_cast<std::size_t>(n) * hidden_dim_;
+  matmul_jobs(xb_rows, nr, dim_, gate_up, 2, n_threads_);
+  const std::size_t nh = static_cast<std::size_t>(nr) * hidden_dim_;
   float* g = hb_.data();
   const float* u = hb2_.data();
   const std::int64_t n_elems = static_cast<std::int64_t>(nh);
 #pragma omp parallel for schedule(static) num_threads(n_threads_) if (n_elems >= (1 << 14))
   for (std::int64_t i = 0; i < n_elems; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  matmul(hb_.data(), n, w.w2.data(), dim_, hidden_dim_, nullptr, xb_.data(), n_threads_);
+  matmul(hb_.data(), nr, w.w2.data(), dim_, hidden_dim_, nullptr, xb_rows, n_threads_);
   x += xb;
 }
 
-void LlamaModel::attention(std::int32_t layer, std::int32_t n, const std::uint8_t* mask) {
+void LlamaModel::attention(std::int32_t layer, std::int32_t row0, std::int32_t n,
+                           const std::uint8_t* mask) {
   const ModelInfo& m = weights_->info;
   const int n_heads = m.n_heads, group = m.n_heads / m.n_kv_heads, hd = head_dim_;
-  const int kv_dim = kv_dim_, q_dim = q_dim_, n_past = n_cached_, cap = capacity_;
+  const int kv_dim = kv_dim_, q_dim = q_dim_, n_past = batch_start_, cap = capacity_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const float* kc = key_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
   const float* vc = value_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
   const float* q = q_.data();
   float* att = att_.data();
   float* scores_all = scores_.data();
-  const int n_work = n * n_heads;
+  const int n_work = (n - row0) * n_heads;
   const bool parallel = static_cast<std::int64_t>(n_work) * (n_past + n) * hd >= (1 << 16);
 #pragma omp parallel for schedule(static) num_threads(n_threads_) if (parallel)
   for (int wi = 0; wi < n_work; ++wi) {
-    const int i = wi / n_heads, h = wi % n_heads;
+    const int i = row0 + wi / n_heads, h = wi % n_heads;
     const std::size_t koff = static_cast<std::size_t>(h / group) * hd;
     const float* qi = q + static_cast<std::size_t>(i) * q_dim + static_cast<std::size_t>(h) * hd;
     float* sc = scores_all + static_cast<std::size_t>(omp_get_thread_num()) * cap;
@@ -595,6 +657,11 @@ void LlamaModel::keep_batch_rows(std::span<const std::int32_t> rows) {
                   value_cache_.begin() + base + dst * kv_dim_);
     }
     slot_depth_[dst] = slot_depth_[src];
+    slot_token_[dst] = slot_token_[src];
+    slot_pos_[dst] = slot_pos_[src];
+    if (slot_depth_[dst] < m.n_layers) {
+      std::copy_n(exit_resid_.begin() + src * dim_, dim_, exit_resid_.begin() + dst * dim_);
+    }
   }
   n_cached_ = last_start_ + static_cast<std::int32_t>(rows.size());
   last_n_ = -1;

@@ -21,7 +21,21 @@
 // Early exit and the cache. A forward with exit_layer E < n_layers fills K/V of its batch slots
 // for layers [0, E) only. The model tracks, per cached slot, how many layers hold valid K/V; a
 // later forward that runs more layers than some cached slot holds throws Error (truncate or
-// keep_batch_rows first, or use a separate instance for early-exit drafting).
+// keep_batch_rows first, or use a separate instance for early-exit drafting), unless it resumes
+// those slots.
+//
+// Resume (ForwardBatch::n_resume, LayerSkip-style KV reuse). Every partial-depth slot also keeps
+// its token, position and residual stream after its last layer ([capacity, dim] buffer, filled
+// by early-exit forwards). A forward with n_resume = r treats the last r cached slots (all at
+// the same depth E < n_layers, tokens and positions equal to the batch's first r entries) as its
+// first r entries: layers [0, E) run only for the new entries (attending to the cache, resumed
+// slots included, through the mask), then layers [E, exit) run for all entries together, the
+// resumed ones starting from their stored residual. Because every matmul element and every
+// (row, head) attention is computed by the same instruction sequence whatever the batch, the
+// logits equal those of truncating the r slots and running all entries from layer 0 (bit for
+// bit), provided the resumed slots were run with the visibility the mask gives them now (a chain
+// drafted token by token and verified with its ancestor mask is). Hidden selectors h < E give
+// NaN rows for the resumed entries.
 //
 // keep_batch_rows() applies to the most recent forward() only, once: after it, or after
 // truncate(), another keep_batch_rows() throws Error until the next forward(). Every bad input
@@ -57,11 +71,14 @@ class LlamaModel final : public LanguageModel {
   const std::shared_ptr<const LlamaWeights>& weights() const { return weights_; }
 
  private:
-  void validate_batch(const ForwardBatch& batch, std::int32_t exit_layer) const;
+  // Returns the resume depth E of the batch's resumed slots (0 when n_resume == 0).
+  std::int32_t validate_batch(const ForwardBatch& batch, std::int32_t exit_layer) const;
   void ensure_batch_capacity(std::int32_t n);
   void compute_rope_tables(std::span<const std::int32_t> positions);
-  void run_layer(std::int32_t layer, std::int32_t n, const std::uint8_t* mask);
-  void attention(std::int32_t layer, std::int32_t n, const std::uint8_t* mask);
+  // Runs one layer for batch rows [row0, n) (rows below row0 are resumed slots that already
+  // hold this layer's K/V); the batch occupies slots batch_start_ .. batch_start_ + n - 1.
+  void run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n, const std::uint8_t* mask);
+  void attention(std::int32_t layer, std::int32_t row0, std::int32_t n, const std::uint8_t* mask);
 
   std::shared_ptr<const LlamaWeights> weights_;
   int n_threads_ = 1;
@@ -72,6 +89,11 @@ class LlamaModel final : public LanguageModel {
   std::vector<float> key_cache_;    // [n_layers][capacity][kv_dim], K after RoPE
   std::vector<float> value_cache_;  // [n_layers][capacity][kv_dim]
   std::vector<std::int32_t> slot_depth_;  // [capacity] layers with valid K/V per slot
+  std::vector<Token> slot_token_;         // [capacity] token of each slot (resume checks)
+  std::vector<std::int32_t> slot_pos_;    // [capacity] position of each slot (resume checks)
+  std::vector<float> exit_resid_;         // [capacity, dim] residual after slot_depth_ layers,
+                                          // valid for partial-depth slots only
+  std::int32_t batch_start_ = 0;  // first slot of the running forward's batch
   std::int32_t n_cached_ = 0;
   std::int32_t last_start_ = 0;   // n_cached before the last forward
   std::int32_t last_n_ = -1;      // batch size of the last forward; -1 = none to keep from
