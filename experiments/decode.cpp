@@ -146,6 +146,7 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     rec.verify_ms = ms_since(t_verify);
 
     rec.n_drafted = tree.size() - 1;
+    rec.exit_layer = tree.draft_exit_layer;
     rec.tree_depth = tree.max_depth();
     rec.n_accepted = acc.n_accepted();
     rec.bonus = acc.bonus;

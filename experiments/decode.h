@@ -39,6 +39,7 @@ struct StepRecord {
   std::vector<std::int32_t> accepted_by_depth;  // [tree_depth]: 1 if depth d+1 accepted
   std::vector<std::int32_t> drafted_by_depth;   // [tree_depth]: nodes at depth d+1
   std::vector<std::int32_t> accepted_rank;      // sibling rank of each accepted node (path order)
+  std::int32_t exit_layer = 0;         // early-exit drafters: exit layer of the draft (0 = none)
 };
 
 struct DecodeResult {

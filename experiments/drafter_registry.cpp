@@ -9,14 +9,16 @@
 #include "core/llama_model.h"
 #include "core/model_loader.h"
 #include "drafters/aded_drafter.h"
+#include "drafters/del_drafter.h"
 #include "drafters/draft_model_drafter.h"
+#include "drafters/early_exit_drafter.h"
 #include "drafters/ngram_drafter.h"
 #include "drafters/recycling_drafter.h"
 
 namespace speclab {
 
 std::vector<std::string> drafter_names() {
-  return {"none", "draft-model", "ngram", "recycling", "aded"};
+  return {"none", "draft-model", "ngram", "recycling", "aded", "early-exit", "del"};
 }
 
 namespace {
@@ -44,6 +46,13 @@ std::unique_ptr<Drafter> build(const DrafterParams& p, const DrafterEnv& env, bo
   if (name == "ngram") return std::make_unique<NgramDrafter>(p);
   if (name == "recycling") return std::make_unique<RecyclingDrafter>(p);
   if (name == "aded") return std::make_unique<AdedDrafter>(p);
+  if (name == "early-exit" || name == "del") {  // self-speculative (issue 8)
+    SPECLAB_ASSERT(env.target != nullptr);
+    if (name == "early-exit") {
+      return std::make_unique<EarlyExitDrafter>(*env.target, early_exit_options(p, *env.target));
+    }
+    return std::make_unique<DelDrafter>(env.target_weights, del_options(p, *env.target));
+  }
   if (name == "draft-model") {
     std::string path = env.draft_model_path;
     DraftModelOptions o = draft_model_options(p, path);

@@ -69,7 +69,7 @@ const std::vector<std::string> kSequenceHeader = {
 const std::vector<std::string> kStepHeader = {
     "unit", "config", "rep", "prompt_set", "prompt_id", "drafter", "params", "rule", "budget",
     "depth_cap", "temperature", "step", "n_drafted", "tree_depth", "n_accepted", "n_emitted",
-    "bonus", "drafted_by_depth", "accepted_rank", "draft_ms", "verify_ms"};
+    "bonus", "drafted_by_depth", "accepted_rank", "draft_ms", "verify_ms", "exit_layer"};
 
 const std::vector<std::string> kSummaryHeader = {
     "model", "config", "drafter", "params", "rule", "lossless", "budget", "depth_cap",
@@ -320,7 +320,7 @@ std::string steps_csv(const std::vector<StepRow>& rows, const std::vector<Sequen
     w.add(s.params).add(s.rule).num(s.budget).num(s.depth_cap).num(s.temperature);
     w.num(r.step).num(r.n_drafted).num(r.tree_depth).num(r.n_accepted).num(r.n_emitted).num(r.bonus);
     w.list(r.drafted_by_depth).list(r.accepted_rank);
-    w.fixed(r.draft_ms, 4).fixed(r.verify_ms, 4);
+    w.fixed(r.draft_ms, 4).fixed(r.verify_ms, 4).num(r.exit_layer);
     w.end();
   }
   return w.take();
@@ -403,7 +403,11 @@ std::vector<SequenceRow> parse_sequences_csv(const std::string& text, const std:
 
 std::vector<StepRow> parse_steps_csv(const std::string& text, const std::string& source) {
   const CsvTable t = parse_csv(text, source);
-  check_header(t, kStepHeader, source);
+  // steps.csv written before the exit_layer column (the last one) existed stays readable.
+  const bool has_exit = t.header == kStepHeader;
+  if (!has_exit) {
+    check_header(t, std::vector<std::string>(kStepHeader.begin(), kStepHeader.end() - 1), source);
+  }
   std::vector<StepRow> out;
   out.reserve(t.rows.size());
   for (std::size_t i = 0; i < t.rows.size(); ++i) {
@@ -421,6 +425,7 @@ std::vector<StepRow> parse_steps_csv(const std::string& text, const std::string&
     r.accepted_rank = g.list("accepted_rank");
     r.draft_ms = g.real("draft_ms");
     r.verify_ms = g.real("verify_ms");
+    if (has_exit) r.exit_layer = static_cast<std::int32_t>(g.integer("exit_layer"));
     if (static_cast<std::int32_t>(r.drafted_by_depth.size()) != r.tree_depth ||
         static_cast<std::int32_t>(r.accepted_rank.size()) != r.n_accepted || r.n_accepted > r.tree_depth) {
       fail("{}:{}: drafted_by_depth / accepted_rank lengths disagree with tree_depth = {} / n_accepted = {}",

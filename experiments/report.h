@@ -49,6 +49,7 @@ struct StepRow {
   std::vector<std::int32_t> drafted_by_depth;   // [tree_depth]
   std::vector<std::int32_t> accepted_rank;      // [n_accepted] sibling rank along the path
   double draft_ms = 0, verify_ms = 0;
+  std::int32_t exit_layer = 0;   // early-exit drafters' exit layer (0 = none; absent in old CSVs)
 };
 
 struct SummaryRow {

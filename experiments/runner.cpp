@@ -395,6 +395,7 @@ RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const P
         r.accepted_rank = st.accepted_rank;
         r.draft_ms = st.draft_ms;
         r.verify_ms = st.verify_ms;
+        r.exit_layer = st.exit_layer;
         rec.steps.push_back(std::move(r));
       }
       rec.sequences.push_back(std::move(s));

@@ -35,6 +35,9 @@ struct DraftTree {
   // a chain of descendants) are already in the target's cache from early-exit draft forwards;
   // the verifier resumes them (ForwardBatch::n_resume). 0 for every other drafter.
   std::int32_t n_resume = 0;
+  // Early-exit drafters (early-exit, del): the exit layer the chain was drafted at; 0 = none.
+  // Logged per step (StepRecord::exit_layer, steps.csv column exit_layer).
+  std::int32_t draft_exit_layer = 0;
 
   std::int32_t size() const { return static_cast<std::int32_t>(token.size()); }
   bool has_q() const { return q_vocab > 0; }

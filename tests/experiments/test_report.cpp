@@ -28,7 +28,7 @@ TEST(Report, CsvSchemas) {
             (std::vector<std::string>{"unit", "config", "rep", "prompt_set", "prompt_id", "drafter", "params",
                                       "rule", "budget", "depth_cap", "temperature", "step", "n_drafted",
                                       "tree_depth", "n_accepted", "n_emitted", "bonus", "drafted_by_depth",
-                                      "accepted_rank", "draft_ms", "verify_ms"}));
+                                      "accepted_rank", "draft_ms", "verify_ms", "exit_layer"}));
   EXPECT_EQ(header_of(by_depth_csv({})),
             (std::vector<std::string>{"config", "drafter", "params", "rule", "budget", "depth_cap", "temperature",
                                       "depth", "drafted_nodes", "trees_reaching", "cond_trials", "accepted",
@@ -163,6 +163,23 @@ TEST(Report, AcceptanceByDepthAndRank) {
   EXPECT_EQ(back[0].drafted_by_depth, (std::vector<std::int32_t>{2, 1, 1}));
   EXPECT_EQ(back[0].accepted_rank, (std::vector<std::int32_t>{1, 0}));
   EXPECT_TRUE(back[1].accepted_rank.empty());
+  // exit_layer (early-exit drafters) round-trips; a steps.csv without the column (written
+  // before it existed) still parses, with exit_layer 0.
+  steps[1].exit_layer = 3;
+  const std::string text = steps_csv(steps, seqs);
+  EXPECT_EQ(parse_steps_csv(text, "mem")[1].exit_layer, 3);
+  std::string old;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    const std::string line = text.substr(start, end - start);
+    old += line.substr(0, line.rfind(',')) + "\n";
+    start = end + 1;
+  }
+  const auto old_back = parse_steps_csv(old, "old");
+  ASSERT_EQ(old_back.size(), 3u);
+  EXPECT_EQ(old_back[1].exit_layer, 0);
+  EXPECT_EQ(old_back[0].drafted_by_depth, (std::vector<std::int32_t>{2, 1, 1}));
 }
 
 TEST(Report, ParseErrorsNameTheProblem) {

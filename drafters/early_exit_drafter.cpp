@@ -1,0 +1,154 @@
+#include "drafters/early_exit_drafter.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/sampling.h"
+
+namespace speclab {
+
+namespace {
+
+// Top probability of softmax(logits) (temperature 1) and log of the softmax at `token`.
+struct ExitStats {
+  float top_prob;
+  float log_prob_token;
+};
+
+ExitStats exit_stats(std::span<const float> logits, Token token) {
+  float mx = logits[0];
+  for (float v : logits) mx = std::max(mx, v);
+  double z = 0.0;
+  for (float v : logits) z += std::exp(static_cast<double>(v) - mx);
+  return {static_cast<float>(1.0 / z),
+          static_cast<float>(static_cast<double>(logits[token]) - mx - std::log(z))};
+}
+
+}  // namespace
+
+std::span<const float> ExitChainEngine::hidden(std::int32_t r, std::int32_t l) const {
+  SPECLAB_ASSERT(r >= 0 && r < n_run_ && l >= 1 && l < exit_layer_);
+  const std::size_t dim = info_.dim;
+  return std::span<const float>(hidden_).subspan(
+      (static_cast<std::size_t>(r) * info_.n_layers + l) * dim, dim);
+}
+
+void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
+                            const ExitRound& round, DraftTree& out) {
+  if (ctx.target == nullptr) {
+    fail("drafter early-exit: no target in the draft context: self-speculative drafters need "
+         "the target model (the decode loop passes it)");
+  }
+  const std::int32_t n_layers = info_.n_layers;
+  if (round.exit_layer < 1 || round.exit_layer >= n_layers) {
+    fail("drafter early-exit: exit = {}: must be in [1, n_layers = {})", round.exit_layer,
+         n_layers);
+  }
+  SPECLAB_ASSERT(round.max_d >= 1);
+  LanguageModel& target = *ctx.target;
+  const std::int32_t vocab = info_.vocab_size;
+  const bool greedy = ctx.sampling->greedy();
+  out.reset(ctx.tokens.back(), greedy ? ChildSampling::kDeterministic : ChildSampling::kIidSampled,
+            greedy ? 0 : vocab);
+  n_run_ = 0;
+  exit_layer_ = round.exit_layer;
+  std::int32_t d = std::min(round.max_d, budget.max_nodes);
+  if (budget.max_depth > 0) d = std::min(d, budget.max_depth);
+  if (d <= 0) return;
+
+  const std::int32_t E = round.exit_layer;
+  if (fwd_.size() != static_cast<std::size_t>(n_layers)) {
+    fwd_.resize(n_layers);
+    selectors_.resize(n_layers);
+    for (std::int32_t e = 1; e < n_layers; ++e) {
+      for (std::int32_t l = 1; l < e; ++l) selectors_[e].push_back(l);
+    }
+  }
+  const std::size_t dim = info_.dim;
+  const std::size_t row_floats = static_cast<std::size_t>(n_layers) * dim;
+  if (round.keep_hidden && hidden_.size() < static_cast<std::size_t>(d) * row_floats) {
+    hidden_.resize(static_cast<std::size_t>(d) * row_floats);
+  }
+  ForwardOutput& fwd = fwd_[E];
+  const std::int32_t n_before = target.n_cached();
+  Token tok = ctx.tokens.back();
+  std::int32_t pos = static_cast<std::int32_t>(ctx.tokens.size()) - 1;
+  std::int32_t node = 0;
+  float score = 0.0f;
+  for (std::int32_t k = 1; k <= d; ++k) {
+    // Run the newest tree row (root, then each drafted token) through the first E layers.
+    ForwardBatch batch;
+    batch.tokens = std::span<const Token>(&tok, 1);
+    batch.positions = std::span<const std::int32_t>(&pos, 1);
+    batch.all_logits = true;
+    batch.exit_layer = E;
+    if (round.keep_hidden) batch.hidden_layers = selectors_[E];
+    target.forward(batch, fwd);
+    if (round.keep_hidden) {
+      for (std::int32_t l = 1; l < E; ++l) {
+        std::copy_n(fwd.hidden[l - 1].begin(), dim,
+                    hidden_.begin() + (static_cast<std::size_t>(n_run_) * n_layers + l) * dim);
+      }
+    }
+    ++n_run_;
+    const std::span<const float> logits = fwd.row(0);
+    Token x;
+    float qx = 1.0f;
+    if (greedy) {
+      x = argmax(logits);
+    } else {
+      logits_to_probs(logits, *ctx.sampling, out.q_row_mut(node), scratch_);
+      x = sample_from(out.q_row(node), *ctx.rng);
+      qx = out.q_row(node)[x];
+    }
+    const ExitStats st = exit_stats(logits, x);
+    if (k > 1 && st.top_prob < round.threshold) break;  // low confidence: stop drafting here
+    score += greedy ? st.log_prob_token : std::log(std::max(qx, 1e-30f));
+    node = out.add(x, node, score, qx);
+    tok = x;
+    ++pos;
+  }
+  if (round.kv_reuse) {
+    out.n_resume = n_run_;
+  } else {
+    target.truncate(n_before);
+    out.n_resume = 0;
+  }
+  out.draft_exit_layer = E;
+}
+
+EarlyExitOptions early_exit_options(const DrafterParams& p, const ModelInfo& target) {
+  p.check_known({"exit", "d", "threshold", "kv_reuse"});
+  if (target.n_layers < 2) {
+    fail("drafter early-exit: target {} has n_layers = {}: early exit needs at least 2",
+         target.source, target.n_layers);
+  }
+  EarlyExitOptions o;
+  o.exit_layer = p.get_int("exit", 1, 1, target.n_layers - 1);
+  o.draft_len = p.get_int("d", 4, 1, 64);
+  o.threshold = p.get_double("threshold", 0.0, 0.0, 1.0);
+  o.kv_reuse = p.get_bool("kv_reuse", true);
+  return o;
+}
+
+EarlyExitDrafter::EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions options)
+    : opt_(options), engine_(target) {
+  if (opt_.exit_layer < 1 || opt_.exit_layer >= target.n_layers) {
+    fail("drafter early-exit: exit = {}: must be in [1, n_layers = {})", opt_.exit_layer,
+         target.n_layers);
+  }
+  if (opt_.draft_len < 1) fail("drafter early-exit: d = {}: must be >= 1", opt_.draft_len);
+  if (!(opt_.threshold >= 0.0 && opt_.threshold <= 1.0)) {
+    fail("drafter early-exit: threshold = {}: must be in [0, 1]", opt_.threshold);
+  }
+}
+
+void EarlyExitDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
+                               DraftTree& out) {
+  engine_.draft(ctx, budget,
+                ExitRound{opt_.exit_layer, opt_.draft_len, opt_.threshold, opt_.kv_reuse, false},
+                out);
+}
+
+}  // namespace speclab
