@@ -68,6 +68,7 @@ DelDrafter::DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions o
     }
   }
   alpha_.assign(n_layers_ - 1, 0.0);
+  engine_.reserve(opt_.max_d, /*keep_hidden=*/true);
   normed_.resize(m.dim);
   logits_.resize(m.vocab_size);
   begin({});

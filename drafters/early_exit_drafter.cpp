@@ -34,6 +34,29 @@ std::span<const float> ExitChainEngine::hidden(std::int32_t r, std::int32_t l) c
       (static_cast<std::size_t>(r) * info_.n_layers + l) * dim, dim);
 }
 
+void ExitChainEngine::reserve(std::int32_t max_d, bool keep_hidden) {
+  const std::int32_t n_layers = info_.n_layers;
+  const std::size_t dim = info_.dim;
+  if (fwd_.size() != static_cast<std::size_t>(n_layers)) {
+    fwd_.resize(n_layers);
+    selectors_.resize(n_layers);
+    for (std::int32_t e = 1; e < n_layers; ++e) {
+      for (std::int32_t l = 1; l < e; ++l) selectors_[e].push_back(l);
+    }
+  }
+  for (std::int32_t e = 1; e < n_layers; ++e) {
+    fwd_[e].logits.reserve(info_.vocab_size);
+    if (keep_hidden && fwd_[e].hidden.size() < selectors_[e].size()) {
+      fwd_[e].hidden.resize(selectors_[e].size());
+      for (auto& h : fwd_[e].hidden) h.reserve(dim);
+    }
+  }
+  if (keep_hidden && hidden_.size() < static_cast<std::size_t>(max_d) * n_layers * dim) {
+    hidden_.resize(static_cast<std::size_t>(max_d) * n_layers * dim);
+  }
+  reserved_d_ = std::max(reserved_d_, max_d);
+}
+
 void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
                             const ExitRound& round, DraftTree& out) {
   if (ctx.target == nullptr) {
@@ -58,18 +81,21 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
   if (d <= 0) return;
 
   const std::int32_t E = round.exit_layer;
-  if (fwd_.size() != static_cast<std::size_t>(n_layers)) {
-    fwd_.resize(n_layers);
-    selectors_.resize(n_layers);
-    for (std::int32_t e = 1; e < n_layers; ++e) {
-      for (std::int32_t l = 1; l < e; ++l) selectors_[e].push_back(l);
-    }
+  const bool hidden_short =
+      round.keep_hidden &&
+      hidden_.size() < static_cast<std::size_t>(d) * n_layers * static_cast<std::size_t>(info_.dim);
+  if (fwd_.size() != static_cast<std::size_t>(n_layers) || d > reserved_d_ || hidden_short) {
+    reserve(std::max(d, reserved_d_), round.keep_hidden);
   }
+  // The tree's arrays hold reserved_d_ + 1 nodes from the first round on.
+  const std::size_t nodes = static_cast<std::size_t>(reserved_d_) + 1;
+  out.token.reserve(nodes);
+  out.parent.reserve(nodes);
+  out.depth.reserve(nodes);
+  out.score.reserve(nodes);
+  out.q_token.reserve(nodes);
+  if (!greedy) out.q.reserve(nodes * vocab);
   const std::size_t dim = info_.dim;
-  const std::size_t row_floats = static_cast<std::size_t>(n_layers) * dim;
-  if (round.keep_hidden && hidden_.size() < static_cast<std::size_t>(d) * row_floats) {
-    hidden_.resize(static_cast<std::size_t>(d) * row_floats);
-  }
   ForwardOutput& fwd = fwd_[E];
   const std::int32_t n_before = target.n_cached();
   Token tok = ctx.tokens.back();

@@ -45,6 +45,10 @@ struct ExitRound {
 class ExitChainEngine {
  public:
   explicit ExitChainEngine(const ModelInfo& target) : info_(target) {}
+  // Grows every buffer (per-exit forward outputs, kept residuals, the output tree's arrays) for
+  // chains of up to max_d tokens at any exit layer, so that draft() does not allocate later
+  // even when the exit layer or length changes (DEL).
+  void reserve(std::int32_t max_d, bool keep_hidden);
   // Drafts on ctx.target (must be non-null, with ctx.tokens.size() - 1 cached slots) and fills
   // `out` (root = ctx.tokens.back()); on return the target holds n_before + out.n_resume slots.
   // Sets out.draft_exit_layer. Throws Error for a null target or an exit layer outside
@@ -64,6 +68,7 @@ class ExitChainEngine {
   std::vector<float> hidden_;   // [rows][n_layers][dim] residuals kept for DEL
   std::vector<std::int32_t> scratch_;
   std::int32_t n_run_ = 0, exit_layer_ = 0;
+  std::int32_t reserved_d_ = 0;
 };
 
 struct EarlyExitOptions {

@@ -22,6 +22,7 @@ inline std::shared_ptr<const LlamaWeights> self_spec_weights(std::uint64_t seed 
                                                              std::int32_t layers = 4) {
   ModelInfo info = synthetic_info(32, 64, layers, 4, 2, 60, 512);
   info.source = "synthetic:self-spec";
+  info.tied_classifier = false;  // tied random models just repeat the last token
   return std::make_shared<const LlamaWeights>(random_llama_weights(info, seed));
 }
 
