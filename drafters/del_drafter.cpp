@@ -11,7 +11,7 @@
 namespace speclab {
 
 DelOptions del_options(const DrafterParams& p, const ModelInfo& target) {
-  p.check_known({"max_d", "threshold", "decay", "layers", "alpha0", "kv_reuse"});
+  p.check_known({"max_d", "threshold", "decay", "layers", "alpha0", "head_cost", "kv_reuse"});
   if (target.n_layers < 2) {
     fail("drafter del: target {} has n_layers = {}: early exit needs at least 2", target.source,
          target.n_layers);
@@ -21,6 +21,7 @@ DelOptions del_options(const DrafterParams& p, const ModelInfo& target) {
   o.threshold = p.get_double("threshold", o.threshold, 0.0, 1.0);
   o.decay = p.get_double("decay", o.decay, 0.0, 0.999999);
   o.alpha0 = p.get_double("alpha0", o.alpha0, 0.0, 1.0);
+  o.head_cost = p.get_double("head_cost", o.head_cost, 0.0, 1000.0);
   o.kv_reuse = p.get_bool("kv_reuse", true);
   if (p.has("layers")) {
     const std::string v = p.get_string("layers", "");
@@ -53,6 +54,7 @@ DelDrafter::DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions o
   if (!(opt_.threshold >= 0.0 && opt_.threshold <= 1.0)) {
     fail("drafter del: threshold = {}: must be in [0, 1]", opt_.threshold);
   }
+  if (!(opt_.head_cost >= 0.0)) fail("drafter del: head_cost = {}: must be >= 0", opt_.head_cost);
   if (!(opt_.alpha0 >= 0.0 && opt_.alpha0 <= 1.0)) {
     fail("drafter del: alpha0 = {}: must be in [0, 1]", opt_.alpha0);
   }
@@ -80,7 +82,7 @@ void DelDrafter::begin(std::span<const Token> prompt) {
 }
 
 void DelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
-  choice_ = choose_exit(alpha_, n_layers_, opt_.max_d, candidates_);
+  choice_ = choose_exit(alpha_, n_layers_, opt_.max_d, candidates_, opt_.head_cost);
   engine_.draft(ctx, budget,
                 ExitRound{choice_.exit_layer, choice_.draft_len, opt_.threshold, opt_.kv_reuse,
                           /*keep_hidden=*/true},

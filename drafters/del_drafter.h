@@ -20,7 +20,7 @@
 // Needs the target's weights (final norm + classifier for shadow tokens): DrafterEnv's
 // target_weights, i.e. a LlamaModel target.
 //
-// Spec: del:max_d=6,threshold=0.3,decay=0.9,layers=1-2-3,alpha0=0.9,kv_reuse=1
+// Spec: del:max_d=6,threshold=0.3,decay=0.9,layers=1-2-3,alpha0=0.9,head_cost=0,kv_reuse=1
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -41,10 +41,11 @@ struct DelOptions {
   std::vector<std::int32_t> layers;   // candidate exit layers; empty = all of [1, n_layers)
   // Prior before observations: alpha_l = alpha0 * l / n_layers (deeper exits agree more).
   double alpha0 = 0.9;
+  double head_cost = 0.0;             // classifier cost in layers for TPL (del_policy.h)
   bool kv_reuse = true;
 };
 
-// Reads max_d, threshold, decay, layers (e.g. 1-2-3), alpha0, kv_reuse. Throws Error for unknown
+// Reads max_d, threshold, decay, layers (e.g. 1-2-3), alpha0, head_cost, kv_reuse. Throws Error for unknown
 // keys and out-of-range values (a layer outside [1, n_layers)).
 DelOptions del_options(const DrafterParams& p, const ModelInfo& target);
 

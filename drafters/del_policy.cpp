@@ -7,8 +7,9 @@
 
 namespace speclab {
 
-double tokens_per_layer(double alpha, std::int32_t layer, std::int32_t d, std::int32_t n_layers) {
-  SPECLAB_ASSERT(layer >= 1 && layer < n_layers && d >= 1);
+double tokens_per_layer(double alpha, std::int32_t layer, std::int32_t d, std::int32_t n_layers,
+                        double head_cost) {
+  SPECLAB_ASSERT(layer >= 1 && layer < n_layers && d >= 1 && head_cost >= 0.0);
   const double a = std::clamp(alpha, 0.0, 1.0);
   // Expected tokens per step: 1 + a + a^2 + ... + a^d (the geometric sum, exact at a = 1).
   double expected = 0.0, term = 1.0;
@@ -16,11 +17,12 @@ double tokens_per_layer(double alpha, std::int32_t layer, std::int32_t d, std::i
     expected += term;
     term *= a;
   }
-  return expected / (static_cast<double>(d) * layer + n_layers);
+  return expected / (static_cast<double>(d) * (layer + head_cost) + n_layers + head_cost);
 }
 
 ExitChoice choose_exit(std::span<const double> alpha, std::int32_t n_layers, std::int32_t max_d,
-                       std::span<const std::int32_t> candidates) {
+                       std::span<const std::int32_t> candidates, double head_cost) {
+  if (!(head_cost >= 0.0)) fail("del: head_cost = {}: must be >= 0", head_cost);
   if (n_layers < 2) fail("del: n_layers = {}: an exit layer needs at least 2 layers", n_layers);
   if (max_d < 1) fail("del: max_d = {}: must be >= 1", max_d);
   if (alpha.size() != static_cast<std::size_t>(n_layers - 1)) {
@@ -38,7 +40,7 @@ ExitChoice choose_exit(std::span<const double> alpha, std::int32_t n_layers, std
   best.tpl = -1.0;
   auto consider = [&](std::int32_t l) {
     for (std::int32_t d = 1; d <= max_d; ++d) {
-      const double t = tokens_per_layer(alpha[l - 1], l, d, n_layers);
+      const double t = tokens_per_layer(alpha[l - 1], l, d, n_layers, head_cost);
       const bool better = t > best.tpl || (t == best.tpl && (l < best.exit_layer ||
                                                              (l == best.exit_layer && d < best.draft_len)));
       if (better) best = ExitChoice{l, d, t};

@@ -210,7 +210,25 @@ void resolve_and_dry_run(PreparedExperiment& exp, const DrafterEnv& env, std::ve
             DraftTree tree;
             drafter->begin(prompt);
             DraftContext ctx{prompt, &sampling, &rng};
+            // Self-speculative drafters draft on the target itself: its cache must hold the
+            // prompt minus the root, as in decode().
+            LanguageModel& target = *exp.target;
+            target.truncate(0);
+            if (drafter->needs().self_speculative) {
+              if (prompt.size() > 1) {
+                std::vector<std::int32_t> pos(prompt.size() - 1);
+                for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
+                ForwardBatch batch;
+                batch.tokens = std::span<const Token>(prompt).first(prompt.size() - 1);
+                batch.positions = pos;
+                batch.all_logits = false;
+                ForwardOutput out;
+                target.forward(batch, out);
+              }
+              ctx.target = &target;
+            }
             drafter->propose(ctx, DraftBudget{max_budget, 0}, tree);
+            target.truncate(0);
             resolved = default_rule_for(tree.children, sampling.greedy());
           } else {
             resolved = c.rule_spec;

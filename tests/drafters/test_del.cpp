@@ -24,14 +24,14 @@ namespace {
 
 // Brute force, written from the formula: TPL = [(1 - a^(d+1)) / (1 - a)] / (d*l + L).
 ExitChoice brute_force(const std::vector<double>& alpha, std::int32_t L, std::int32_t max_d,
-                       const std::vector<std::int32_t>& cands) {
+                       const std::vector<std::int32_t>& cands, double c = 0.0) {
   ExitChoice best{0, 0, -1.0};
   for (std::int32_t l = 1; l < L; ++l) {
     if (!cands.empty() && std::find(cands.begin(), cands.end(), l) == cands.end()) continue;
     for (std::int32_t d = 1; d <= max_d; ++d) {
       const double a = alpha[l - 1];
       const double expected = a == 1.0 ? d + 1.0 : (1.0 - std::pow(a, d + 1)) / (1.0 - a);
-      const double t = expected / (d * l + L);
+      const double t = expected / (d * (l + c) + L + c);
       if (t > best.tpl + 1e-12) best = {l, d, t};
     }
   }
@@ -57,6 +57,12 @@ TEST(DelPolicy, ChoiceEqualsBruteForceTplArgmax) {
       EXPECT_EQ(got.exit_layer, want.exit_layer) << "alpha[0]=" << alpha[0] << " max_d=" << max_d;
       EXPECT_EQ(got.draft_len, want.draft_len) << "alpha[0]=" << alpha[0] << " max_d=" << max_d;
       EXPECT_NEAR(got.tpl, want.tpl, 1e-12);
+      for (double c : {0.5, 1.0, 3.0}) {
+        const ExitChoice wc = brute_force(alpha, L, max_d, cands, c);
+        const ExitChoice gc = choose_exit(alpha, L, max_d, cands, c);
+        EXPECT_EQ(gc.exit_layer, wc.exit_layer) << "head_cost " << c;
+        EXPECT_EQ(gc.draft_len, wc.draft_len) << "head_cost " << c;
+      }
     }
   }
 }
@@ -77,6 +83,11 @@ TEST(DelPolicy, HandCheckedCases) {
   EXPECT_EQ(c.exit_layer, 3);
   EXPECT_EQ(c.draft_len, 4);
   EXPECT_DOUBLE_EQ(tokens_per_layer(0.5, 2, 2, 4), 1.75 / 8.0);
+  // stories260K-like table: the layer-count cost prefers the useless exit 1; counting the
+  // classifier as one layer per forward prefers exit 4.
+  const std::vector<double> stories = {0.01, 0.0, 0.24, 0.49};
+  EXPECT_EQ(choose_exit(stories, 5, 6).exit_layer, 1);
+  EXPECT_EQ(choose_exit(stories, 5, 6, {}, 1.0).exit_layer, 4);
 }
 
 TEST(DelPolicy, BadInputsThrow) {
@@ -87,6 +98,7 @@ TEST(DelPolicy, BadInputsThrow) {
   EXPECT_THROW(choose_exit(std::vector<double>{0.5, NAN, 0.5}, 4, 3), Error);  // NaN
   EXPECT_THROW(choose_exit(a, 4, 3, std::vector<std::int32_t>{4}), Error);     // layer = L
   EXPECT_THROW(choose_exit(a, 4, 3, std::vector<std::int32_t>{0}), Error);
+  EXPECT_THROW(choose_exit(a, 4, 3, {}, -1.0), Error);
 }
 
 std::unique_ptr<DelDrafter> make_del(const std::shared_ptr<const LlamaWeights>& w,
@@ -186,7 +198,7 @@ TEST(Del, GreedyLosslessOnRandomLlama) {
   std::int64_t accepted = 0;
   for (const char* params : {"", "threshold=0", "threshold=0.6,max_d=3", "kv_reuse=0",
                              "layers=2-3,decay=0.5", "layers=1,max_d=6,threshold=0",
-                             "alpha0=0,max_d=2"}) {
+                             "alpha0=0,max_d=2", "head_cost=1"}) {
     accepted += testing::expect_self_spec_lossless(
         target, [&] { return std::unique_ptr<Drafter>(make_del(w, params)); },
         std::string("del:") + params, testing::self_spec_prompts(), 40);
@@ -240,7 +252,7 @@ TEST(Del, SampledRunsCompleteAndAreReproducible) {
 TEST(Del, BadParamsThrow) {
   const auto w = testing::self_spec_weights();
   for (const char* p : {"layers=0", "layers=4", "layers=1-9", "decay=1", "max_d=0",
-                        "threshold=-0.1", "alpha0=2", "exit=2"}) {
+                        "threshold=-0.1", "alpha0=2", "exit=2", "head_cost=-1"}) {
     EXPECT_THROW(make_del(w, p), Error) << p;
   }
   DrafterEnv env;
