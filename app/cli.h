@@ -19,6 +19,8 @@ int cmd_generate(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_merge(int argc, char** argv);
+// Head training (app/cmd_train_heads.cpp).
+int cmd_train_heads(int argc, char** argv);
 
 
 

@@ -19,6 +19,7 @@ constexpr const char* kUsage =
     "  compare    compare drafters x budgets x temperatures against autoregressive (CSV + plots)\n"
     "  run        run an experiment spec (JSON) -> CSV reports + plots\n"
     "  merge      merge shard outputs (--shard I/N) into one result\n"
+    "  train-heads  train Medusa / Hydra heads or exit adapters on a frozen target\n"
     ;
 
 }  // namespace
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     if (cmd == "compare") return cmd_compare(argc - 1, argv + 1);
     if (cmd == "run") return cmd_run(argc - 1, argv + 1);
     if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
+    if (cmd == "train-heads") return cmd_train_heads(argc - 1, argv + 1);
     std::fprintf(stderr, "error: unknown command '%s'\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const speclab::UsageError& e) {

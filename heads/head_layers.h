@@ -40,7 +40,12 @@ void linear_forward(const X& x, const W& w, const B& b, Y& y) {
 template <class S, class DY, class X, class W, class GW, class GB>
 void linear_backward(const DY& dy, const X& x, const W& w, GW& dw, GB& db, Mat<S>* dx) {
   dw.noalias() += dy.transpose() * x;
-  if (db.size() > 0) db += dy.colwise().sum();
+  if (db.size() > 0) {
+    // Sum into an Eigen-allocated (aligned) row first: reducing straight into a Map whose
+    // address alignment varies would change the vector/scalar split, hence the rounding.
+    const Vec<S> sum = dy.colwise().sum();
+    db += sum;
+  }
   if (dx) dx->noalias() = dy * w;
 }
 
@@ -61,7 +66,8 @@ void residual_backward(const Mat<S>& x, const Mat<S>& z, const W& w, Mat<S>& dy,
     return s * (S(1) + v * (S(1) - s));
   }));
   dw.noalias() += dz.transpose() * x;
-  db += dz.colwise().sum();
+  const Vec<S> sum = dz.colwise().sum();  // see linear_backward
+  db += sum;
   dy.noalias() += dz * w;
 }
 

@@ -1,0 +1,170 @@
+// speclab train-heads: self-distillation training of Medusa / Hydra heads or exit adapters on a
+// frozen target (heads/head_trainer.h), written as DIR/heads.safetensors + DIR/heads.json.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/cli.h"
+#include "core/error.h"
+#include "core/llama_model.h"
+#include "core/model_loader.h"
+#include "core/tokenizer_loader.h"
+#include "experiments/prompts.h"
+#include "heads/distill_data.h"
+#include "heads/head_net.h"
+#include "heads/head_trainer.h"
+
+namespace speclab::cli {
+
+int cmd_train_heads(int argc, char** argv) {
+  cxxopts::Options opts("speclab train-heads",
+                        "Train Medusa / Hydra draft heads or early-exit adapters on a frozen target "
+                        "(self-distillation on CPU)");
+  opts.add_options()
+      ("model", "Target model: llama2.c .bin, .gguf or Hugging Face directory", cxxopts::value<std::string>())
+      ("tokenizer", "Tokenizer (default: embedded, or tok<vocab>.bin / tokenizer.bin beside the model)", cxxopts::value<std::string>())
+      ("kind", "medusa | hydra | exit-adapter", cxxopts::value<std::string>()->default_value("medusa"))
+      ("heads", "Number of heads K (medusa, hydra)", cxxopts::value<int>()->default_value("4"))
+      ("exit-layers", "exit-adapter: layers to adapt, e.g. 1,2,3 (default: 1 .. n_layers-1)", cxxopts::value<std::string>())
+      ("blocks", "Residual SiLU blocks per head (Hydra++: deeper; default 1, hydra 2)", cxxopts::value<int>())
+      ("prompts", "Prompt set (JSON Lines) the target continues (default data/stories.jsonl)", cxxopts::value<std::string>())
+      ("corpus", "Plain-text corpus to run the target over instead of sampling continuations", cxxopts::value<std::string>())
+      ("samples-per-prompt", "Continuations sampled per prompt", cxxopts::value<int>()->default_value("48"))
+      ("max-len", "Tokens per sequence (prompt included)", cxxopts::value<int>()->default_value("256"))
+      ("data-temperature", "Sampling temperature of the continuations", cxxopts::value<float>()->default_value("1"))
+      ("teacher-top", "Teacher distribution entries kept per position", cxxopts::value<int>()->default_value("16"))
+      ("steps", "Optimiser steps", cxxopts::value<int>()->default_value("3000"))
+      ("batch", "Examples per head per step", cxxopts::value<int>()->default_value("64"))
+      ("lr", "Peak learning rate (AdamW, warm-up then cosine)", cxxopts::value<float>()->default_value("0.002"))
+      ("weight-decay", "Decoupled weight decay on matrices", cxxopts::value<float>()->default_value("0.01"))
+      ("teacher-weight", "Weight w of the teacher KL loss: target = (1-w) onehot + w teacher "
+                         "(default: medusa 0 = Medusa-1 CE, hydra 0.5 = Hydra++, exit-adapter 1)", cxxopts::value<float>())
+      ("holdout", "Fraction of sequences held out for accuracy", cxxopts::value<float>()->default_value("0.1"))
+      ("eval-every", "Progress + held-out accuracy every N steps (0 = at the end)", cxxopts::value<int>()->default_value("500"))
+      ("seed", "Random seed (data sampling and mini-batches)", cxxopts::value<std::uint64_t>()->default_value("1"))
+      ("threads", "Threads (target forwards; heads train in parallel)", cxxopts::value<int>()->default_value("2"))
+      ("out", "Output directory for heads.safetensors + heads.json", cxxopts::value<std::string>());
+  auto r = parse_or_usage(opts, argc, argv);
+  const std::string model_path = required(r, "model");
+  const std::string out_dir = required(r, "out");
+  const HeadKind kind = [&] {
+    try {
+      return parse_head_kind(r["kind"].as<std::string>(), "--kind");
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }();
+  if (r.count("prompts") && r.count("corpus")) throw UsageError("give at most one of --prompts and --corpus");
+  const int threads = r["threads"].as<int>();
+  if (threads < 1 || threads > 1024) throw UsageError(fmt::format("--threads = {}: must be in [1, 1024]", threads));
+  const int n_heads = r["heads"].as<int>();
+  if (kind != HeadKind::kExitAdapter && (n_heads < 1 || n_heads > 64)) {
+    throw UsageError(fmt::format("--heads = {}: must be in [1, 64]", n_heads));
+  }
+  const int blocks = r.count("blocks") ? r["blocks"].as<int>() : (kind == HeadKind::kHydra ? 2 : 1);
+  if (blocks < 1 || blocks > 64) throw UsageError(fmt::format("--blocks = {}: must be in [1, 64]", blocks));
+
+  TrainOptions topt;
+  topt.steps = r["steps"].as<int>();
+  topt.batch = r["batch"].as<int>();
+  topt.lr = r["lr"].as<float>();
+  topt.weight_decay = r["weight-decay"].as<float>();
+  topt.teacher_weight = r.count("teacher-weight") ? r["teacher-weight"].as<float>()
+                        : kind == HeadKind::kMedusa ? 0.0f
+                        : kind == HeadKind::kHydra  ? 0.5f
+                                                    : 1.0f;
+  topt.holdout_frac = r["holdout"].as<float>();
+  topt.eval_every = r["eval-every"].as<int>();
+  topt.seed = r["seed"].as<std::uint64_t>();
+  topt.threads = threads;
+  try {
+    topt.validate();
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+
+  auto weights = load_weights_shared(model_path);
+  const ModelInfo& info = weights->info;
+  HeadConfig cfg;
+  cfg.kind = kind;
+  cfg.n_blocks = blocks;
+  if (kind == HeadKind::kExitAdapter) {
+    if (r.count("exit-layers")) {
+      cfg.exit_layers = parse_int_list(r["exit-layers"].as<std::string>(), "--exit-layers");
+    } else {
+      for (std::int32_t l = 1; l < info.n_layers; ++l) cfg.exit_layers.push_back(l);
+    }
+    if (cfg.exit_layers.empty()) fail("--exit-layers: the model has {} layer(s): no exit layer to adapt", info.n_layers);
+    cfg.n_heads = static_cast<std::int32_t>(cfg.exit_layers.size());
+  } else {
+    if (r.count("exit-layers")) throw UsageError("--exit-layers is only for --kind exit-adapter");
+    cfg.n_heads = n_heads;
+  }
+  HeadNet net = HeadNet::init(cfg, weights, topt.seed);
+
+  DistillOptions dopt;
+  dopt.samples_per_prompt = r["samples-per-prompt"].as<int>();
+  dopt.max_len = r["max-len"].as<int>();
+  dopt.temperature = r["data-temperature"].as<float>();
+  dopt.teacher_top = r["teacher-top"].as<int>();
+  dopt.layers = cfg.exit_layers;
+  dopt.seed = topt.seed;
+  dopt.validate(info);
+
+  const auto tok = load_tokenizer(resolve_tokenizer_path(
+      model_path, r.count("tokenizer") ? r["tokenizer"].as<std::string>() : "", info.vocab_size));
+  if (tok->vocab_size() != info.vocab_size) {
+    fail("tokenizer vocab_size = {}: must equal the model's vocab_size = {} ({})", tok->vocab_size(),
+         info.vocab_size, model_path);
+  }
+  LlamaModel target(weights, threads, dopt.max_len);
+  DistillData data;
+  std::string source;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (r.count("corpus")) {
+    source = r["corpus"].as<std::string>();
+    std::ifstream f(source, std::ios::binary);
+    if (!f) fail("{}: cannot open corpus", source);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::vector<Token> toks = tok->encode(ss.str(), true);
+    std::cerr << fmt::format("train-heads: corpus {} = {} tokens\n", source, toks.size());
+    data = distill_from_corpus(target, toks, dopt, &std::cerr);
+  } else {
+    source = r.count("prompts") ? r["prompts"].as<std::string>() : std::string("data/stories.jsonl");
+    std::vector<std::vector<Token>> prompts;
+    for (const Prompt& p : load_prompts(source)) prompts.push_back(tok->encode(p.text, true));
+    data = distill_from_prompts(target, prompts, dopt, &std::cerr);
+  }
+  const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cerr << fmt::format("train-heads: {} sequences, {} positions recorded in {:.1f} s\n", data.seqs.size(),
+                           data.n_positions(), gen_s);
+
+  const TrainReport rep = train_heads(net, data, topt, &std::cerr);
+  auto& tr = net.mutable_config().training;
+  tr["data_source"] = source;
+  tr["data_mode"] = r.count("corpus") ? "corpus" : "sampled continuations";
+  tr["samples_per_prompt"] = dopt.samples_per_prompt;
+  tr["max_len"] = dopt.max_len;
+  tr["data_temperature"] = dopt.temperature;
+  tr["teacher_top"] = dopt.teacher_top;
+  tr["data_seconds"] = gen_s;
+  tr["target"] = model_path;
+  save_heads(net, out_dir);
+  std::cout << fmt::format("{} heads ({} x {} blocks) for {} written to {}\n", to_string(kind),
+                           cfg.n_heads, blocks, model_path, out_dir);
+  std::cout << "head,top1,top5,top10,heldout_loss\n";
+  for (std::int32_t h = 0; h < cfg.n_heads; ++h) {
+    const auto& a = rep.heldout.topk[h];
+    std::cout << fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f}\n",
+                             kind == HeadKind::kExitAdapter ? fmt::format("layer{}", cfg.exit_layers[h])
+                                                            : fmt::format("{}", h),
+                             a[0], a[4], a[9], rep.heldout.loss[h]);
+  }
+  return 0;
+}
+
+}  // namespace speclab::cli
