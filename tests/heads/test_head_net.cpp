@@ -295,10 +295,16 @@ TEST(HeadTrainer, OverfitsAMemorisedSequence) {
   for (const HeadKind kind : {HeadKind::kMedusa, HeadKind::kHydra, HeadKind::kExitAdapter}) {
     DistillData data = sampled_data(w, 1, 20, kind == HeadKind::kExitAdapter ? std::vector<std::int32_t>{1, 2}
                                                                            : std::vector<std::int32_t>{});
-    // The "label" sequence: overwrite the tokens with a fixed pseudo-random sequence the model
-    // did not produce, so the heads must memorise it (the inputs stay the recorded hiddens).
+    // Labels the heads must memorise (the inputs stay the recorded hiddens). Medusa / Hydra:
+    // a fixed pseudo-random sequence the model did not produce. Exit adapters keep the
+    // target's frozen norm + classifier, which cannot make every token an argmax in 16
+    // dimensions: their labels are the full model's argmax at each position (reachable).
     Rng rng(9);
-    for (auto& t : data.seqs[0].tokens) t = static_cast<Token>(rng.below(40));
+    auto& seq = data.seqs[0];
+    for (std::int32_t t = 1; t < seq.size(); ++t) {
+      seq.tokens[t] = kind == HeadKind::kExitAdapter ? seq.teacher_ids[(t - 1) * data.teacher_top]
+                                                     : static_cast<Token>(rng.below(40));
+    }
     HeadNet net = HeadNet::init(config(kind, 2, 2), w);
     TrainOptions o;
     o.steps = 600;
