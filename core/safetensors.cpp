@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -269,6 +270,37 @@ std::vector<float> SafetensorsFile::read_f32(const SafetensorsTensor& t) const {
            path_, t.name, safetensors_dtype_name(t.dtype));
   }
   return out;
+}
+
+void write_safetensors_f32(const std::string& path, const std::vector<SafetensorsOut>& tensors,
+                           const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::int64_t offset = 0;
+  for (const auto& t : tensors) {
+    std::int64_t n = 1;
+    for (const auto d : t.shape) n *= d;
+    if (n != static_cast<std::int64_t>(t.data.size())) {
+      fail("{}: tensor {} has {} values for shape of {} elements", path, t.name, t.data.size(), n);
+    }
+    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + 4 * n}}};
+    offset += 4 * n;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) fail("{}: cannot open for writing", path);
+  const std::uint64_t len = text.size();
+  char len_bytes[8];
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  f.write(len_bytes, 8);
+  f.write(text.data(), static_cast<std::streamsize>(text.size()));
+  for (const auto& t : tensors) {
+    f.write(reinterpret_cast<const char*>(t.data.data()),
+            static_cast<std::streamsize>(t.data.size() * sizeof(float)));
+  }
+  f.close();
+  if (!f) fail("{}: write failed", path);
 }
 
 }  // namespace speclab

@@ -80,4 +80,17 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// One tensor to write: fp32 values, row-major, shape product == data.size().
+struct SafetensorsOut {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  std::span<const float> data;
+};
+
+// Writes an F32 safetensors file (tensors in the given order, header padded with spaces to a
+// multiple of 8 bytes, optional "__metadata__"). Throws Error naming the path when the file
+// cannot be written or a shape does not match its data.
+void write_safetensors_f32(const std::string& path, const std::vector<SafetensorsOut>& tensors,
+                           const std::map<std::string, std::string>& metadata = {});
+
 }  // namespace speclab
