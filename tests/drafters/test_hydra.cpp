@@ -86,10 +86,12 @@ TEST(Hydra, GreedyLosslessOnStories260K) {
   TempDir dir;
   save_heads(testing::perturbed_heads(HeadKind::kHydra, w, 4, 3, 0.3), dir.sub("h"));
   LlamaModel target(w, 1);
+  std::int64_t accepted = 0;
   for (const std::string& params : std::vector<std::string>{"", "tree=template"}) {
     const std::string spec = "hydra:heads=" + dir.sub("h") + (params.empty() ? "" : "," + params);
-    testing::expect_heads_greedy_lossless(target, w, spec, testing::stories_prompts(), 80);
+    accepted += testing::expect_heads_greedy_lossless(target, w, spec, testing::stories_prompts(), 80);
   }
+  EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
 }
 
 // Every node's children are a prefix of the head's top-k for that node's own path (head = the
@@ -114,10 +116,16 @@ TEST(Hydra, TreesRespectBudgetDepthAndUsePerPathCandidates) {
         EXPECT_EQ(t.children, ChildSampling::kDeterministic);
         EXPECT_LE(t.size() - 1, budget);
         EXPECT_LE(t.max_depth(), max_depth);
-        if (depth > 0) EXPECT_LE(t.max_depth(), depth);
-        if (params.empty() && budget > 0 && depth == 0) EXPECT_EQ(t.size() - 1, budget);
+        if (depth > 0) {
+          EXPECT_LE(t.max_depth(), depth);
+        }
+        if (params.empty() && budget > 0 && depth == 0) {
+          EXPECT_EQ(t.size() - 1, budget);
+        }
         const bool q = params != "q=0";
-        if (t.size() > 1) EXPECT_EQ(t.q_vocab, q ? fx.w->info.vocab_size : 0);
+        if (t.size() > 1) {
+          EXPECT_EQ(t.q_vocab, q ? fx.w->info.vocab_size : 0);
+        }
         for (std::int32_t v = 0; v < t.size(); ++v) {
           const auto c = children(t, v);
           if (c.empty()) continue;

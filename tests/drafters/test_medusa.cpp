@@ -65,10 +65,12 @@ TEST(Medusa, GreedyLosslessOnStories260K) {
   TempDir dir;
   save_heads(testing::perturbed_heads(HeadKind::kMedusa, w, 4, 3, 0.3), dir.sub("h"));
   LlamaModel target(w, 1);
+  std::int64_t accepted = 0;
   for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices}) {
     const std::string spec = "medusa:heads=" + dir.sub("h") + (params.empty() ? "" : "," + params);
-    testing::expect_heads_greedy_lossless(target, w, spec, testing::stories_prompts(), 80);
+    accepted += testing::expect_heads_greedy_lossless(target, w, spec, testing::stories_prompts(), 80);
   }
+  EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
 }
 
 TEST(Medusa, TreesRespectBudgetAndDepthAndRecordQ) {
@@ -89,7 +91,9 @@ TEST(Medusa, TreesRespectBudgetAndDepthAndRecordQ) {
         EXPECT_EQ(t.children, ChildSampling::kDeterministic);
         EXPECT_LE(t.size() - 1, budget);
         EXPECT_LE(t.max_depth(), 3);  // n_heads
-        if (depth > 0) EXPECT_LE(t.max_depth(), depth);
+        if (depth > 0) {
+          EXPECT_LE(t.max_depth(), depth);
+        }
         if (params.empty()) {  // auto fills the budget up to 10 ranks per node, 3 heads deep
           const std::int32_t levels = depth > 0 ? std::min(depth, 3) : 3;
           std::int32_t capacity = 0;
@@ -336,7 +340,9 @@ TEST(Medusa, LoopPassesHiddenAndTreesUseIt) {
     const auto top = testing::reference_top_k(testing::head_logits(fx.net, 0, rec.hiddens[s], {}), 10);
     std::int32_t rank = 0;
     for (std::int32_t i = 1; i < t.size(); ++i) {
-      if (t.parent[i] == 0) EXPECT_EQ(t.token[i], top[rank++].token);
+      if (t.parent[i] == 0) {
+        EXPECT_EQ(t.token[i], top[rank++].token);
+      }
     }
   }
 }
