@@ -12,13 +12,16 @@
 #include "drafters/del_drafter.h"
 #include "drafters/draft_model_drafter.h"
 #include "drafters/early_exit_drafter.h"
+#include "drafters/hydra_drafter.h"
+#include "drafters/medusa_drafter.h"
 #include "drafters/ngram_drafter.h"
 #include "drafters/recycling_drafter.h"
 
 namespace speclab {
 
 std::vector<std::string> drafter_names() {
-  return {"none", "draft-model", "ngram", "recycling", "aded", "early-exit", "del"};
+  return {"none", "draft-model", "ngram", "recycling", "aded", "early-exit", "del",
+          "medusa", "hydra"};
 }
 
 namespace {
@@ -53,6 +56,26 @@ std::unique_ptr<Drafter> build(const DrafterParams& p, const DrafterEnv& env, bo
     }
     return std::make_unique<DelDrafter>(env.target_weights, del_options(p, *env.target));
   }
+  if (name == "medusa" || name == "hydra") {  // draft heads on the target (issue 9)
+    const bool medusa = name == "medusa";
+    const HeadKind kind = medusa ? HeadKind::kMedusa : HeadKind::kHydra;
+    const MedusaOptions mo = medusa ? medusa_options(p) : MedusaOptions{};
+    const HydraOptions ho = medusa ? HydraOptions{} : hydra_options(p);
+    const std::string& dir = medusa ? mo.heads_dir : ho.heads_dir;
+    if (!load) {  // cheap checks: the target kind, the heads' directory, kind and depth
+      if (!env.target_weights) {
+        fail("drafter {}: {} needs a Llama target (the heads read its weights): the target's "
+             "weights are not available",
+             name, name);
+      }
+      const HeadConfig cfg = head_drafter::read_config(dir, kind, name);
+      if (!medusa) check_hydra_options(ho, cfg);
+      return nullptr;
+    }
+    HeadNet net = head_drafter::load(dir, kind, name, env.target_weights);
+    if (medusa) return std::make_unique<MedusaDrafter>(std::move(net), mo);
+    return std::make_unique<HydraDrafter>(std::move(net), ho);
+  }
   if (name == "draft-model") {
     std::string path = env.draft_model_path;
     DraftModelOptions o = draft_model_options(p, path);
@@ -75,8 +98,8 @@ std::unique_ptr<Drafter> build(const DrafterParams& p, const DrafterEnv& env, bo
 
 void validate_drafter_spec(const std::string& spec, const DrafterEnv& env) {
   auto p = DrafterParams::parse(spec);
-  if (p.drafter() == "draft-model") {
-    build(p, env, /*load=*/false);
+  if (p.drafter() == "draft-model" || p.drafter() == "medusa" || p.drafter() == "hydra") {
+    build(p, env, /*load=*/false);  // no model / heads loading
   } else {
     build(p, env, /*load=*/true);  // the training-free drafters are cheap to construct
   }

@@ -1,0 +1,187 @@
+#include "drafters/hydra_drafter.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace speclab {
+
+HydraOptions hydra_options(const DrafterParams& p) {
+  p.check_known({"heads", "tree", "top_k", "expand_top", "max_depth", "choices", "q"});
+  HydraOptions o;
+  if (!p.has("heads")) fail("drafter hydra: heads: required (heads=DIR, written by save_heads)");
+  o.heads_dir = p.get_string("heads", "");
+  const std::string tree = p.get_choice("tree", "dynamic", {"dynamic", "template"});
+  o.tree = tree == "template" ? HydraTree::kTemplate : HydraTree::kDynamic;
+  o.top_k = p.get_int("top_k", o.top_k, 1, 64);
+  o.expand_top = p.get_int("expand_top", o.expand_top, 1, 64);
+  o.max_depth = p.get_int("max_depth", 0, 1, 64);
+  if (p.has("choices")) {
+    if (o.tree != HydraTree::kTemplate) {
+      p.fail_value("choices", p.get_string("choices", ""),
+                   "a choices list needs tree=template (the default tree=dynamic has no fixed shape)");
+    }
+    head_drafter::parse_choices_param(p, "choices");
+    o.choices = p.get_string("choices", "");
+  }
+  o.record_q = p.get_bool("q", o.record_q);
+  return o;
+}
+
+void check_hydra_options(const HydraOptions& o, const HeadConfig& cfg) {
+  if (o.max_depth > cfg.n_heads) {
+    fail("drafter hydra: max_depth = {}: must be <= n_heads = {} of the heads in {}", o.max_depth,
+         cfg.n_heads, o.heads_dir);
+  }
+  if (o.max_depth < 0) fail("drafter hydra: max_depth = {}: must be >= 1 (0 = n_heads)", o.max_depth);
+  if (o.top_k < 1) fail("drafter hydra: top_k = {}: must be >= 1", o.top_k);
+  if (o.expand_top < 1) fail("drafter hydra: expand_top = {}: must be >= 1", o.expand_top);
+  if (!o.choices.empty() && o.tree != HydraTree::kTemplate) {
+    fail("drafter hydra: choices = {}: a choices list needs tree=template", o.choices);
+  }
+}
+
+HydraDrafter::HydraDrafter(HeadNet heads, HydraOptions options)
+    : net_(std::move(heads)), opt_(std::move(options)) {
+  const HeadConfig& cfg = net_.config();
+  if (cfg.kind != HeadKind::kHydra) {
+    fail("drafter hydra: heads = {}: kind = {}: this drafter needs hydra heads", opt_.heads_dir,
+         to_string(cfg.kind));
+  }
+  if (cfg.n_heads < 1) fail("drafter hydra: heads = {}: n_heads = 0", opt_.heads_dir);
+  check_hydra_options(opt_, cfg);
+  vocab_ = cfg.vocab;
+  max_depth_ = opt_.max_depth > 0 ? opt_.max_depth : cfg.n_heads;
+  const std::int32_t max_rank = std::min(opt_.top_k, vocab_);
+  path_.reserve(max_depth_ + 1);
+  logits_.resize(vocab_);
+  idx_.resize(vocab_);
+  cands_.resize(max_rank);
+  if (opt_.tree == HydraTree::kTemplate) {
+    std::vector<std::vector<std::int32_t>> choices;
+    if (!opt_.choices.empty()) {
+      try {
+        choices = parse_choices(opt_.choices);
+      } catch (const Error& e) {
+        fail("drafter hydra: choices = {}: {}", opt_.choices, e.what());
+      }
+    }
+    templates_ = head_drafter::TemplateCache(opt_.choices.empty() ? nullptr : &choices,
+                                             head_drafter::profile_of(cfg, max_rank), max_rank,
+                                             max_depth_);
+  } else {
+    const std::size_t max_records = 1 + static_cast<std::size_t>(opt_.expand_top) * (max_depth_ - 1);
+    rec_stage_.reserve(max_records);
+    rec_parent_.reserve(max_records);
+    rec_token_.reserve(max_records);
+    if (opt_.record_q) rec_probs_.reserve(max_records * vocab_);
+    candidate_fn_ = [this](const DraftTree& tree, std::int32_t v, std::int32_t k,
+                           std::vector<Candidate>& out) {
+      out.clear();
+      if (tree.depth[v] >= max_depth_) return;  // no head for that depth
+      k = std::min(k, vocab_);
+      out.resize(k);
+      std::span<float> probs;
+      if (opt_.record_q) {
+        const std::size_t r = rec_stage_.size();
+        std::int32_t pr = -1;
+        for (std::size_t j = 0; j < r && tree.parent[v] >= 0; ++j) {
+          if (rec_stage_[j] == tree.parent[v]) pr = static_cast<std::int32_t>(j);
+        }
+        rec_stage_.push_back(v);
+        rec_parent_.push_back(pr);
+        rec_token_.push_back(tree.token[v]);
+        rec_probs_.resize((r + 1) * vocab_);
+        probs = std::span<float>(rec_probs_).subspan(r * vocab_, vocab_);
+      }
+      node_candidates(tree, v, k, out, probs);
+    };
+  }
+}
+
+void HydraDrafter::node_candidates(const DraftTree& tree, std::int32_t v, std::int32_t k,
+                                   std::span<Candidate> cands, std::span<float> probs) {
+  const std::int32_t d = tree.depth[v];
+  SPECLAB_ASSERT(d < max_depth_);
+  path_.resize(d + 1);
+  for (std::int32_t u = v; u >= 0; u = tree.parent[u]) path_[tree.depth[u]] = tree.token[u];
+  net_.logits(d, hidden_, path_, 1, logits_, scratch_);
+  head_drafter::top_candidates(logits_, k, cands, idx_, probs);
+}
+
+void HydraDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
+  SPECLAB_ASSERT(!ctx.tokens.empty());
+  const Token root = ctx.tokens.back();
+  if (budget.max_nodes < 0) fail("draft budget: max_nodes = {}: must be >= 0", budget.max_nodes);
+  if (ctx.hidden.empty() || budget.max_nodes == 0) {
+    out.reset(root);
+    return;
+  }
+  hidden_ = ctx.hidden;
+  if (opt_.tree == HydraTree::kTemplate) {
+    propose_template(root, budget, out);
+  } else {
+    propose_dynamic(root, budget, out);
+  }
+  hidden_ = {};
+}
+
+void HydraDrafter::propose_dynamic(Token root, const DraftBudget& budget, DraftTree& out) {
+  const std::int32_t b = budget.max_nodes;
+  const DynamicTreeOptions o{std::min({opt_.top_k, b, vocab_}), std::min(opt_.expand_top, b),
+                             max_depth_};
+  rec_stage_.clear();
+  rec_parent_.clear();
+  rec_token_.clear();
+  rec_probs_.clear();
+  build_dynamic_tree(root, budget, o, candidate_fn_, out);
+  if (!opt_.record_q) return;
+  // Map every output node to the record of the same staging node: same parent record, same token
+  // (siblings have distinct tokens).
+  out.q_vocab = vocab_;
+  out.q.assign(static_cast<std::size_t>(out.size()) * vocab_, 0.0f);
+  rec_of_.assign(out.size(), -1);
+  if (!rec_stage_.empty() && rec_stage_[0] == 0) rec_of_[0] = 0;
+  const std::int32_t n_rec = static_cast<std::int32_t>(rec_stage_.size());
+  for (std::int32_t i = 1; i < out.size(); ++i) {
+    const std::int32_t pr = rec_of_[out.parent[i]];
+    if (pr < 0) continue;
+    for (std::int32_t j = 0; j < n_rec; ++j) {
+      if (rec_parent_[j] == pr && rec_token_[j] == out.token[i]) {
+        rec_of_[i] = j;
+        break;
+      }
+    }
+  }
+  for (std::int32_t i = 0; i < out.size(); ++i) {
+    if (rec_of_[i] < 0) continue;
+    const auto src =
+        std::span<const float>(rec_probs_).subspan(static_cast<std::size_t>(rec_of_[i]) * vocab_, vocab_);
+    std::copy(src.begin(), src.end(), out.q_row_mut(i).begin());
+  }
+}
+
+void HydraDrafter::propose_template(Token root, const DraftBudget& budget, DraftTree& out) {
+  const TreeTemplate& t = templates_.get(budget);
+  width_.assign(t.size(), 0);
+  for (std::int32_t i = 1; i < t.size(); ++i) {
+    width_[t.parent[i]] = std::max(width_[t.parent[i]], t.rank[i] + 1);
+  }
+  // The cached template is cut and rank-capped and every node gets all the ranks it needs, so
+  // template node i becomes tree node i.
+  out.reset(root, ChildSampling::kDeterministic, opt_.record_q ? vocab_ : 0);
+  std::int32_t cands_of = -1;
+  for (std::int32_t i = 1; i < t.size(); ++i) {
+    const std::int32_t par = t.parent[i];
+    if (cands_of != par) {
+      node_candidates(out, par, width_[par], cands_,
+                      opt_.record_q ? out.q_row_mut(par) : std::span<float>());
+      cands_of = par;
+    }
+    const Candidate& c = cands_[t.rank[i]];
+    out.add(c.token, par, out.score[par] + c.log_prob, std::exp(c.log_prob));
+  }
+}
+
+}  // namespace speclab

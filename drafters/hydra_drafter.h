@@ -1,0 +1,108 @@
+// `hydra`: Hydra draft heads (Ankner et al. 2024, "Hydra: Sequentially-Dependent Draft Heads
+// for Medusa Decoding") on a frozen Llama target (heads/head_net.h).
+//
+// Head d predicts the node at depth d + 1 from DraftContext::hidden (the target's final-normed
+// hidden state of the token before the root) and the embeddings of the path it extends: for a
+// node v at depth d, path = the d + 1 tokens from the root down to v (root first). So, unlike
+// Medusa, every node gets its own candidates: one head call (n = 1) per expanded node.
+//  - tree=dynamic (default): EAGLE-2 style dynamic tree (trees/tree_builders.h
+//    build_dynamic_tree): depth by depth, the expand_top best nodes by cumulative log-probability
+//    get their top_k head candidates; the best budget.max_nodes nodes are kept. Per call top_k
+//    and expand_top are capped at budget.max_nodes (a node outside the best max_nodes of its
+//    layer can never be kept, so this changes no tree, only the work).
+//  - tree=template: a static template like `medusa` (choices=[[...]] or, without choices, the
+//    budget-optimal template of the heads' top-k accuracy profile) filled per node with that
+//    node's own head candidates (ranks < top_k).
+// Depth <= max_depth <= n_heads. Scores are log_softmax of the head logits (temperature 1).
+//
+// Children are fixed top-k candidates: ChildSampling::kDeterministic (rules greedy,
+// deterministic, typical). With q=1 (default) the tree records dense q rows: row i = softmax of
+// head depth(i) at node i's path (the distribution node i's children came from), zero for nodes
+// that were never expanded; q_token = the candidate's probability under its parent's row.
+// A context without a hidden state (one-token prompt) gets the root-only tree.
+//
+// Spec: hydra:heads=DIR[,tree=dynamic|template][,top_k=K][,expand_top=E][,max_depth=D]
+//       [,choices=[[0],[0,0],...]][,q=1|0]
+//   defaults: tree=dynamic, top_k=8, expand_top=8, max_depth=n_heads; top_k, expand_top in
+//   [1, 64]; max_depth in [1, n_heads]; choices only with tree=template.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "drafters/drafter.h"
+#include "drafters/drafter_params.h"
+#include "drafters/medusa_drafter.h"
+#include "heads/head_net.h"
+#include "trees/tree_builders.h"
+
+namespace speclab {
+
+enum class HydraTree { kDynamic, kTemplate };
+
+struct HydraOptions {
+  std::string heads_dir;
+  HydraTree tree = HydraTree::kDynamic;
+  std::int32_t top_k = 8;
+  std::int32_t expand_top = 8;
+  std::int32_t max_depth = 0;   // 0 = n_heads
+  std::string choices;          // tree=template: choices text; empty = optimal template
+  bool record_q = true;
+};
+
+// Reads heads, tree, top_k, expand_top, max_depth, choices, q (Error for unknown keys, no heads
+// key, values out of range, malformed choices, choices without tree=template). Does not touch
+// the files; max_depth <= n_heads is checked by check_hydra_options.
+HydraOptions hydra_options(const DrafterParams& p);
+
+// Checks the options against the heads' config: max_depth <= n_heads (Error naming both).
+void check_hydra_options(const HydraOptions& o, const HeadConfig& cfg);
+
+class HydraDrafter final : public Drafter {
+ public:
+  // `heads` must be kind hydra (Error otherwise). Validates the options (Error).
+  HydraDrafter(HeadNet heads, HydraOptions options);
+
+  std::string_view name() const override { return "hydra"; }
+  DrafterNeeds needs() const override { return {.target_hidden = true}; }
+  void begin(std::span<const Token> prompt) override {}
+  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  void observe(const StepFeedback& fb) override {}
+
+  const HeadNet& heads() const { return net_; }
+  std::int32_t max_depth() const { return max_depth_; }
+
+ private:
+  // Head depth(v) candidates of node v of `tree` (path root..v); top k into `cands`, softmax
+  // into `probs` when non-empty.
+  void node_candidates(const DraftTree& tree, std::int32_t v, std::int32_t k,
+                       std::span<Candidate> cands, std::span<float> probs);
+  void propose_dynamic(Token root, const DraftBudget& budget, DraftTree& out);
+  void propose_template(Token root, const DraftBudget& budget, DraftTree& out);
+
+  HeadNet net_;
+  HydraOptions opt_;
+  std::int32_t vocab_ = 0;
+  std::int32_t max_depth_ = 0;
+  std::span<const float> hidden_;       // this propose()'s context hidden [dim]
+  HeadScratch scratch_;
+  std::vector<Token> path_;             // [depth + 1] root..node tokens
+  std::vector<float> logits_;           // [vocab]
+  std::vector<std::int32_t> idx_;       // [vocab] top-k selection
+  std::vector<Candidate> cands_;        // [top_k] one node's candidates (template mode)
+  CandidateFn candidate_fn_;            // dynamic mode: calls node_candidates, records q rows
+  // Dynamic mode: the expanded staging nodes, to map q rows onto the final tree.
+  std::vector<std::int32_t> rec_stage_;   // staging node index
+  std::vector<std::int32_t> rec_parent_;  // record of the staging parent (-1 for the root)
+  std::vector<Token> rec_token_;          // the node's token
+  std::vector<float> rec_probs_;          // [records, vocab] softmax rows
+  std::vector<std::int32_t> rec_of_;      // [tree size] record of each output node, or -1
+  // Template mode.
+  head_drafter::TemplateCache templates_;
+  std::vector<std::int32_t> width_;       // [template size] children ranks needed per node
+};
+
+}  // namespace speclab

@@ -1,0 +1,240 @@
+// Fixtures for the head drafters' tests (medusa, hydra): perturbed heads on a synthetic (or real)
+// Llama target saved to a temporary directory, a greedy-losslessness harness that passes the
+// target's weights to the registry (decode_lossless.h's does not set DrafterEnv::target_weights),
+// a drafter wrapper that records every proposed tree, and a reference top-k.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "core/llama_model.h"
+#include "core/model_loader.h"
+#include "core/rng.h"
+#include "core/synthetic_weights.h"
+#include "core/tokenizer_loader.h"
+#include "experiments/decode.h"
+#include "experiments/drafter_registry.h"
+#include "heads/head_net.h"
+#include "tests/testing/models_dir.h"
+#include "trees/tree_builders.h"
+#include "verifiers/rules.h"
+
+namespace speclab::testing {
+
+// A fresh directory under the system temp dir, removed (with its contents) on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("speclab_heads_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The small synthetic target used by the head tests (dim 32, 2 layers, vocab 60).
+inline std::shared_ptr<const LlamaWeights> heads_target_weights(std::uint64_t seed = 21) {
+  return std::make_shared<const LlamaWeights>(
+      random_llama_weights(synthetic_info(32, 64, 2, 4, 2, 60, 512), seed));
+}
+
+// HeadNet::init for `target`, then every trainable tensor perturbed with N(0, scale^2) noise
+// (scale = noise / sqrt(dim); Hydra projections get 2x so the path embeddings matter), so heads
+// differ from each other and from the target's own next-token prediction. Deterministic in seed.
+inline HeadNet perturbed_heads(HeadKind kind, std::shared_ptr<const LlamaWeights> target,
+                               std::int32_t n_heads, std::uint64_t seed, double noise = 1.0,
+                               std::int32_t n_blocks = 1) {
+  HeadConfig cfg;
+  cfg.kind = kind;
+  cfg.n_heads = n_heads;
+  cfg.n_blocks = n_blocks;
+  HeadNet net = HeadNet::init(cfg, std::move(target));
+  Rng rng(seed);
+  const double s = noise / std::sqrt(static_cast<double>(net.config().dim));
+  for (std::int32_t h = 0; h < net.n_heads(); ++h) {
+    HeadParams& p = net.params(h);
+    for (float& v : p.proj_w) v += static_cast<float>(2.0 * s * rng.normal());
+    for (float& v : p.proj_b) v += static_cast<float>(0.1 * rng.normal());
+    for (auto& w : p.block_w) {
+      for (float& v : w) v += static_cast<float>(s * rng.normal());
+    }
+    for (auto& b : p.block_b) {
+      for (float& v : b) v += static_cast<float>(0.1 * rng.normal());
+    }
+    for (float& v : p.classifier) v += static_cast<float>(s * rng.normal());
+  }
+  return net;
+}
+
+// Top-k of a logits row by a full stable sort (reference for the drafters' partial sort):
+// (token, log_softmax) pairs, ties to the lower id.
+inline std::vector<Candidate> reference_top_k(std::span<const float> logits, std::int32_t k) {
+  std::vector<std::int32_t> idx(logits.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](std::int32_t a, std::int32_t b) { return logits[a] > logits[b]; });
+  double mx = *std::max_element(logits.begin(), logits.end()), z = 0.0;
+  for (float v : logits) z += std::exp(v - mx);
+  std::vector<Candidate> out;
+  for (std::int32_t r = 0; r < k && r < static_cast<std::int32_t>(idx.size()); ++r) {
+    out.push_back({idx[r], static_cast<float>(logits[idx[r]] - mx - std::log(z))});
+  }
+  return out;
+}
+
+// Softmax of a logits row (double accumulation).
+inline std::vector<float> reference_softmax(std::span<const float> logits) {
+  double mx = *std::max_element(logits.begin(), logits.end()), z = 0.0;
+  for (float v : logits) z += std::exp(v - mx);
+  std::vector<float> p(logits.size());
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(std::exp(logits[i] - mx) / z);
+  return p;
+}
+
+// Head h's logits for one hidden row and path (path ignored by Medusa heads).
+inline std::vector<float> head_logits(const HeadNet& net, std::int32_t h,
+                                      std::span<const float> hidden, std::span<const Token> path) {
+  std::vector<float> out(net.config().vocab);
+  HeadScratch scratch;
+  net.logits(h, hidden, path, 1, out, scratch);
+  return out;
+}
+
+// A random "hidden state" [dim] (structure tests that call propose() directly).
+inline std::vector<float> random_hidden(std::int32_t dim, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> h(dim);
+  for (float& v : h) v = static_cast<float>(rng.normal());
+  return h;
+}
+
+inline DrafterEnv heads_env(const std::shared_ptr<const LlamaWeights>& w) {
+  DrafterEnv env;
+  env.target = &w->info;
+  env.target_weights = w;
+  return env;
+}
+
+// Forwards everything to `inner` and keeps a copy of every proposed tree and context hidden.
+class RecordingDrafter final : public Drafter {
+ public:
+  explicit RecordingDrafter(Drafter& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  DrafterNeeds needs() const override { return inner_.needs(); }
+  void begin(std::span<const Token> prompt) override { inner_.begin(prompt); }
+  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override {
+    inner_.propose(ctx, budget, out);
+    trees.push_back(out);
+    hiddens.emplace_back(ctx.hidden.begin(), ctx.hidden.end());
+    contexts.emplace_back(ctx.tokens.begin(), ctx.tokens.end());
+  }
+  void observe(const StepFeedback& fb) override { inner_.observe(fb); }
+
+  std::vector<DraftTree> trees;
+  std::vector<std::vector<float>> hiddens;
+  std::vector<std::vector<Token>> contexts;
+
+ private:
+  Drafter& inner_;
+};
+
+// expect_greedy_lossless (decode_lossless.h) with DrafterEnv::target_weights set: for every
+// budget 4..128 and prompt, greedy decoding with the drafter equals autoregressive decoding.
+// Returns the number of accepted draft tokens (to check the test is not vacuous).
+inline std::int64_t expect_heads_greedy_lossless(LanguageModel& target,
+                                                 const std::shared_ptr<const LlamaWeights>& w,
+                                                 const std::string& spec,
+                                                 const std::vector<std::vector<Token>>& prompts,
+                                                 std::int32_t n_new) {
+  auto rule = make_rule("greedy");
+  DecodeOptions opt;
+  opt.max_new_tokens = n_new;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  std::vector<std::vector<Token>> ar;
+  for (const auto& p : prompts) ar.push_back(decode(target, nullptr, rule.get(), p, opt).tokens);
+  std::int64_t accepted = 0;
+  for (const std::int32_t budget : {4, 8, 16, 32, 64, 128}) {
+    auto drafter = make_drafter(spec, heads_env(w));
+    opt.budget.max_nodes = budget;
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+      auto r = decode(target, drafter.get(), rule.get(), prompts[i], opt);
+      EXPECT_EQ(r.tokens, ar[i]) << spec << " budget " << budget << " prompt " << i;
+      for (const auto& s : r.steps) {
+        EXPECT_LE(s.n_drafted, budget) << spec;
+        accepted += s.n_accepted;
+      }
+    }
+  }
+  return accepted;
+}
+
+inline const std::vector<std::vector<Token>>& heads_prompts() {
+  static const std::vector<std::vector<Token>> p = {
+      {1}, {1, 7, 9, 12}, {1, 3, 3, 3, 4, 5, 6, 3, 4}, {1, 40, 2, 59, 17, 17, 8}};
+  return p;
+}
+
+inline bool stories260k_available() {
+  return std::filesystem::exists(model_path("stories260K.bin")) &&
+         std::filesystem::exists(model_path("tok512.bin"));
+}
+
+inline std::vector<std::vector<Token>> stories_prompts() {
+  auto tok = load_tokenizer(model_path("tok512.bin"));
+  std::vector<std::vector<Token>> prompts;
+  for (const char* text : {"Once upon a time", "Tom and his dog went to the park.",
+                           "Lily wanted to bake a big cake for her mom"}) {
+    prompts.push_back(tok->encode(text, /*add_bos=*/true));
+  }
+  return prompts;
+}
+
+// Sampled decoding (temperature 0.9, top-p 0.95) with `rule_name`: runs, stays within the
+// budget, emits n_new tokens, and is reproducible for a fixed seed.
+inline void expect_heads_sampling_runs(const std::shared_ptr<const LlamaWeights>& w,
+                                       const std::string& spec, const std::string& rule_name) {
+  LlamaModel target(w, 1);
+  DecodeOptions opt;
+  opt.sampling.temperature = 0.9f;
+  opt.sampling.top_p = 0.95f;
+  opt.max_new_tokens = 60;
+  opt.seed = 5;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  opt.budget.max_nodes = 16;
+  auto rule = make_rule(rule_name);
+  std::vector<Token> first;
+  for (int run = 0; run < 2; ++run) {
+    auto drafter = make_drafter(spec, heads_env(w));
+    const auto r = decode(target, drafter.get(), rule.get(), std::vector<Token>{1, 7, 9, 12}, opt);
+    EXPECT_EQ(r.tokens.size(), 60u) << spec << " " << rule_name;
+    for (const auto& s : r.steps) EXPECT_LE(s.n_drafted, 16) << spec;
+    for (const Token t : r.tokens) {
+      EXPECT_GE(t, 0);
+      EXPECT_LT(t, w->info.vocab_size);
+    }
+    if (run == 0) first = r.tokens;
+    else EXPECT_EQ(r.tokens, first) << spec << " " << rule_name << ": not reproducible";
+  }
+}
+
+}  // namespace speclab::testing

@@ -1,0 +1,375 @@
+// medusa: greedy losslessness through the decode loop (synthetic target and stories260K, budgets
+// 4..128, auto and choices trees); trees respect budget and depth; the shape equals the choices
+// template and the tokens equal instantiate_template over each head's top-k; the auto shape is
+// the optimal template of the heads' accuracy profile; q rows; save -> load -> identical drafts;
+// errors (missing dir, wrong kind, fingerprint mismatch, bad keys); sampled decoding with the
+// deterministic and typical rules; no allocation in propose once warm.
+#include "drafters/medusa_drafter.h"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "core/error.h"
+#include "tests/drafters/alloc_counter.h"
+#include "tests/drafters/heads_test_util.h"
+#include "trees/choices.h"
+
+namespace speclab {
+namespace {
+
+using testing::TempDir;
+
+constexpr const char* kChoices = "[[0],[1],[2],[0,0],[0,1],[1,0],[0,0,0],[0,0,1],[2,0]]";
+
+struct Fixture {
+  std::shared_ptr<const LlamaWeights> w = testing::heads_target_weights();
+  TempDir dir;
+  std::string heads = dir.sub("medusa");
+  HeadNet net;
+  explicit Fixture(std::int32_t n_heads = 3, std::uint64_t seed = 5) {
+    net = testing::perturbed_heads(HeadKind::kMedusa, w, n_heads, seed);
+    save_heads(net, heads);
+  }
+  std::unique_ptr<Drafter> make(const std::string& params = "") const {
+    return make_drafter("medusa:heads=" + heads + (params.empty() ? "" : "," + params),
+                        testing::heads_env(w));
+  }
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Medusa, GreedyLosslessOnRandomLlama) {
+  Fixture fx;
+  LlamaModel target(fx.w, 1);
+  std::int64_t accepted = 0;
+  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "topk=2", "q=0",
+                                    "topk=64"}) {
+    const std::string spec = "medusa:heads=" + fx.heads + (params.empty() ? "" : "," + params);
+    accepted += testing::expect_heads_greedy_lossless(target, fx.w, spec, testing::heads_prompts(), 64);
+  }
+  // Untrained heads rarely agree with the target, but over this many steps some do.
+  EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
+}
+
+TEST(Medusa, GreedyLosslessOnStories260K) {
+  if (!testing::stories260k_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  auto w = load_weights_shared(testing::model_path("stories260K.bin"));
+  TempDir dir;
+  save_heads(testing::perturbed_heads(HeadKind::kMedusa, w, 4, 3, 0.3), dir.sub("h"));
+  LlamaModel target(w, 1);
+  std::int64_t accepted = 0;
+  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices}) {
+    const std::string spec = "medusa:heads=" + dir.sub("h") + (params.empty() ? "" : "," + params);
+    accepted += testing::expect_heads_greedy_lossless(target, w, spec, testing::stories_prompts(), 80);
+  }
+  EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
+}
+
+TEST(Medusa, TreesRespectBudgetAndDepthAndRecordQ) {
+  Fixture fx;
+  const auto hidden = testing::random_hidden(fx.w->info.dim, 1);
+  const std::vector<Token> ctx_tokens = {1, 7, 9};
+  SamplingParams greedy;
+  Rng rng(1);
+  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "topk=3"}) {
+    auto d = fx.make(params);
+    for (std::int32_t budget : {0, 1, 2, 5, 8, 16, 64, 128}) {
+      for (std::int32_t depth : {0, 1, 2, 5}) {
+        SCOPED_TRACE(params + " budget " + std::to_string(budget) + " depth " + std::to_string(depth));
+        DraftTree t;
+        d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{budget, depth}, t);
+        ASSERT_NO_THROW(t.validate());
+        EXPECT_EQ(t.token[0], 9);
+        EXPECT_EQ(t.children, ChildSampling::kDeterministic);
+        EXPECT_LE(t.size() - 1, budget);
+        EXPECT_LE(t.max_depth(), 3);  // n_heads
+        if (depth > 0) {
+          EXPECT_LE(t.max_depth(), depth);
+        }
+        if (params.empty()) {  // auto fills the budget up to 10 ranks per node, 3 heads deep
+          const std::int32_t levels = depth > 0 ? std::min(depth, 3) : 3;
+          std::int32_t capacity = 0;
+          for (std::int32_t l = 1, p = 10; l <= levels; ++l, p *= 10) capacity += p;
+          EXPECT_EQ(t.size() - 1, std::min(budget, capacity));
+        }
+        if (params == "topk=3") {
+          for (std::int32_t i = 1; i < t.size(); ++i) {
+            std::int32_t siblings = 0;
+            for (std::int32_t j = 1; j < t.size(); ++j) siblings += t.parent[j] == t.parent[i];
+            EXPECT_LE(siblings, 3);
+          }
+        }
+        if (t.size() == 1) continue;
+        ASSERT_EQ(t.q_vocab, fx.w->info.vocab_size);
+        for (std::int32_t i = 1; i < t.size(); ++i) {
+          const auto q = t.q_row(t.parent[i]);
+          EXPECT_NEAR(std::accumulate(q.begin(), q.end(), 0.0), 1.0, 1e-4);
+          EXPECT_NEAR(t.q_token[i], q[t.token[i]], 1e-5);
+          EXPECT_NEAR(t.score[i], t.score[t.parent[i]] + std::log(q[t.token[i]]), 1e-4);
+          EXPECT_LE(t.score[i], 0.0f);
+        }
+      }
+    }
+  }
+}
+
+// Shape = the choices template (cut to the budget); tokens and scores = instantiate_template with
+// head d's top-k for every node at depth d; q row of a depth-d node = softmax(head d).
+TEST(Medusa, TreeIsTheChoicesTemplateFilledWithHeadTopK) {
+  Fixture fx;
+  const auto hidden = testing::random_hidden(fx.w->info.dim, 2);
+  const std::vector<Token> ctx_tokens = {1, 7, 9};
+  SamplingParams greedy;
+  Rng rng(1);
+  auto d = fx.make(std::string("choices=") + kChoices);
+  const TreeTemplate full = template_from_choices(parse_choices(kChoices));
+  std::vector<std::vector<Candidate>> top(3);
+  std::vector<std::vector<float>> softmax(3);
+  for (std::int32_t h = 0; h < 3; ++h) {
+    const auto logits = testing::head_logits(fx.net, h, hidden, {});
+    top[h] = testing::reference_top_k(logits, 10);
+    softmax[h] = testing::reference_softmax(logits);
+  }
+  EXPECT_NE(top[0][0].token, top[1][0].token) << "perturbed heads should differ";
+  const CandidateFn ref = [&](const DraftTree& t, std::int32_t node, std::int32_t k,
+                              std::vector<Candidate>& out) {
+    out.assign(top[t.depth[node]].begin(), top[t.depth[node]].begin() + k);
+  };
+  for (std::int32_t budget : {3, 4, 6, 9, 20}) {
+    for (std::int32_t depth : {0, 2}) {
+      SCOPED_TRACE("budget " + std::to_string(budget) + " depth " + std::to_string(depth));
+      const DraftBudget b{budget, depth};
+      DraftTree t, want;
+      d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, b, t);
+      const TreeTemplate cut = cut_to_budget(full, b);
+      ASSERT_EQ(t.size(), cut.size());
+      EXPECT_EQ(t.parent, cut.parent);
+      EXPECT_EQ(t.depth, cut.depth);
+      instantiate_template(9, full, b, ref, want);
+      EXPECT_EQ(t.token, want.token);
+      ASSERT_EQ(t.score.size(), want.score.size());
+      for (std::int32_t i = 0; i < t.size(); ++i) EXPECT_NEAR(t.score[i], want.score[i], 1e-5);
+      for (std::int32_t i = 0; i < t.size(); ++i) {
+        if (t.depth[i] >= t.max_depth()) continue;
+        const auto q = t.q_row(i);
+        for (std::int32_t v = 0; v < t.q_vocab; ++v) EXPECT_NEAR(q[v], softmax[t.depth[i]][v], 1e-6);
+      }
+    }
+  }
+}
+
+// tree=auto is the optimal template of the recorded top-k accuracy profile; without accuracies
+// (untrained heads) it is the optimal template of the fallback profile.
+TEST(Medusa, AutoTreeIsOptimalForTheAccuracyProfile) {
+  Fixture fx;
+  HeadNet net = fx.net;
+  net.mutable_config().topk_accuracy = {
+      {0.6, 0.7, 0.75, 0.78, 0.8, 0.81, 0.82, 0.83, 0.84, 0.85},
+      {0.3, 0.45, 0.5, 0.55, 0.58, 0.6, 0.61, 0.62, 0.63, 0.64},
+      {0.2, 0.3, 0.35, 0.38, 0.4, 0.42, 0.43, 0.44, 0.45, 0.46}};
+  TempDir dir;
+  save_heads(net, dir.sub("acc"));
+  auto d = make_drafter("medusa:heads=" + dir.sub("acc"), testing::heads_env(fx.w));
+  auto* m = dynamic_cast<MedusaDrafter*>(d.get());
+  ASSERT_NE(m, nullptr);
+  AcceptanceProfile prof;
+  for (const auto& acc : net.config().topk_accuracy) {
+    std::vector<double> row;
+    for (int r = 0; r < kTopKTracked; ++r) row.push_back(r == 0 ? acc[0] : acc[r] - acc[r - 1]);
+    prof.by_depth.push_back(row);
+  }
+  const auto hidden = testing::random_hidden(fx.w->info.dim, 3);
+  const std::vector<Token> ctx_tokens = {1, 9};
+  SamplingParams greedy;
+  Rng rng(1);
+  for (std::int32_t budget : {4, 16, 60}) {
+    const TreeTemplate want = optimal_template(prof, DraftBudget{budget, 3});
+    const TreeTemplate& got = m->template_for(DraftBudget{budget, 0});
+    EXPECT_EQ(got.parent, want.parent) << budget;
+    EXPECT_EQ(got.rank, want.rank) << budget;
+    DraftTree t;
+    d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{budget, 0}, t);
+    EXPECT_EQ(t.parent, want.parent);
+    EXPECT_EQ(&m->template_for(DraftBudget{budget, 0}), &got) << "cached per budget";
+  }
+  // Untrained heads (no accuracies): the fallback profile's optimal template fills the budget.
+  auto fallback = fx.make();
+  const TreeTemplate& f = dynamic_cast<MedusaDrafter&>(*fallback).template_for(DraftBudget{16, 0});
+  EXPECT_EQ(f.size(), 17);
+  EXPECT_LE(f.max_depth(), 3);
+}
+
+TEST(Medusa, EmptyHiddenGivesRootOnly) {
+  Fixture fx;
+  auto d = fx.make();
+  SamplingParams greedy;
+  Rng rng(1);
+  DraftTree t;
+  const std::vector<Token> one = {1};
+  d->propose(DraftContext{one, &greedy, &rng}, DraftBudget{16, 0}, t);
+  EXPECT_EQ(t.size(), 1);
+  EXPECT_EQ(t.token[0], 1);
+  EXPECT_TRUE(d->needs().target_hidden);
+}
+
+// Heads built in memory, saved, and loaded by the registry propose identical trees; so do two
+// loads of the same directory.
+TEST(Medusa, SaveLoadGivesIdenticalDrafts) {
+  Fixture fx;
+  MedusaOptions o;
+  o.heads_dir = fx.heads;
+  MedusaDrafter direct(fx.net, o);
+  auto loaded = fx.make();
+  auto loaded2 = fx.make();
+  SamplingParams greedy;
+  Rng rng(1);
+  const std::vector<Token> ctx_tokens = {1, 4, 5};
+  for (std::uint64_t s = 0; s < 5; ++s) {
+    const auto hidden = testing::random_hidden(fx.w->info.dim, 10 + s);
+    DraftTree a, b, c;
+    direct.propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, a);
+    loaded->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, b);
+    loaded2->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, c);
+    EXPECT_EQ(a.token, b.token);
+    EXPECT_EQ(a.parent, b.parent);
+    EXPECT_EQ(a.score, b.score);
+    EXPECT_EQ(a.q, b.q);
+    EXPECT_EQ(b.token, c.token);
+    EXPECT_EQ(b.q, c.q);
+  }
+}
+
+TEST(Medusa, ErrorsNameTheProblem) {
+  Fixture fx;
+  const DrafterEnv env = testing::heads_env(fx.w);
+  // Missing directory (both the cheap validation and the full build).
+  const std::string missing = fx.dir.sub("nope");
+  for (auto* f : {&validate_drafter_spec, +[](const std::string& s, const DrafterEnv& e) {
+                    make_drafter(s, e);
+                  }}) {
+    const std::string msg = error_of([&] { f("medusa:heads=" + missing, env); });
+    EXPECT_NE(msg.find("heads = " + missing), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not found"), std::string::npos) << msg;
+  }
+  // No heads key.
+  EXPECT_NE(error_of([&] { make_drafter("medusa", env); }).find("heads"), std::string::npos);
+  // Wrong kind: hydra heads given to medusa.
+  TempDir other;
+  save_heads(testing::perturbed_heads(HeadKind::kHydra, fx.w, 2, 1), other.sub("hydra"));
+  for (auto* f : {&validate_drafter_spec, +[](const std::string& s, const DrafterEnv& e) {
+                    make_drafter(s, e);
+                  }}) {
+    const std::string msg = error_of([&] { f("medusa:heads=" + other.sub("hydra"), env); });
+    EXPECT_NE(msg.find("kind = hydra"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("hydra drafter"), std::string::npos) << msg;
+  }
+  // Heads trained for a different target (another synthetic model of the same shape).
+  auto w2 = testing::heads_target_weights(99);
+  save_heads(testing::perturbed_heads(HeadKind::kMedusa, w2, 2, 1), other.sub("foreign"));
+  {
+    const std::string msg = error_of([&] { make_drafter("medusa:heads=" + other.sub("foreign"), env); });
+    EXPECT_NE(msg.find("trained for"), std::string::npos) << msg;
+  }
+  // No Llama target weights.
+  DrafterEnv no_weights;
+  no_weights.target = &fx.w->info;
+  for (auto* f : {&validate_drafter_spec, +[](const std::string& s, const DrafterEnv& e) {
+                    make_drafter(s, e);
+                  }}) {
+    const std::string msg = error_of([&] { f("medusa:heads=" + fx.heads, no_weights); });
+    EXPECT_NE(msg.find("needs a Llama target"), std::string::npos) << msg;
+  }
+  // Bad keys and values.
+  for (const std::string& params : std::vector<std::string>
+       {"topk=0", "topk=65", "tree=dynamic", "choices=[[0,0]]", "choices=[[0],[0]]",
+        "choices=[[0]", "tree=auto,choices=[[0]]", "q=maybe", "top_k=3", "gamma=2"}) {
+    EXPECT_THROW(fx.make(params), Error) << params;
+    EXPECT_THROW(validate_drafter_spec("medusa:heads=" + fx.heads + "," + params, env), Error)
+        << params;
+  }
+  EXPECT_NO_THROW(validate_drafter_spec("medusa:heads=" + fx.heads + ",choices=[[0],[0,0]]", env));
+  EXPECT_NO_THROW(fx.make("choices=[]"));  // root only
+}
+
+TEST(Medusa, RootOnlyChoices) {
+  Fixture fx;
+  auto d = fx.make("choices=[]");
+  const auto hidden = testing::random_hidden(fx.w->info.dim, 4);
+  SamplingParams greedy;
+  Rng rng(1);
+  DraftTree t;
+  const std::vector<Token> ctx_tokens = {1, 2};
+  d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{8, 0}, t);
+  EXPECT_EQ(t.size(), 1);
+}
+
+TEST(Medusa, SampledDecodingWithDeterministicAndTypicalRules) {
+  Fixture fx;
+  for (const char* rule : {"deterministic", "typical"}) {
+    testing::expect_heads_sampling_runs(fx.w, "medusa:heads=" + fx.heads, rule);
+    testing::expect_heads_sampling_runs(fx.w, "medusa:heads=" + fx.heads + ",choices=" + kChoices,
+                                        rule);
+  }
+}
+
+// Decoding through the loop: every step's tree has head d's top-k at depth d + 1 for the hidden
+// state the loop passed (the target's final-normed hidden of the token before the root).
+TEST(Medusa, LoopPassesHiddenAndTreesUseIt) {
+  Fixture fx;
+  LlamaModel target(fx.w, 1);
+  auto inner = fx.make();
+  testing::RecordingDrafter rec(*inner);
+  DecodeOptions opt;
+  opt.max_new_tokens = 20;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  opt.budget.max_nodes = 12;
+  decode(target, &rec, nullptr, std::vector<Token>{1, 7, 9, 12}, opt);
+  ASSERT_FALSE(rec.trees.empty());
+  for (std::size_t s = 0; s < rec.trees.size(); ++s) {
+    const DraftTree& t = rec.trees[s];
+    ASSERT_EQ(rec.hiddens[s].size(), static_cast<std::size_t>(fx.w->info.dim));
+    ASSERT_GT(t.size(), 1);
+    const auto top = testing::reference_top_k(testing::head_logits(fx.net, 0, rec.hiddens[s], {}), 10);
+    std::int32_t rank = 0;
+    for (std::int32_t i = 1; i < t.size(); ++i) {
+      if (t.parent[i] == 0) {
+        EXPECT_EQ(t.token[i], top[rank++].token);
+      }
+    }
+  }
+}
+
+TEST(Medusa, NoAllocationInProposeOnceWarm) {
+  Fixture fx;
+  const auto hidden = testing::random_hidden(fx.w->info.dim, 5);
+  const std::vector<Token> ctx_tokens = {1, 7, 9};
+  SamplingParams greedy;
+  Rng rng(1);
+  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "q=0"}) {
+    auto d = fx.make(params);
+    DraftTree t;
+    for (int i = 0; i < 3; ++i) {
+      for (std::int32_t budget : {8, 32}) {
+        d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{budget, 0}, t);
+      }
+    }
+    const long long before = testing::g_allocations.load();
+    for (int i = 0; i < 10; ++i) {
+      for (std::int32_t budget : {8, 32}) {
+        d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{budget, 0}, t);
+      }
+    }
+    EXPECT_EQ(testing::g_allocations.load() - before, 0) << params;
+  }
+}
+
+}  // namespace
+}  // namespace speclab
