@@ -32,16 +32,16 @@ int cmd_train_heads(int argc, char** argv) {
       ("blocks", "Residual SiLU blocks per head (Hydra++: deeper; default 1, hydra 2)", cxxopts::value<int>())
       ("prompts", "Prompt set (JSON Lines) the target continues (default data/stories.jsonl)", cxxopts::value<std::string>())
       ("corpus", "Plain-text corpus to run the target over instead of sampling continuations", cxxopts::value<std::string>())
-      ("samples-per-prompt", "Continuations sampled per prompt", cxxopts::value<int>()->default_value("48"))
+      ("samples-per-prompt", "Continuations sampled per prompt", cxxopts::value<int>()->default_value("128"))
       ("max-len", "Tokens per sequence (prompt included)", cxxopts::value<int>()->default_value("256"))
       ("data-temperature", "Sampling temperature of the continuations", cxxopts::value<float>()->default_value("1"))
       ("teacher-top", "Teacher distribution entries kept per position", cxxopts::value<int>()->default_value("16"))
-      ("steps", "Optimiser steps", cxxopts::value<int>()->default_value("3000"))
+      ("steps", "Optimiser steps", cxxopts::value<int>()->default_value("6000"))
       ("batch", "Examples per head per step", cxxopts::value<int>()->default_value("64"))
-      ("lr", "Peak learning rate (AdamW, warm-up then cosine)", cxxopts::value<float>()->default_value("0.002"))
+      ("lr", "Peak learning rate (AdamW, warm-up then cosine)", cxxopts::value<float>()->default_value("0.01"))
       ("weight-decay", "Decoupled weight decay on matrices", cxxopts::value<float>()->default_value("0.01"))
       ("teacher-weight", "Weight w of the teacher KL loss: target = (1-w) onehot + w teacher "
-                         "(default: medusa 0 = Medusa-1 CE, hydra 0.5 = Hydra++, exit-adapter 1)", cxxopts::value<float>())
+                         "(default: 0.5 for medusa and hydra, as Hydra++; 1 for exit adapters; 0 = Medusa-1 CE only)", cxxopts::value<float>())
       ("holdout", "Fraction of sequences held out for accuracy", cxxopts::value<float>()->default_value("0.1"))
       ("eval-every", "Progress + held-out accuracy every N steps (0 = at the end)", cxxopts::value<int>()->default_value("500"))
       ("seed", "Random seed (data sampling and mini-batches)", cxxopts::value<std::uint64_t>()->default_value("1"))
@@ -73,9 +73,8 @@ int cmd_train_heads(int argc, char** argv) {
   topt.lr = r["lr"].as<float>();
   topt.weight_decay = r["weight-decay"].as<float>();
   topt.teacher_weight = r.count("teacher-weight") ? r["teacher-weight"].as<float>()
-                        : kind == HeadKind::kMedusa ? 0.0f
-                        : kind == HeadKind::kHydra  ? 0.5f
-                                                    : 1.0f;
+                        : kind == HeadKind::kExitAdapter ? 1.0f
+                                                         : 0.5f;
   topt.holdout_frac = r["holdout"].as<float>();
   topt.eval_every = r["eval-every"].as<int>();
   topt.seed = r["seed"].as<std::uint64_t>();

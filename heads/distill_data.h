@@ -32,7 +32,7 @@ struct DistillData {
 };
 
 struct DistillOptions {
-  std::int32_t samples_per_prompt = 16;  // continuations sampled per prompt
+  std::int32_t samples_per_prompt = 128; // continuations sampled per prompt
   std::int32_t max_len = 256;            // total tokens per sequence (prompt included)
   float temperature = 1.0f;              // sampling temperature of the continuations
   std::int32_t teacher_top = 16;         // T: teacher entries kept per position

@@ -29,9 +29,9 @@
 namespace speclab {
 
 struct TrainOptions {
-  std::int32_t steps = 3000;
+  std::int32_t steps = 6000;
   std::int32_t batch = 64;
-  float lr = 2e-3f;
+  float lr = 1e-2f;
   float weight_decay = 0.01f;
   float warmup_frac = 0.05f;
   float teacher_weight = 0.5f;     // w above; 0 = CE only (Medusa-1)
