@@ -8,7 +8,8 @@
 //    somewhere, so the check is not vacuous); DEL's alpha follows the adapters' shadow tokens;
 //  - errors: heads of another kind, an exit layer without an adapter, a fingerprint mismatch,
 //    a missing directory, no target weights;
-//  - no allocation in propose()/observe() once warm.
+//  - no allocation in propose()/observe() once warm;
+//  - the sweep spec experiments/specs/early_exit_adapters.json builds.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "drafters/del_drafter.h"
 #include "drafters/early_exit_drafter.h"
 #include "experiments/drafter_registry.h"
+#include "experiments/spec.h"
 #include "heads/head_net.h"
 #include "tests/drafters/alloc_counter.h"
 #include "tests/drafters/decode_lossless.h"
@@ -410,6 +412,31 @@ TEST(ExitAdapters, GreedyLosslessOnStories260K) {
     }
     EXPECT_EQ(drafted[0], drafted[1]) << "exit " << e;
   }
+}
+
+// experiments/specs/early_exit_adapters.json parses, and every drafter in it builds on
+// stories260K once its adapters directory (a fixed relative path) is replaced by real adapters.
+TEST(ExitAdapters, SweepSpecDraftersAreValid) {
+  const ExperimentSpec spec =
+      load_spec(std::string(SPECLAB_SOURCE_DIR) + "/experiments/specs/early_exit_adapters.json");
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K not found";
+  const auto w = load_weights_shared(testing::model_path("stories260K.bin"));
+  TempDir dir("spec");
+  const std::string a = saved_adapters(dir, w, {1, 2, 3, 4}, 1, 0.0);
+  const std::string fixed = "results/heads/stories260K-exit";
+  DrafterEnv env;
+  env.target = &w->info;
+  env.target_weights = w;
+  std::int32_t adapted = 0;
+  for (const auto& d : spec.drafters) {
+    std::string s = d.spec;
+    if (const auto at = s.find(fixed); at != std::string::npos) {
+      s.replace(at, fixed.size(), a);
+      ++adapted;
+    }
+    EXPECT_NO_THROW(validate_drafter_spec(s, env)) << d.spec;
+  }
+  EXPECT_GE(adapted, 24 + 1);
 }
 
 }  // namespace
