@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/ranges.h>
+
 #include "core/error.h"
 #include "core/sampling.h"
 #include "drafters/recycling_drafter.h"
@@ -11,7 +13,8 @@
 namespace speclab {
 
 DelOptions del_options(const DrafterParams& p, const ModelInfo& target) {
-  p.check_known({"max_d", "threshold", "decay", "layers", "alpha0", "head_cost", "kv_reuse"});
+  p.check_known(
+      {"max_d", "threshold", "decay", "layers", "alpha0", "head_cost", "kv_reuse", "adapters"});
   if (target.n_layers < 2) {
     fail("drafter del: target {} has n_layers = {}: early exit needs at least 2", target.source,
          target.n_layers);
@@ -23,6 +26,7 @@ DelOptions del_options(const DrafterParams& p, const ModelInfo& target) {
   o.alpha0 = p.get_double("alpha0", o.alpha0, 0.0, 1.0);
   o.head_cost = p.get_double("head_cost", o.head_cost, 0.0, 1000.0);
   o.kv_reuse = p.get_bool("kv_reuse", true);
+  o.adapters = p.get_string("adapters", "");
   if (p.has("layers")) {
     const std::string v = p.get_string("layers", "");
     o.layers = parse_branching(v, "drafter del: layers");
@@ -36,10 +40,11 @@ DelOptions del_options(const DrafterParams& p, const ModelInfo& target) {
   return o;
 }
 
-DelDrafter::DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions options)
+DelDrafter::DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions options,
+                       std::shared_ptr<const HeadNet> adapters)
     : weights_(std::move(weights)),
       opt_(std::move(options)),
-      engine_(weights_ ? weights_->info : ModelInfo{}) {
+      engine_(weights_ ? weights_->info : ModelInfo{}, weights_ ? std::move(adapters) : nullptr) {
   if (!weights_) {
     fail("drafter del: no target weights: DEL computes shadow tokens with the target's final "
          "norm and classifier (needs a Llama-family target)");
@@ -58,9 +63,27 @@ DelDrafter::DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions o
   if (!(opt_.alpha0 >= 0.0 && opt_.alpha0 <= 1.0)) {
     fail("drafter del: alpha0 = {}: must be in [0, 1]", opt_.alpha0);
   }
+  const HeadNet* net = engine_.adapters();
+  if (!opt_.adapters.empty() && net == nullptr) {
+    fail("drafter del: adapters = {}: not loaded (build the drafter with make_drafter and the "
+         "target's weights in DrafterEnv)",
+         opt_.adapters);
+  }
   candidates_ = opt_.layers;
   if (candidates_.empty()) {
-    for (std::int32_t l = 1; l < n_layers_; ++l) candidates_.push_back(l);
+    // Default: every layer, or with adapters every adapted layer.
+    for (std::int32_t l = 1; l < n_layers_; ++l) {
+      if (net == nullptr || engine_.adapter_of(l) >= 0) candidates_.push_back(l);
+    }
+  } else if (net != nullptr) {
+    for (std::int32_t l : candidates_) {
+      if (l >= 1 && l < n_layers_ && engine_.adapter_of(l) < 0) {
+        fail("drafter del: layers: layer {} has no exit adapter{}{} (adapted layers: {}): list "
+             "only adapted layers, or omit layers to use all of them",
+             l, opt_.adapters.empty() ? "" : " in ", opt_.adapters,
+             fmt::join(net->config().exit_layers, ", "));
+      }
+    }
   }
   std::sort(candidates_.begin(), candidates_.end());
   candidates_.erase(std::unique(candidates_.begin(), candidates_.end()), candidates_.end());
@@ -73,6 +96,8 @@ DelDrafter::DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions o
   engine_.reserve(opt_.max_d, /*keep_hidden=*/true);
   normed_.resize(m.dim);
   logits_.resize(m.vocab_size);
+  head_scratch_.a.reserve(m.dim);
+  head_scratch_.b.reserve(m.dim);
   begin({});
 }
 
@@ -90,7 +115,11 @@ void DelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, Dra
   proposed_ = true;
 }
 
-Token DelDrafter::shadow_token(std::span<const float> h) {
+Token DelDrafter::shadow_token(std::span<const float> h, std::int32_t layer) {
+  if (const std::int32_t a = engine_.adapter_of(layer); a >= 0) {
+    engine_.adapters()->logits(a, h, {}, 1, logits_, head_scratch_);
+    return argmax(logits_);
+  }
   const ModelInfo& m = weights_->info;
   const std::int32_t dim = m.dim;
   double ss = 0.0;
@@ -123,7 +152,7 @@ void DelDrafter::observe(const StepFeedback& fb) {
         if (!proposed || row >= engine_.n_run() || l >= engine_.exit_layer()) continue;
         h = engine_.hidden(row, l);
       }
-      const double match = shadow_token(h) == emitted ? 1.0 : 0.0;
+      const double match = shadow_token(h, l) == emitted ? 1.0 : 0.0;
       alpha_[l - 1] = opt_.decay * alpha_[l - 1] + (1.0 - opt_.decay) * match;
     }
   }

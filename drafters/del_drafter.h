@@ -20,10 +20,20 @@
 // Needs the target's weights (final norm + classifier for shadow tokens): DrafterEnv's
 // target_weights, i.e. a LlamaModel target.
 //
-// Spec: del:max_d=6,threshold=0.3,decay=0.9,layers=1-2-3,alpha0=0.9,head_cost=0,kv_reuse=1
+// Exit adapters (adapters=DIR, drafters/early_exit_drafter.h): drafting at an adapted layer uses
+// the adapter's logits, and so do that layer's shadow tokens (argmax of the adapter on the
+// residual after l layers), so alpha_l estimates what drafting at l would actually propose.
+// Candidate layers are restricted to the adapted ones: without `layers`, the candidates are
+// the adapters' exit layers; an explicit `layers` entry without an adapter is an Error. Alpha is
+// still tracked for every layer (plain exits' shadow tokens for layers without an adapter).
+// The adapter's blocks are not in the TPL cost: account for them with head_cost if needed.
+//
+// Spec: del:max_d=6,threshold=0.3,decay=0.9,layers=1-2-3,alpha0=0.9,head_cost=0,kv_reuse=1,
+//       adapters=DIR
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/llama_weights.h"
@@ -43,16 +53,20 @@ struct DelOptions {
   double alpha0 = 0.9;
   double head_cost = 0.0;             // classifier cost in layers for TPL (del_policy.h)
   bool kv_reuse = true;
+  std::string adapters;               // exit adapters directory ("" = plain exits)
 };
 
-// Reads max_d, threshold, decay, layers (e.g. 1-2-3), alpha0, head_cost, kv_reuse. Throws Error for unknown
-// keys and out-of-range values (a layer outside [1, n_layers)).
+// Reads max_d, threshold, decay, layers (e.g. 1-2-3), alpha0, head_cost, kv_reuse, adapters.
+// Throws Error for unknown keys and out-of-range values (a layer outside [1, n_layers)).
 DelOptions del_options(const DrafterParams& p, const ModelInfo& target);
 
 class DelDrafter final : public Drafter {
  public:
   // weights: the target's (non-null; throws Error otherwise). Validates options (Error).
-  DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions options);
+  // adapters: load_exit_adapters(options.adapters, weights, "del") when options.adapters is set
+  // (Error if it is set and adapters is null, or a `layers` entry has no adapter).
+  DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions options,
+             std::shared_ptr<const HeadNet> adapters = nullptr);
 
   std::string_view name() const override { return "del"; }
   DrafterNeeds needs() const override {
@@ -66,10 +80,13 @@ class DelDrafter final : public Drafter {
   std::span<const double> alpha() const { return alpha_; }
   // The (E, d) chosen by the last propose().
   const ExitChoice& last_choice() const { return choice_; }
+  // The exit layers DEL chooses among (sorted).
+  std::span<const std::int32_t> candidates() const { return candidates_; }
 
  private:
-  // Shadow token of one residual row [dim]: argmax of classifier(final_norm(h)).
-  Token shadow_token(std::span<const float> h);
+  // Shadow token of one residual row [dim] after `layer` layers: argmax of the layer's adapter
+  // when it has one, else of classifier(final_norm(h)).
+  Token shadow_token(std::span<const float> h, std::int32_t layer);
 
   std::shared_ptr<const LlamaWeights> weights_;
   DelOptions opt_;
@@ -81,6 +98,7 @@ class DelDrafter final : public Drafter {
   bool proposed_ = false;           // propose() ran for the step being observed
   std::vector<float> normed_;       // [dim]
   std::vector<float> logits_;       // [vocab]
+  HeadScratch head_scratch_;
 };
 
 }  // namespace speclab

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/ranges.h>
+
 #include "core/error.h"
 #include "core/sampling.h"
 
@@ -27,11 +29,63 @@ ExitStats exit_stats(std::span<const float> logits, Token token) {
 
 }  // namespace
 
+std::shared_ptr<const HeadNet> load_exit_adapters(const std::string& dir,
+                                                  std::shared_ptr<const LlamaWeights> weights,
+                                                  std::string_view drafter) {
+  if (dir.empty()) fail("drafter {}: adapters = '': must name a heads directory", drafter);
+  if (!weights) {
+    fail("drafter {}: adapters = {}: exit adapters need the target's weights (final norm + "
+         "classifier, fingerprint check): only a Llama-family target has them",
+         drafter, dir);
+  }
+  std::shared_ptr<const HeadNet> net;
+  try {
+    net = std::make_shared<const HeadNet>(load_heads(dir, std::move(weights)));
+  } catch (const Error& e) {
+    fail("drafter {}: adapters = {}: {}", drafter, dir, e.what());
+  }
+  if (net->config().kind != HeadKind::kExitAdapter) {
+    fail("drafter {}: adapters = {}: heads of kind {}: need exit-adapter heads (speclab "
+         "train-heads --kind exit-adapter)",
+         drafter, dir, to_string(net->config().kind));
+  }
+  return net;
+}
+
+ExitChainEngine::ExitChainEngine(const ModelInfo& target, std::shared_ptr<const HeadNet> adapters)
+    : info_(target), adapters_(std::move(adapters)) {
+  if (!adapters_) return;
+  const HeadConfig& c = adapters_->config();
+  if (c.kind != HeadKind::kExitAdapter) {
+    fail("drafter early-exit: heads of kind {} given as exit adapters: need exit-adapter heads",
+         to_string(c.kind));
+  }
+  const ModelInfo& t = adapters_->target().info;
+  if (c.dim != info_.dim || c.vocab != info_.vocab_size || t.n_layers != info_.n_layers) {
+    fail("drafter early-exit: exit adapters for a target with dim {}, vocab {}, {} layers ({}): "
+         "the drafter's target {} has dim {}, vocab {}, {} layers",
+         c.dim, c.vocab, t.n_layers, t.source, info_.source, info_.dim, info_.vocab_size,
+         info_.n_layers);
+  }
+  adapter_of_.assign(static_cast<std::size_t>(std::max(info_.n_layers, 0)), -1);
+  for (std::int32_t l = 1; l < info_.n_layers; ++l) adapter_of_[l] = adapters_->adapter_index(l);
+  adapter_logits_.resize(info_.vocab_size);
+  head_scratch_.a.reserve(info_.dim);
+  head_scratch_.b.reserve(info_.dim);
+}
+
 std::span<const float> ExitChainEngine::hidden(std::int32_t r, std::int32_t l) const {
   SPECLAB_ASSERT(r >= 0 && r < n_run_ && l >= 1 && l < exit_layer_);
   const std::size_t dim = info_.dim;
   return std::span<const float>(hidden_).subspan(
       (static_cast<std::size_t>(r) * info_.n_layers + l) * dim, dim);
+}
+
+std::span<const std::int32_t> ExitChainEngine::selectors(std::int32_t e, bool keep_hidden) const {
+  const std::span<const std::int32_t> all = selectors_[e];  // 1..e
+  const bool adapted = adapter_of(e) >= 0;
+  if (keep_hidden) return adapted ? all : all.first(e - 1);
+  return adapted ? all.subspan(e - 1, 1) : all.first(0);
 }
 
 void ExitChainEngine::reserve(std::int32_t max_d, bool keep_hidden) {
@@ -41,13 +95,14 @@ void ExitChainEngine::reserve(std::int32_t max_d, bool keep_hidden) {
     fwd_.resize(n_layers);
     selectors_.resize(n_layers);
     for (std::int32_t e = 1; e < n_layers; ++e) {
-      for (std::int32_t l = 1; l < e; ++l) selectors_[e].push_back(l);
+      for (std::int32_t l = 1; l <= e; ++l) selectors_[e].push_back(l);
     }
   }
   for (std::int32_t e = 1; e < n_layers; ++e) {
-    fwd_[e].logits.reserve(info_.vocab_size);
-    if (keep_hidden && fwd_[e].hidden.size() < selectors_[e].size()) {
-      fwd_[e].hidden.resize(selectors_[e].size());
+    if (adapter_of(e) < 0) fwd_[e].logits.reserve(info_.vocab_size);
+    const std::size_t n_sel = selectors(e, keep_hidden).size();
+    if (fwd_[e].hidden.size() < n_sel) {
+      fwd_[e].hidden.resize(n_sel);
       for (auto& h : fwd_[e].hidden) h.reserve(dim);
     }
   }
@@ -97,6 +152,8 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
   if (!greedy) out.q.reserve(nodes * vocab);
   const std::size_t dim = info_.dim;
   ForwardOutput& fwd = fwd_[E];
+  const std::int32_t adapter = adapter_of(E);
+  const std::span<const std::int32_t> sel = selectors(E, round.keep_hidden);
   const std::int32_t n_before = target.n_cached();
   Token tok = ctx.tokens.back();
   std::int32_t pos = static_cast<std::int32_t>(ctx.tokens.size()) - 1;
@@ -107,9 +164,11 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
     ForwardBatch batch;
     batch.tokens = std::span<const Token>(&tok, 1);
     batch.positions = std::span<const std::int32_t>(&pos, 1);
-    batch.all_logits = true;
+    // With an adapter: no logits (the classifier runs once, in the adapter), the residual
+    // after E layers instead (the last selector).
+    batch.all_logits = adapter < 0;
     batch.exit_layer = E;
-    if (round.keep_hidden) batch.hidden_layers = selectors_[E];
+    batch.hidden_layers = sel;
     target.forward(batch, fwd);
     if (round.keep_hidden) {
       for (std::int32_t l = 1; l < E; ++l) {
@@ -118,7 +177,14 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
       }
     }
     ++n_run_;
-    const std::span<const float> logits = fwd.row(0);
+    std::span<const float> logits;
+    if (adapter >= 0) {
+      adapters_->logits(adapter, fwd.hidden[sel.size() - 1], {}, 1, adapter_logits_,
+                        head_scratch_);
+      logits = adapter_logits_;
+    } else {
+      logits = fwd.row(0);
+    }
     Token x;
     float qx = 1.0f;
     if (greedy) {
@@ -145,7 +211,7 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
 }
 
 EarlyExitOptions early_exit_options(const DrafterParams& p, const ModelInfo& target) {
-  p.check_known({"exit", "d", "threshold", "kv_reuse"});
+  p.check_known({"exit", "d", "threshold", "kv_reuse", "adapters"});
   if (target.n_layers < 2) {
     fail("drafter early-exit: target {} has n_layers = {}: early exit needs at least 2",
          target.source, target.n_layers);
@@ -155,11 +221,13 @@ EarlyExitOptions early_exit_options(const DrafterParams& p, const ModelInfo& tar
   o.draft_len = p.get_int("d", 4, 1, 64);
   o.threshold = p.get_double("threshold", 0.0, 0.0, 1.0);
   o.kv_reuse = p.get_bool("kv_reuse", true);
+  o.adapters = p.get_string("adapters", "");
   return o;
 }
 
-EarlyExitDrafter::EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions options)
-    : opt_(options), engine_(target) {
+EarlyExitDrafter::EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions options,
+                                   std::shared_ptr<const HeadNet> adapters)
+    : opt_(std::move(options)), engine_(target, std::move(adapters)) {
   if (opt_.exit_layer < 1 || opt_.exit_layer >= target.n_layers) {
     fail("drafter early-exit: exit = {}: must be in [1, n_layers = {})", opt_.exit_layer,
          target.n_layers);
@@ -167,6 +235,18 @@ EarlyExitDrafter::EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions opt
   if (opt_.draft_len < 1) fail("drafter early-exit: d = {}: must be >= 1", opt_.draft_len);
   if (!(opt_.threshold >= 0.0 && opt_.threshold <= 1.0)) {
     fail("drafter early-exit: threshold = {}: must be in [0, 1]", opt_.threshold);
+  }
+  if (!opt_.adapters.empty() && engine_.adapters() == nullptr) {
+    fail("drafter early-exit: adapters = {}: not loaded (build the drafter with make_drafter and "
+         "the target's weights in DrafterEnv)",
+         opt_.adapters);
+  }
+  if (engine_.adapters() != nullptr && engine_.adapter_of(opt_.exit_layer) < 0) {
+    const auto& layers = engine_.adapters()->config().exit_layers;
+    fail("drafter early-exit: exit = {}: the exit adapters{}{} have no adapter for layer {} "
+         "(adapted layers: {})",
+         opt_.exit_layer, opt_.adapters.empty() ? "" : " in ", opt_.adapters, opt_.exit_layer,
+         fmt::join(layers, ", "));
   }
 }
 

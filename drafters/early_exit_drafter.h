@@ -19,15 +19,30 @@
 // below `threshold` (that token is not drafted; 0 = never stop early).
 // Rows run while drafting: root + (drafted - 1), or root + drafted when the threshold stopped it.
 //
-// Spec: early-exit:exit=E,d=D,threshold=X,kv_reuse=1|0   (1 <= E < n_layers).
+// Exit adapters (adapters=DIR; issue 8): trained heads (heads/head_net.h, kind exit-adapter,
+// `speclab train-heads --kind exit-adapter`) loaded from DIR for the target (fingerprint
+// checked). At an exit layer E with an adapter, the drafting forward requests no logits and the
+// residual after E layers instead (ForwardBatch::hidden_layers = {E}); the draft logits are the
+// adapter's: final_norm + classifier of (residual + n_blocks residual SiLU blocks). Everything
+// else (KV reuse, threshold, q rows for sampled drafts) is unchanged: the adapter only replaces
+// the exit distribution. A zero (freshly initialised) adapter is the identity, so it drafts
+// exactly the plain exit's tokens. early-exit needs an adapter for its exit layer (Error
+// otherwise); the adapters need the target's weights (DrafterEnv::target_weights).
+//
+// Spec: early-exit:exit=E,d=D,threshold=X,kv_reuse=1|0,adapters=DIR   (1 <= E < n_layers).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/language_model.h"
+#include "core/llama_weights.h"
 #include "drafters/drafter.h"
 #include "drafters/drafter_params.h"
+#include "heads/head_net.h"
 
 namespace speclab {
 
@@ -40,11 +55,22 @@ struct ExitRound {
   bool keep_hidden = false;      // keep residuals after layers 1..E-1 of every row run (DEL)
 };
 
+// Loads exit adapters for a self-speculative drafter: load_heads(dir, weights) plus the checks
+// a drafter needs. Throws Error "drafter <drafter>: adapters = <dir>: ..." for null weights (not
+// a Llama-family target), any load_heads failure (missing files, fingerprint mismatch, ...), or
+// heads of another kind than exit-adapter.
+std::shared_ptr<const HeadNet> load_exit_adapters(const std::string& dir,
+                                                  std::shared_ptr<const LlamaWeights> weights,
+                                                  std::string_view drafter);
+
 // The drafting engine shared by `early-exit` and `del` (not a Drafter itself). Buffers are
 // members: no allocation once they have grown for the largest E and d used.
 class ExitChainEngine {
  public:
-  explicit ExitChainEngine(const ModelInfo& target) : info_(target) {}
+  // adapters: optional exit adapters (kind exit-adapter, for a target of this shape; Error
+  // otherwise). Exit layers with an adapter draft from the adapter's logits.
+  explicit ExitChainEngine(const ModelInfo& target,
+                           std::shared_ptr<const HeadNet> adapters = nullptr);
   // Grows every buffer (per-exit forward outputs, kept residuals, the output tree's arrays) for
   // chains of up to max_d tokens at any exit layer, so that draft() does not allocate later
   // even when the exit layer or length changes (DEL).
@@ -60,11 +86,24 @@ class ExitChainEngine {
   std::int32_t exit_layer() const { return exit_layer_; }
   // Residual after layer l (1 <= l < exit_layer()) of run row r, when keep_hidden was set.
   std::span<const float> hidden(std::int32_t r, std::int32_t l) const;
+  // The adapters (null when none) and the adapter index of exit layer l (-1: none).
+  const HeadNet* adapters() const { return adapters_.get(); }
+  std::int32_t adapter_of(std::int32_t l) const {
+    return l >= 0 && static_cast<std::size_t>(l) < adapter_of_.size() ? adapter_of_[l] : -1;
+  }
 
  private:
+  // The hidden selectors of an exit-E forward: layers 1..E-1 when keep_hidden, then E when E
+  // has an adapter (a subspan of selectors_[E] = 1..E).
+  std::span<const std::int32_t> selectors(std::int32_t e, bool keep_hidden) const;
+
   ModelInfo info_;
+  std::shared_ptr<const HeadNet> adapters_;
+  std::vector<std::int32_t> adapter_of_;           // [n_layers] adapter index per layer or -1
   std::vector<ForwardOutput> fwd_;                 // [n_layers] one per exit layer (fixed selectors)
-  std::vector<std::vector<std::int32_t>> selectors_;  // [n_layers] selectors 1..E-1 for exit E
+  std::vector<std::vector<std::int32_t>> selectors_;  // [n_layers] selectors 1..E for exit E
+  std::vector<float> adapter_logits_;              // [vocab] adapter logits of the last row
+  HeadScratch head_scratch_;
   std::vector<float> hidden_;   // [rows][n_layers][dim] residuals kept for DEL
   std::vector<std::int32_t> scratch_;
   std::int32_t n_run_ = 0, exit_layer_ = 0;
@@ -76,16 +115,20 @@ struct EarlyExitOptions {
   std::int32_t draft_len = 4;
   double threshold = 0.0;
   bool kv_reuse = true;
+  std::string adapters;  // exit adapters directory ("" = plain exit); loaded by the registry
 };
 
-// Reads exit, d, threshold, kv_reuse from `p` (unknown keys, exit outside [1, n_layers), d
-// outside [1, 64], threshold outside [0, 1] throw Error).
+// Reads exit, d, threshold, kv_reuse, adapters from `p` (unknown keys, exit outside
+// [1, n_layers), d outside [1, 64], threshold outside [0, 1] throw Error).
 EarlyExitOptions early_exit_options(const DrafterParams& p, const ModelInfo& target);
 
 class EarlyExitDrafter final : public Drafter {
  public:
-  // Throws Error for an exit layer outside [1, target.n_layers) or d < 1.
-  EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions options);
+  // Throws Error for an exit layer outside [1, target.n_layers) or d < 1; with `adapters`
+  // (load_exit_adapters(options.adapters, ...)), for an exit layer without an adapter. Non-empty
+  // options.adapters requires non-null `adapters`.
+  EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions options,
+                   std::shared_ptr<const HeadNet> adapters = nullptr);
 
   std::string_view name() const override { return "early-exit"; }
   DrafterNeeds needs() const override { return {.self_speculative = true}; }

@@ -51,10 +51,19 @@ std::unique_ptr<Drafter> build(const DrafterParams& p, const DrafterEnv& env, bo
   if (name == "aded") return std::make_unique<AdedDrafter>(p);
   if (name == "early-exit" || name == "del") {  // self-speculative (issue 8)
     SPECLAB_ASSERT(env.target != nullptr);
+    // adapters=DIR: exit adapters loaded for the target's weights (fingerprint checked).
     if (name == "early-exit") {
-      return std::make_unique<EarlyExitDrafter>(*env.target, early_exit_options(p, *env.target));
+      EarlyExitOptions o = early_exit_options(p, *env.target);
+      std::shared_ptr<const HeadNet> adapters;
+      if (!o.adapters.empty()) adapters = load_exit_adapters(o.adapters, env.target_weights, name);
+      return std::make_unique<EarlyExitDrafter>(*env.target, std::move(o), std::move(adapters));
     }
-    return std::make_unique<DelDrafter>(env.target_weights, del_options(p, *env.target));
+    DelOptions o = del_options(p, *env.target);
+    std::shared_ptr<const HeadNet> adapters;
+    if (!o.adapters.empty() && env.target_weights) {
+      adapters = load_exit_adapters(o.adapters, env.target_weights, name);
+    }
+    return std::make_unique<DelDrafter>(env.target_weights, std::move(o), std::move(adapters));
   }
   if (name == "medusa" || name == "hydra") {  // draft heads on the target (issue 9)
     const bool medusa = name == "medusa";
