@@ -58,6 +58,9 @@ int cmd_train_heads(int argc, char** argv) {
     }
   }();
   if (r.count("prompts") && r.count("corpus")) throw UsageError("give at most one of --prompts and --corpus");
+  if (kind != HeadKind::kExitAdapter && r.count("exit-layers")) {
+    throw UsageError("--exit-layers is only for --kind exit-adapter");
+  }
   const int threads = r["threads"].as<int>();
   if (threads < 1 || threads > 1024) throw UsageError(fmt::format("--threads = {}: must be in [1, 1024]", threads));
   const int n_heads = r["heads"].as<int>();
@@ -99,7 +102,6 @@ int cmd_train_heads(int argc, char** argv) {
     if (cfg.exit_layers.empty()) fail("--exit-layers: the model has {} layer(s): no exit layer to adapt", info.n_layers);
     cfg.n_heads = static_cast<std::int32_t>(cfg.exit_layers.size());
   } else {
-    if (r.count("exit-layers")) throw UsageError("--exit-layers is only for --kind exit-adapter");
     cfg.n_heads = n_heads;
   }
   HeadNet net = HeadNet::init(cfg, weights, topt.seed);
@@ -155,13 +157,14 @@ int cmd_train_heads(int argc, char** argv) {
   save_heads(net, out_dir);
   std::cout << fmt::format("{} heads ({} x {} blocks) for {} written to {}\n", to_string(kind),
                            cfg.n_heads, blocks, model_path, out_dir);
-  std::cout << "head,top1,top5,top10,heldout_loss\n";
+  std::cout << "head,top1,top5,top10,heldout_loss,initial_top1,initial_top5\n";
   for (std::int32_t h = 0; h < cfg.n_heads; ++h) {
     const auto& a = rep.heldout.topk[h];
-    std::cout << fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f}\n",
+    std::cout << fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
                              kind == HeadKind::kExitAdapter ? fmt::format("layer{}", cfg.exit_layers[h])
                                                             : fmt::format("{}", h),
-                             a[0], a[4], a[9], rep.heldout.loss[h]);
+                             a[0], a[4], a[9], rep.heldout.loss[h], rep.initial.topk[h][0],
+                             rep.initial.topk[h][4]);
   }
   return 0;
 }

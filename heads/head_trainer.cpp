@@ -310,6 +310,7 @@ TrainReport train_heads(HeadNet& net, const DistillData& data, const TrainOption
     grads[h] = zeros_like(net.params(h));
     rngs.emplace_back(opts.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(h) + 1);
   }
+  rep.initial = evaluate_heads(net, data, hold_ids, opts.teacher_weight, opts.eval_max, opts.threads);
   const std::int32_t warmup = static_cast<std::int32_t>(opts.warmup_frac * opts.steps);
   auto lr_at = [&](std::int32_t step) {  // step is 0-based
     if (step < warmup) return opts.lr * static_cast<float>(step + 1) / static_cast<float>(warmup);
@@ -365,6 +366,16 @@ TrainReport train_heads(HeadNet& net, const DistillData& data, const TrainOption
   }
   rep.heldout = evaluate_heads(net, data, hold_ids, opts.teacher_weight, opts.eval_max, opts.threads);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::int64_t hit = 0, total = 0;
+    for (const std::int32_t s : hold_ids) {
+      const DistillSequence& q = data.seqs[s];
+      for (std::int32_t t = 0; t + 1 < q.size(); ++t, ++total) {
+        hit += q.teacher_ids[static_cast<std::size_t>(t) * data.teacher_top] == q.tokens[t + 1];
+      }
+    }
+    rep.target_top1 = total ? static_cast<double>(hit) / static_cast<double>(total) : 0.0;
+  }
   HeadConfig& cfg = net.mutable_config();
   cfg.topk_accuracy = rep.heldout.topk;
   cfg.training["steps"] = opts.steps;
@@ -378,13 +389,24 @@ TrainReport train_heads(HeadNet& net, const DistillData& data, const TrainOption
   cfg.training["heldout_sequences"] = rep.heldout_sequences;
   cfg.training["heldout_positions"] = rep.heldout_positions;
   cfg.training["heldout_loss"] = rep.heldout.loss;
+  cfg.training["initial_heldout_loss"] = rep.initial.loss;
+  {
+    std::vector<double> top1;
+    for (const auto& a : rep.initial.topk) top1.push_back(a[0]);
+    cfg.training["initial_heldout_top1"] = top1;
+  }
   cfg.training["train_seconds"] = rep.seconds;
+  cfg.training["heldout_target_top1"] = rep.target_top1;
   if (log) {
     for (std::int32_t h = 0; h < K; ++h) {
-      *log << fmt::format("head {}: held-out top-1 {:.3f} top-5 {:.3f} loss {:.3f} ({} examples)\n", h,
-                          rep.heldout.topk[h][0], rep.heldout.topk[h][4], rep.heldout.loss[h],
-                          rep.heldout.n_examples[h]);
+      *log << fmt::format("head {}: held-out top-1 {:.3f} top-5 {:.3f} loss {:.3f} ({} examples); "
+                          "before training top-1 {:.3f} top-5 {:.3f} loss {:.3f}\n",
+                          h, rep.heldout.topk[h][0], rep.heldout.topk[h][4], rep.heldout.loss[h],
+                          rep.heldout.n_examples[h], rep.initial.topk[h][0], rep.initial.topk[h][4],
+                          rep.initial.loss[h]);
     }
+    *log << fmt::format("reference: the target's own top-1 on the held-out next tokens is {:.3f}\n",
+                        rep.target_top1);
     *log << fmt::format("train-heads: trained in {:.1f} s\n", rep.seconds);
   }
   return rep;

@@ -50,10 +50,14 @@ struct HeadEval {
 };
 
 struct TrainReport {
+  HeadEval initial;          // before training (exit adapters: the plain exit), same examples
   HeadEval heldout;          // final, on the held-out sequences (training ones if none)
   double seconds = 0.0;
   std::int64_t train_positions = 0, heldout_positions = 0;
   std::int32_t train_sequences = 0, heldout_sequences = 0;
+  // Reference: how often the target's own argmax at t is token t+1 on the held-out sequences
+  // (the ceiling a predictor of sampled tokens faces; heads predict further ahead).
+  double target_top1 = 0.0;
 };
 
 // One training example: position t of sequence seq.

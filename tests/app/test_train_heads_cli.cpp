@@ -1,0 +1,100 @@
+// `speclab train-heads` end to end on stories260K (skipped when absent): a short run writes
+// heads.safetensors + heads.json with the documented fields; generate with the trained heads
+// (medusa, hydra, early-exit and del with adapters) prints the llama2.c golden text; usage errors
+// exit 2, bad files and heads for another model exit 1 with a message naming the problem.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/testing/cli_runner.h"
+
+namespace speclab::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string out_dir(const std::string& name) {
+  const fs::path p = fs::path(::testing::TempDir()) / ("speclab_train_cli_" + std::to_string(getpid()) + "_" + name);
+  fs::remove_all(p);
+  return p.string();
+}
+
+const std::string kQuick = " --steps 60 --samples-per-prompt 1 --max-len 96 --eval-every 30 --threads 2";
+
+TEST(TrainHeadsCli, TrainsAndTheHeadsDecodeTheGoldenText) {
+  const std::string bin = model_path("stories260K.bin");
+  SPECLAB_REQUIRE_MODEL(bin);
+  const std::string prompts = std::string(SPECLAB_SOURCE_DIR) + "/data/stories.jsonl";
+  const std::string expected = golden_text();
+  struct Case {
+    std::string kind, flags, drafter;
+  };
+  for (const Case& c : {Case{"medusa", "--heads 3", "medusa:heads="},
+                        Case{"hydra", "--heads 3", "hydra:heads="},
+                        Case{"exit-adapter", "--exit-layers 2,4", "early-exit:exit=4,d=3,adapters="},
+                        Case{"exit-adapter", "--exit-layers 2,4", "del:adapters="}}) {
+    const std::string dir = out_dir(c.kind);
+    const auto r = run("train-heads --model " + q(bin) + " --kind " + c.kind + " " + c.flags +
+                       " --prompts " + q(prompts) + kQuick + " --out " + q(dir));
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("held-out"), std::string::npos) << r.err;            // progress
+    EXPECT_NE(r.out.find("head,top1,top5,top10"), std::string::npos) << r.out;  // CSV summary
+    std::ifstream jf(dir + "/heads.json");
+    const nlohmann::json j = nlohmann::json::parse(jf);
+    EXPECT_EQ(j["kind"], c.kind);
+    EXPECT_EQ(j["dim"], 64);
+    EXPECT_EQ(j["vocab"], 512);
+    EXPECT_EQ(j["target_fingerprint"].get<std::string>().size(), 16u);
+    EXPECT_EQ(j["topk_accuracy"].size(), j["n_heads"].get<std::size_t>());
+    EXPECT_EQ(j["training"]["steps"], 60);
+    EXPECT_GT(j["training"]["train_positions"].get<int>(), 100);
+    EXPECT_TRUE(fs::exists(dir + "/heads.safetensors"));
+    for (int budget : {4, 32}) {
+      const auto g = run("generate --threads 1 --model " + q(bin) + " --prompt 'Once upon a time' --steps 256 --drafter " +
+                         c.drafter + q(dir) + " --budget " + std::to_string(budget));
+      EXPECT_EQ(g.code, 0) << c.drafter << ": " << g.err;
+      EXPECT_EQ(g.out, expected) << c.drafter << " budget " << budget;
+    }
+    fs::remove_all(dir);
+  }
+}
+
+TEST(TrainHeadsCli, UsageAndInputErrors) {
+  const std::string bin = model_path("stories260K.bin");
+  const std::string dir = out_dir("errors");
+  // Usage errors: exit 2 before any file is read.
+  for (const std::string args : {"train-heads --model x", "train-heads --out d", "train-heads --model x --out d --kind eagle",
+                                 "train-heads --model x --out d --heads 0", "train-heads --model x --out d --steps -1",
+                                 "train-heads --model x --out d --lr 0", "train-heads --model x --out d --prompts a --corpus b",
+                                 "train-heads --model x --out d --kind medusa --exit-layers 1"}) {
+    const auto r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("error:"), std::string::npos) << args;
+  }
+  EXPECT_EQ(run("train-heads --model /nonexistent.bin --out " + q(dir)).code, 1);
+  SPECLAB_REQUIRE_MODEL(bin);
+  auto r = run("train-heads --model " + q(bin) + " --prompts /nonexistent.jsonl --out " + q(dir));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("/nonexistent.jsonl"), std::string::npos) << r.err;
+  r = run("train-heads --model " + q(bin) + " --kind exit-adapter --exit-layers 5 --out " + q(dir));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("exit_layers entry 5"), std::string::npos) << r.err;
+  // Heads trained for stories260K used with its Q8_0 version: a different target.
+  const std::string q80 = model_path("stories260K_q80.bin");
+  SPECLAB_REQUIRE_MODEL(q80);
+  const std::string prompts = std::string(SPECLAB_SOURCE_DIR) + "/data/stories.jsonl";
+  ASSERT_EQ(run("train-heads --model " + q(bin) + " --prompts " + q(prompts) + kQuick + " --out " + q(dir)).code, 0);
+  r = run("generate --model " + q(q80) + " --tokenizer " + q(model_path("tok512.bin")) +
+          " --prompt hi --max-new 4 --drafter medusa:heads=" + q(dir));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("trained for target"), std::string::npos) << r.err;
+  r = run("generate --model " + q(bin) + " --prompt hi --max-new 4 --drafter hydra:heads=" + q(dir));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("medusa"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace speclab::testing
