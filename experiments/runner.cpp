@@ -159,6 +159,18 @@ void build_configs(PreparedExperiment& exp, const DrafterEnv& env, std::vector<s
         continue;
       }
     }
+    if (d.optional) {  // trained heads / exit adapters (speclab train-heads) not there yet
+      bool missing = false;
+      for (const char* key : {"heads", "adapters"}) {
+        const std::string dir = params.get_string(key, "");
+        if (!dir.empty() && !std::filesystem::exists(std::filesystem::path(dir) / "heads.json")) {
+          exp.notes.push_back(fmt::format(
+              "skipping optional drafter '{}': no trained heads in '{}' (run speclab train-heads)", d.spec, dir));
+          missing = true;
+        }
+      }
+      if (missing) continue;
+    }
     const std::string full = params.to_string();
     try {
       validate_drafter_spec(full, env);
@@ -287,13 +299,19 @@ ShardSelection parse_shard(const std::string& text) {
 
 namespace {
 
-// "{model_dir}" in draft-model paths stands for the target model's directory.
-std::string expand_model_dir(std::string text, const std::string& model) {
-  const std::string key = "{model_dir}";
-  const std::string dir = std::filesystem::path(model).parent_path().string();
-  for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + dir.size())) {
-    text.replace(pos, key.size(), dir.empty() ? "." : dir);
+void replace_all(std::string& text, const std::string& key, const std::string& value) {
+  for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + value.size())) {
+    text.replace(pos, key.size(), value);
   }
+}
+
+// In drafter specs and the draft-model path: "{model_dir}" stands for the target model's
+// directory, "{model_stem}" for its file name without extension (stories260K.bin ->
+// stories260K), so heads trained per model can live in results/heads/{model_stem}-medusa.
+std::string expand_model_dir(std::string text, const std::string& model) {
+  const std::string dir = std::filesystem::path(model).parent_path().string();
+  replace_all(text, "{model_dir}", dir.empty() ? "." : dir);
+  replace_all(text, "{model_stem}", std::filesystem::path(model).stem().string());
   return text;
 }
 

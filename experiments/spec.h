@@ -24,7 +24,9 @@
 //   }
 // A drafter entry is a spec string "NAME[:key=value,...]" or an object {"name", "params",
 // "rules" (overrides the top-level list for this drafter), "optional" (skip, with a note, when
-// its draft model file is missing)}. The autoregressive baseline is always run; it need not be
+// its draft model file, or the heads.json of its heads= / adapters= directory, is missing)}.
+// "{model_dir}" and "{model_stem}" in drafter specs expand to the target model's directory and
+// file name without extension. The autoregressive baseline is always run; it need not be
 // listed.
 //
 // parse_spec() checks everything that needs no files (types, unknown keys, ranges, rule names)

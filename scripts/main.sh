@@ -3,7 +3,8 @@
 # comparison (experiments/specs/default.json: every drafter vs autoregressive decoding, budgets
 # 8-64, greedy and temperature 1) writing CSVs, config.json and plots to results/main/.
 # Model: --model PATH, else $SPECLAB_MODEL, else ../shared/models/stories260K.bin, else a
-# deterministic synthetic model (said in every output).
+# deterministic synthetic model (said in every output). Before the run, heads for the head
+# drafters are trained for the model unless results/heads/<model stem>-* already has them.
 # Usage: scripts/main.sh [--model PATH] [--out DIR] [any other `speclab run` flag]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +13,19 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target speclab -j"$(nproc)"
 out=results/main
 args=()
+model="${SPECLAB_MODEL:-../shared/models/stories260K.bin}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
+    --model) model="$2"; args+=("$1" "$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
+# Medusa / Hydra heads and exit adapters for the model (trained once, ~2 min, kept in
+# results/heads/<model stem>-*); without a real model the head drafters are skipped.
+if [ -e "$model" ] && [ "$model" != synthetic ]; then
+  scripts/heads.sh --train-only --model "$model"
+fi
 echo "speclab: running experiments/specs/default.json -> $out" >&2
 build/speclab run experiments/specs/default.json --out "$out" "${args[@]+"${args[@]}"}"
 echo "speclab: done; see $out/summary.csv and $out/*.png" >&2

@@ -415,7 +415,8 @@ TEST(ExitAdapters, GreedyLosslessOnStories260K) {
 }
 
 // experiments/specs/early_exit_adapters.json parses, and every drafter in it builds on
-// stories260K once its adapters directory (a fixed relative path) is replaced by real adapters.
+// stories260K once its adapters directory (results/heads/{model_stem}-exit) is replaced by real
+// adapters.
 TEST(ExitAdapters, SweepSpecDraftersAreValid) {
   const ExperimentSpec spec =
       load_spec(std::string(SPECLAB_SOURCE_DIR) + "/experiments/specs/early_exit_adapters.json");
@@ -423,7 +424,7 @@ TEST(ExitAdapters, SweepSpecDraftersAreValid) {
   const auto w = load_weights_shared(testing::model_path("stories260K.bin"));
   TempDir dir("spec");
   const std::string a = saved_adapters(dir, w, {1, 2, 3, 4}, 1, 0.0);
-  const std::string fixed = "results/heads/stories260K-exit";
+  const std::string fixed = "results/heads/{model_stem}-exit";
   DrafterEnv env;
   env.target = &w->info;
   env.target_weights = w;

@@ -14,6 +14,8 @@
 #include "experiments/report.h"
 #include "experiments/runner.h"
 #include "experiments/spec.h"
+#include "core/model_loader.h"
+#include "heads/head_net.h"
 #include "tests/testing/model_writers.h"
 #include "tests/testing/models_dir.h"
 
@@ -233,6 +235,42 @@ TEST(Runner, ExplicitRulesAndModelDirPlaceholder) {
     if (r.config != 0 && r.temperature == 0) {
       EXPECT_EQ(r.matches_ar, "true") << r.drafter << " " << r.params;
     }
+  }
+}
+
+TEST(Runner, OptionalHeadDraftersAndModelStemPlaceholder) {
+  // Heads trained for the target live in {model_dir}/heads/{model_stem}-medusa; optional head
+  // drafters whose directory has no heads.json are skipped with a note, present ones run.
+  testing::ScopedTempDir tmp;
+  ExperimentSpec spec = small_spec(tmp);
+  spec.model = tmp.path("target.bin");
+  const auto w = std::make_shared<const LlamaWeights>(
+      random_llama_weights(synthetic_info(32, 64, 2, 2, 2, 512, 256), 11));
+  testing::write_llama2c(*w, spec.model, 0);
+  auto loaded = std::make_shared<const LlamaWeights>(load_weights(spec.model));
+  save_heads(HeadNet::init(HeadConfig{.kind = HeadKind::kMedusa, .n_heads = 2}, loaded),
+             tmp.path("heads/target-medusa"));
+  spec.tokenizer = "bytes";
+  spec.drafters = {{"medusa:heads={model_dir}/heads/{model_stem}-medusa", {}, true},
+                   {"hydra:heads={model_dir}/heads/{model_stem}-hydra", {}, true}};
+  spec.budgets = {6};
+  spec.temperatures = {0.0};
+  auto exp = prepare_experiment(spec, no_tokenizer);
+  ASSERT_EQ(exp.configs.size(), 2u);  // baseline + medusa
+  EXPECT_EQ(exp.configs[1].drafter, "medusa");
+  ASSERT_EQ(exp.notes.size(), 1u);
+  EXPECT_NE(exp.notes[0].find("target-hydra"), std::string::npos) << exp.notes[0];
+  auto rec = run_experiment(exp, {}, nullptr);
+  for (const auto& r : summarize(rec.sequences, exp.model_label)) {
+    if (r.config != 0) EXPECT_EQ(r.matches_ar, "true") << r.drafter;
+  }
+  // Not optional: a missing heads directory is an error naming it.
+  spec.drafters[1].optional = false;
+  try {
+    prepare_experiment(spec, no_tokenizer);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("target-hydra"), std::string::npos) << e.what();
   }
 }
 
