@@ -10,7 +10,11 @@ set logscale x 2
 plot 'series_0_T0.dat' using 1:2 with linespoints title "ngram / greedy", \
      'series_2_T0.dat' using 1:2 with linespoints title "recycling [state=cold] / greedy", \
      'series_4_T0.dat' using 1:2 with linespoints title "aded [state=cold] / greedy", \
-     'series_6_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy"
+     'series_6_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy", \
+     'series_8_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
+     'series_10_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
+     'series_12_T0.dat' using 1:2 with linespoints title "del / greedy", \
+     'series_14_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy"
 unset logscale x
 set output 'speedup_vs_budget_T0.png'
 set title "speedup vs budget - stories260K.bin - temperature 0"
@@ -20,7 +24,11 @@ set logscale x 2
 plot 'series_0_T0.dat' using 1:3 with linespoints title "ngram / greedy", \
      'series_2_T0.dat' using 1:3 with linespoints title "recycling [state=cold] / greedy", \
      'series_4_T0.dat' using 1:3 with linespoints title "aded [state=cold] / greedy", \
-     'series_6_T0.dat' using 1:3 with linespoints title "draft-model [mode=topk] / greedy"
+     'series_6_T0.dat' using 1:3 with linespoints title "draft-model [mode=topk] / greedy", \
+     'series_8_T0.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
+     'series_10_T0.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
+     'series_12_T0.dat' using 1:3 with linespoints title "del / greedy", \
+     'series_14_T0.dat' using 1:3 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy"
 unset logscale x
 set output 'accept_by_depth_T0.png'
 set title "acceptance by depth (largest budget) - stories260K.bin - temperature 0"
@@ -30,7 +38,11 @@ set yrange [0:1]
 plot 'depth_0_T0.dat' using 1:2 with linespoints title "ngram / greedy (budget 64)", \
      'depth_2_T0.dat' using 1:2 with linespoints title "recycling [state=cold] / greedy (budget 64)", \
      'depth_4_T0.dat' using 1:2 with linespoints title "aded [state=cold] / greedy (budget 64)", \
-     'depth_6_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy (budget 64)"
+     'depth_6_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy (budget 64)", \
+     'depth_8_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy (budget 64)", \
+     'depth_10_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy (budget 64)", \
+     'depth_12_T0.dat' using 1:2 with linespoints title "del / greedy (budget 64)", \
+     'depth_14_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy (budget 64)"
 set autoscale y
 set output 'tau_vs_budget_T1.png'
 set title "tau vs budget - stories260K.bin - temperature 1"
@@ -40,7 +52,11 @@ set logscale x 2
 plot 'series_1_T1.dat' using 1:2 with linespoints title "ngram / deterministic", \
      'series_3_T1.dat' using 1:2 with linespoints title "recycling [state=cold] / deterministic", \
      'series_5_T1.dat' using 1:2 with linespoints title "aded [state=cold] / deterministic", \
-     'series_7_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic"
+     'series_7_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic", \
+     'series_9_T1.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic", \
+     'series_11_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic", \
+     'series_13_T1.dat' using 1:2 with linespoints title "del / multi-iid", \
+     'series_15_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid"
 unset logscale x
 set output 'speedup_vs_budget_T1.png'
 set title "speedup vs budget - stories260K.bin - temperature 1"
@@ -50,7 +66,11 @@ set logscale x 2
 plot 'series_1_T1.dat' using 1:3 with linespoints title "ngram / deterministic", \
      'series_3_T1.dat' using 1:3 with linespoints title "recycling [state=cold] / deterministic", \
      'series_5_T1.dat' using 1:3 with linespoints title "aded [state=cold] / deterministic", \
-     'series_7_T1.dat' using 1:3 with linespoints title "draft-model [mode=topk] / deterministic"
+     'series_7_T1.dat' using 1:3 with linespoints title "draft-model [mode=topk] / deterministic", \
+     'series_9_T1.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic", \
+     'series_11_T1.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic", \
+     'series_13_T1.dat' using 1:3 with linespoints title "del / multi-iid", \
+     'series_15_T1.dat' using 1:3 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid"
 unset logscale x
 set output 'accept_by_depth_T1.png'
 set title "acceptance by depth (largest budget) - stories260K.bin - temperature 1"
@@ -60,5 +80,9 @@ set yrange [0:1]
 plot 'depth_1_T1.dat' using 1:2 with linespoints title "ngram / deterministic (budget 64)", \
      'depth_3_T1.dat' using 1:2 with linespoints title "recycling [state=cold] / deterministic (budget 64)", \
      'depth_5_T1.dat' using 1:2 with linespoints title "aded [state=cold] / deterministic (budget 64)", \
-     'depth_7_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic (budget 64)"
+     'depth_7_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic (budget 64)", \
+     'depth_9_T1.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic (budget 64)", \
+     'depth_11_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic (budget 64)", \
+     'depth_13_T1.dat' using 1:2 with linespoints title "del / multi-iid (budget 64)", \
+     'depth_15_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid (budget 64)"
 set autoscale y
