@@ -167,7 +167,7 @@ void top_candidates(std::span<const float> logits, std::int32_t k, std::span<Can
 }  // namespace head_drafter
 
 MedusaOptions medusa_options(const DrafterParams& p) {
-  p.check_known({"heads", "tree", "choices", "topk", "q"});
+  p.check_known({"heads", "tree", "choices", "top_k", "q"});
   MedusaOptions o;
   if (!p.has("heads")) fail("drafter medusa: heads: required (heads=DIR, written by save_heads)");
   o.heads_dir = p.get_string("heads", "");
@@ -179,7 +179,7 @@ MedusaOptions medusa_options(const DrafterParams& p) {
     head_drafter::parse_choices_param(p, "choices");
     o.choices = p.get_string("choices", "");
   }
-  o.top_k = p.get_int("topk", o.top_k, 1, 64);
+  o.top_k = p.get_int("top_k", o.top_k, 1, 64);
   o.record_q = p.get_bool("q", o.record_q);
   return o;
 }

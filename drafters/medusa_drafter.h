@@ -11,7 +11,7 @@
 //    topk_accuracy: P(rank r at depth d + 1) = acc[d][r] - acc[d][r - 1]), or a fixed fallback
 //    profile when the heads record none; computed once per (budget, depth cap) and cached;
 //  - choices=[[0],[0,0],[1],...]: a Medusa choices list, cut to the budget (BFS prefix).
-// Depth is capped at n_heads; sibling ranks at topk (nodes of larger rank are dropped with their
+// Depth is capped at n_heads; sibling ranks at top_k (nodes of larger rank are dropped with their
 // subtrees). Candidate scores are log_softmax of the head logits (temperature 1).
 //
 // Children are fixed top-k candidates: ChildSampling::kDeterministic (rules greedy,
@@ -20,9 +20,9 @@
 // last drafted depth; q_token = the candidate's probability under that row.
 // A context without a hidden state (one-token prompt) gets the root-only tree.
 //
-// Spec: medusa:heads=DIR[,tree=auto|choices=[[0],[0,0],...]][,topk=K][,q=1|0]
+// Spec: medusa:heads=DIR[,tree=auto|choices=[[0],[0,0],...]][,top_k=K][,q=1|0]
 //   heads: directory written by save_heads (kind medusa, trained for this target);
-//   topk: largest sibling rank + 1, in [1, 64] (default 10 = ranks tracked by the heads).
+//   top_k: largest sibling rank + 1, in [1, 64] (default 10 = ranks tracked by the heads).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -105,8 +105,8 @@ struct MedusaOptions {
   bool record_q = true;       // dense q rows in the tree
 };
 
-// Reads heads, tree, choices, topk, q (Error for unknown keys, no heads key, malformed choices,
-// tree other than auto, both tree and choices, topk outside [1, 64]). Does not touch the files.
+// Reads heads, tree, choices, top_k, q (Error for unknown keys, no heads key, malformed choices,
+// tree other than auto, both tree and choices, top_k outside [1, 64]). Does not touch the files.
 MedusaOptions medusa_options(const DrafterParams& p);
 
 class MedusaDrafter final : public Drafter {
@@ -122,7 +122,7 @@ class MedusaDrafter final : public Drafter {
 
   const HeadNet& heads() const { return net_; }
   // The template propose() fills for `budget` (cut to the budget, depth <= n_heads, ranks <
-  // topk); cached.
+  // top_k); cached.
   const TreeTemplate& template_for(const DraftBudget& budget) { return templates_.get(budget); }
 
  private:
@@ -134,7 +134,7 @@ class MedusaDrafter final : public Drafter {
   std::vector<std::int32_t> width_;    // [depth] candidates needed from head d (max rank + 1)
   std::vector<float> logits_;          // [vocab] one head's logits
   std::vector<float> probs_;           // [n_heads, vocab] softmax per head (q rows)
-  std::vector<Candidate> cands_;       // [n_heads, topk] top candidates per head
+  std::vector<Candidate> cands_;       // [n_heads, top_k] top candidates per head
   std::vector<std::int32_t> idx_;      // [vocab] top-k selection
 };
 

@@ -50,8 +50,8 @@ TEST(Medusa, GreedyLosslessOnRandomLlama) {
   Fixture fx;
   LlamaModel target(fx.w, 1);
   std::int64_t accepted = 0;
-  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "topk=2", "q=0",
-                                    "topk=64"}) {
+  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "top_k=2", "q=0",
+                                    "top_k=64"}) {
     const std::string spec = "medusa:heads=" + fx.heads + (params.empty() ? "" : "," + params);
     accepted += testing::expect_heads_greedy_lossless(target, fx.w, spec, testing::heads_prompts(), 64);
   }
@@ -79,7 +79,7 @@ TEST(Medusa, TreesRespectBudgetAndDepthAndRecordQ) {
   const std::vector<Token> ctx_tokens = {1, 7, 9};
   SamplingParams greedy;
   Rng rng(1);
-  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "topk=3"}) {
+  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "top_k=3"}) {
     auto d = fx.make(params);
     for (std::int32_t budget : {0, 1, 2, 5, 8, 16, 64, 128}) {
       for (std::int32_t depth : {0, 1, 2, 5}) {
@@ -100,7 +100,7 @@ TEST(Medusa, TreesRespectBudgetAndDepthAndRecordQ) {
           for (std::int32_t l = 1, p = 10; l <= levels; ++l, p *= 10) capacity += p;
           EXPECT_EQ(t.size() - 1, std::min(budget, capacity));
         }
-        if (params == "topk=3") {
+        if (params == "top_k=3") {
           for (std::int32_t i = 1; i < t.size(); ++i) {
             std::int32_t siblings = 0;
             for (std::int32_t j = 1; j < t.size(); ++j) siblings += t.parent[j] == t.parent[i];
@@ -289,8 +289,8 @@ TEST(Medusa, ErrorsNameTheProblem) {
   }
   // Bad keys and values.
   for (const std::string& params : std::vector<std::string>
-       {"topk=0", "topk=65", "tree=dynamic", "choices=[[0,0]]", "choices=[[0],[0]]",
-        "choices=[[0]", "tree=auto,choices=[[0]]", "q=maybe", "top_k=3", "gamma=2"}) {
+       {"top_k=0", "top_k=65", "tree=dynamic", "choices=[[0,0]]", "choices=[[0],[0]]",
+        "choices=[[0]", "tree=auto,choices=[[0]]", "q=maybe", "topk=3", "gamma=2"}) {
     EXPECT_THROW(fx.make(params), Error) << params;
     EXPECT_THROW(validate_drafter_spec("medusa:heads=" + fx.heads + "," + params, env), Error)
         << params;
