@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "core/matmul.h"
 #include "core/safetensors.h"
 #include "heads/head_layers.h"
 
@@ -326,7 +327,6 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
     z.rowwise() += CMapV(p.block_b[b].data(), d);
     x += z.unaryExpr([](float v) { return v * heads::logistic(v); });
   }
-  MapM o(out.data(), n, V);
   if (cfg_.kind == HeadKind::kExitAdapter) {
     const CMapV g(target_->final_norm.data(), d);
     const float eps = target_->info.norm_eps;
@@ -334,9 +334,11 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
       const float inv = 1.0f / std::sqrt(x.row(i).squaredNorm() / static_cast<float>(d) + eps);
       z.row(i) = x.row(i).cwiseProduct(g) * inv;
     }
-    o.noalias() = z * CMapM(target_->classifier_matrix().data(), V, d).transpose();
+    matmul(s.b.data(), n, target_->classifier_matrix().data(), V, d, nullptr, out.data(), s.n_threads);
   } else {
-    o.noalias() = x * CMapM(p.classifier.data(), V, d).transpose();
+    // The [vocab, dim] classifier dominates: core's kernel streams it once for all n rows
+    // (an Eigen GEMM would repack it on every call).
+    matmul(s.a.data(), n, p.classifier.data(), V, d, nullptr, out.data(), s.n_threads);
   }
 }
 

@@ -93,6 +93,7 @@ struct HeadParams {
 // Reusable buffers for HeadNet::logits (no allocation once grown).
 struct HeadScratch {
   std::vector<float> a, b, c;
+  int n_threads = 1;  // threads for the classifier product (core/matmul.h)
 };
 
 class HeadNet {
@@ -118,7 +119,7 @@ class HeadNet {
   // Logits of head h for n inputs. hidden: [n, dim] (Medusa/Hydra: final-normed target hidden;
   // adapters: residual after exit_layers[h] layers). path: Hydra only, [n, h + 1] tokens (root
   // first), each in [0, vocab); else ignored. out: [n, vocab]. Throws Error on bad sizes or
-  // token ids. Single-threaded; no allocation once `scratch` has grown.
+  // token ids. Runs on scratch.n_threads threads; no allocation once `scratch` has grown.
   void logits(std::int32_t h, std::span<const float> hidden, std::span<const Token> path,
               std::int32_t n, std::span<float> out, HeadScratch& scratch) const;
 
