@@ -1,5 +1,5 @@
 // Draft-head costs on a stories15M-shaped target (dim 288, vocab 32000; random weights): µs per
-// propose() of the medusa and hydra drafters at budget 64 with K = 4 heads, one head call
+// propose() of the medusa and hydra drafters at budget 64 with K = 4 heads (1 and 2 threads), one head call
 // (HeadNet::logits, n = 1: a [32000 x 288] classifier GEMV, 36.9 MB of fp32 read) and one
 // training step of one head (forward + backward over a 64-example batch). The bytes counter of
 // the head call gives the memory bandwidth it reaches (compare with bench_llama's figures).
@@ -58,6 +58,7 @@ void BM_Propose(benchmark::State& state, const std::string& spec) {
   DrafterEnv env;
   env.target = &f.w->info;
   env.target_weights = f.w;
+  env.n_threads = static_cast<int>(state.range(0));
   std::string s = spec;
   s.replace(s.find("{dir}"), 5, f.dir);
   auto d = make_drafter(s, env);
@@ -74,9 +75,9 @@ void BM_Propose(benchmark::State& state, const std::string& spec) {
   }
   state.counters["nodes"] = benchmark::Counter(static_cast<double>(nodes), benchmark::Counter::kAvgIterations);
 }
-BENCHMARK_CAPTURE(BM_Propose, medusa, std::string("medusa:heads={dir}/medusa"))->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Propose, hydra_dynamic, std::string("hydra:heads={dir}/hydra"))->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Propose, hydra_template, std::string("hydra:heads={dir}/hydra,tree=template"))->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Propose, medusa, std::string("medusa:heads={dir}/medusa"))->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Propose, hydra_dynamic, std::string("hydra:heads={dir}/hydra"))->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Propose, hydra_template, std::string("hydra:heads={dir}/hydra,tree=template"))->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond);
 
 void BM_HeadCall(benchmark::State& state) {
   Fixture& f = fixture();

@@ -44,6 +44,7 @@ void check_hydra_options(const HydraOptions& o, const HeadConfig& cfg) {
 
 HydraDrafter::HydraDrafter(HeadNet heads, HydraOptions options)
     : net_(std::move(heads)), opt_(std::move(options)) {
+  scratch_.n_threads = std::max(1, opt_.n_threads);
   const HeadConfig& cfg = net_.config();
   if (cfg.kind != HeadKind::kHydra) {
     fail("drafter hydra: heads = {}: kind = {}: this drafter needs hydra heads", opt_.heads_dir,
@@ -54,8 +55,12 @@ HydraDrafter::HydraDrafter(HeadNet heads, HydraOptions options)
   vocab_ = cfg.vocab;
   max_depth_ = opt_.max_depth > 0 ? opt_.max_depth : cfg.n_heads;
   const std::int32_t max_rank = std::min(opt_.top_k, vocab_);
-  path_.reserve(max_depth_ + 1);
-  logits_.resize(vocab_);
+  const std::size_t rows = static_cast<std::size_t>(std::max(opt_.expand_top, 1)) + 1;
+  level_nodes_.reserve(rows);
+  level_order_.reserve(rows * std::max(opt_.top_k, 1));
+  level_hidden_.reserve(rows * cfg.dim);
+  level_path_.reserve(rows * (max_depth_ + 1));
+  level_logits_.reserve(rows * vocab_);
   idx_.resize(vocab_);
   cands_.resize(max_rank);
   if (opt_.tree == HydraTree::kTemplate) {
@@ -100,14 +105,54 @@ HydraDrafter::HydraDrafter(HeadNet heads, HydraOptions options)
   }
 }
 
+void HydraDrafter::fill_level(const DraftTree& tree, std::int32_t d, std::int32_t v) {
+  level_nodes_.clear();
+  if (opt_.tree == HydraTree::kTemplate) {
+    for (std::int32_t u = 0; u < tree.size(); ++u) {
+      if (tree.depth[u] == d && u < static_cast<std::int32_t>(width_.size()) && width_[u] > 0) {
+        level_nodes_.push_back(u);
+      }
+    }
+  } else {
+    level_order_.clear();
+    for (std::int32_t u = 0; u < tree.size(); ++u) {
+      if (tree.depth[u] == d) level_order_.emplace_back(-tree.score[u], u);
+    }
+    const std::size_t n = std::min<std::size_t>(level_order_.size(), static_cast<std::size_t>(expand_top_));
+    std::partial_sort(level_order_.begin(), level_order_.begin() + n, level_order_.end());
+    for (std::size_t i = 0; i < n; ++i) level_nodes_.push_back(level_order_[i].second);
+  }
+  if (std::find(level_nodes_.begin(), level_nodes_.end(), v) == level_nodes_.end()) {
+    level_nodes_.push_back(v);
+  }
+  const std::int32_t n = static_cast<std::int32_t>(level_nodes_.size());
+  const std::size_t dim = hidden_.size(), plen = static_cast<std::size_t>(d) + 1;
+  level_hidden_.resize(n * dim);
+  level_path_.resize(n * plen);
+  level_logits_.resize(static_cast<std::size_t>(n) * vocab_);
+  for (std::int32_t i = 0; i < n; ++i) {
+    std::copy(hidden_.begin(), hidden_.end(), level_hidden_.begin() + i * dim);
+    for (std::int32_t u = level_nodes_[i]; u >= 0; u = tree.parent[u]) {
+      level_path_[i * plen + tree.depth[u]] = tree.token[u];
+    }
+  }
+  net_.logits(d, level_hidden_, level_path_, n, level_logits_, scratch_);
+  level_depth_ = d;
+}
+
 void HydraDrafter::node_candidates(const DraftTree& tree, std::int32_t v, std::int32_t k,
                                    std::span<Candidate> cands, std::span<float> probs) {
   const std::int32_t d = tree.depth[v];
   SPECLAB_ASSERT(d < max_depth_);
-  path_.resize(d + 1);
-  for (std::int32_t u = v; u >= 0; u = tree.parent[u]) path_[tree.depth[u]] = tree.token[u];
-  net_.logits(d, hidden_, path_, 1, logits_, scratch_);
-  head_drafter::top_candidates(logits_, k, cands, idx_, probs);
+  auto it = level_depth_ == d ? std::find(level_nodes_.begin(), level_nodes_.end(), v)
+                              : level_nodes_.end();
+  if (it == level_nodes_.end()) {
+    fill_level(tree, d, v);
+    it = std::find(level_nodes_.begin(), level_nodes_.end(), v);
+  }
+  const std::size_t row = static_cast<std::size_t>(it - level_nodes_.begin());
+  head_drafter::top_candidates(
+      std::span<const float>(level_logits_).subspan(row * vocab_, vocab_), k, cands, idx_, probs);
 }
 
 void HydraDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
@@ -119,6 +164,7 @@ void HydraDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, D
     return;
   }
   hidden_ = ctx.hidden;
+  level_depth_ = -1;
   if (opt_.tree == HydraTree::kTemplate) {
     propose_template(root, budget, out);
   } else {
@@ -131,6 +177,7 @@ void HydraDrafter::propose_dynamic(Token root, const DraftBudget& budget, DraftT
   const std::int32_t b = budget.max_nodes;
   const DynamicTreeOptions o{std::min({opt_.top_k, b, vocab_}), std::min(opt_.expand_top, b),
                              max_depth_};
+  expand_top_ = o.expand_top;
   rec_stage_.clear();
   rec_parent_.clear();
   rec_token_.clear();

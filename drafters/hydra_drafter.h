@@ -51,6 +51,7 @@ struct HydraOptions {
   std::int32_t max_depth = 0;   // 0 = n_heads
   std::string choices;          // tree=template: choices text; empty = optimal template
   bool record_q = true;
+  int n_threads = 1;            // threads for head calls (DrafterEnv::n_threads; not a spec key)
 };
 
 // Reads heads, tree, top_k, expand_top, max_depth, choices, q (Error for unknown keys, no heads
@@ -77,9 +78,15 @@ class HydraDrafter final : public Drafter {
 
  private:
   // Head depth(v) candidates of node v of `tree` (path root..v); top k into `cands`, softmax
-  // into `probs` when non-empty.
+  // into `probs` when non-empty. The logits come from the level cache (below).
   void node_candidates(const DraftTree& tree, std::int32_t v, std::int32_t k,
                        std::span<Candidate> cands, std::span<float> probs);
+  // Level batching: the first request at depth d computes, in one head call, the logits of
+  // every node of that depth the tree builder is about to expand (template: the nodes with
+  // children; dynamic: the expand_top best-scoring ones, as build_dynamic_tree picks them) plus
+  // v. A node not in the batch gets its own call. Rows are bit-identical to single calls
+  // (HeadNet::logits), so batching changes the cost, never the tree.
+  void fill_level(const DraftTree& tree, std::int32_t d, std::int32_t v);
   void propose_dynamic(Token root, const DraftBudget& budget, DraftTree& out);
   void propose_template(Token root, const DraftBudget& budget, DraftTree& out);
 
@@ -89,11 +96,17 @@ class HydraDrafter final : public Drafter {
   std::int32_t max_depth_ = 0;
   std::span<const float> hidden_;       // this propose()'s context hidden [dim]
   HeadScratch scratch_;
-  std::vector<Token> path_;             // [depth + 1] root..node tokens
-  std::vector<float> logits_;           // [vocab]
   std::vector<std::int32_t> idx_;       // [vocab] top-k selection
   std::vector<Candidate> cands_;        // [top_k] one node's candidates (template mode)
   CandidateFn candidate_fn_;            // dynamic mode: calls node_candidates, records q rows
+  std::int32_t expand_top_ = 0;         // this propose()'s effective expand_top (dynamic mode)
+  // Level cache of this propose(): depth, nodes, [n, dim] hidden copies, [n, d+1] paths, logits.
+  std::int32_t level_depth_ = -1;
+  std::vector<std::int32_t> level_nodes_;
+  std::vector<float> level_hidden_;
+  std::vector<Token> level_path_;
+  std::vector<float> level_logits_;
+  std::vector<std::pair<float, std::int32_t>> level_order_;
   // Dynamic mode: the expanded staging nodes, to map q rows onto the final tree.
   std::vector<std::int32_t> rec_stage_;   // staging node index
   std::vector<std::int32_t> rec_parent_;  // record of the staging parent (-1 for the root)

@@ -186,6 +186,7 @@ MedusaOptions medusa_options(const DrafterParams& p) {
 
 MedusaDrafter::MedusaDrafter(HeadNet heads, MedusaOptions options)
     : net_(std::move(heads)), opt_(std::move(options)) {
+  scratch_.n_threads = std::max(1, opt_.n_threads);
   const HeadConfig& cfg = net_.config();
   if (cfg.kind != HeadKind::kMedusa) {
     fail("drafter medusa: heads = {}: kind = {}: this drafter needs medusa heads", opt_.heads_dir,

@@ -103,6 +103,7 @@ struct MedusaOptions {
   std::string choices;        // Medusa choices text; empty = tree=auto
   std::int32_t top_k = 10;    // sibling ranks used: 0 .. top_k - 1
   bool record_q = true;       // dense q rows in the tree
+  int n_threads = 1;          // threads for head calls (DrafterEnv::n_threads; not a spec key)
 };
 
 // Reads heads, tree, choices, top_k, q (Error for unknown keys, no heads key, malformed choices,

@@ -65,11 +65,12 @@ std::unique_ptr<Drafter> build(const DrafterParams& p, const DrafterEnv& env, bo
     }
     return std::make_unique<DelDrafter>(env.target_weights, std::move(o), std::move(adapters));
   }
-  if (name == "medusa" || name == "hydra") {  // draft heads on the target (issue 9)
+  if (name == "medusa" || name == "hydra") {  // draft heads on the target (issue 7)
     const bool medusa = name == "medusa";
     const HeadKind kind = medusa ? HeadKind::kMedusa : HeadKind::kHydra;
-    const MedusaOptions mo = medusa ? medusa_options(p) : MedusaOptions{};
-    const HydraOptions ho = medusa ? HydraOptions{} : hydra_options(p);
+    MedusaOptions mo = medusa ? medusa_options(p) : MedusaOptions{};
+    HydraOptions ho = medusa ? HydraOptions{} : hydra_options(p);
+    mo.n_threads = ho.n_threads = env.n_threads;
     const std::string& dir = medusa ? mo.heads_dir : ho.heads_dir;
     if (!load) {  // cheap checks: the target kind, the heads' directory, kind and depth
       if (!env.target_weights) {

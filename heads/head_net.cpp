@@ -317,14 +317,15 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
         u.block(i, (k + 1) * d, 1, d) = CMapV(emb.data() + static_cast<std::size_t>(t) * d, d);
       }
     }
-    x.noalias() = u * CMapM(p.proj_w.data(), d, in).transpose();
-    x.rowwise() += CMapV(p.proj_b.data(), d);
+    matmul(s.c.data(), n, p.proj_w.data(), d, in, p.proj_b.data(), s.a.data(), s.n_threads);
   } else {
     x = CMapM(hidden.data(), n, d);
   }
+  // Every product goes through core's kernel, whose per-element arithmetic does not depend on
+  // n: a row's logits are bit-identical whether it is computed alone or in a batch (drafters
+  // batch the nodes of a tree level).
   for (std::int32_t b = 0; b < cfg_.n_blocks; ++b) {
-    z.noalias() = x * CMapM(p.block_w[b].data(), d, d).transpose();
-    z.rowwise() += CMapV(p.block_b[b].data(), d);
+    matmul(s.a.data(), n, p.block_w[b].data(), d, d, p.block_b[b].data(), s.b.data(), s.n_threads);
     x += z.unaryExpr([](float v) { return v * heads::logistic(v); });
   }
   if (cfg_.kind == HeadKind::kExitAdapter) {

@@ -120,6 +120,7 @@ class HeadNet {
   // adapters: residual after exit_layers[h] layers). path: Hydra only, [n, h + 1] tokens (root
   // first), each in [0, vocab); else ignored. out: [n, vocab]. Throws Error on bad sizes or
   // token ids. Runs on scratch.n_threads threads; no allocation once `scratch` has grown.
+  // Each row's result is bit-identical whatever n and the thread count (core/matmul.h).
   void logits(std::int32_t h, std::span<const float> hidden, std::span<const Token> path,
               std::int32_t n, std::span<float> out, HeadScratch& scratch) const;
 

@@ -254,6 +254,32 @@ TEST(HeadNet, BadHeadFilesAreClearErrors) {
   fs::remove_all(dir);
 }
 
+TEST(HeadNet, BatchedRowsAreBitIdenticalToSingleRows) {
+  // Drafters batch the nodes of a tree level into one call; that must not change any logit.
+  auto w = tiny_target();
+  Rng rng(12);
+  for (const HeadKind kind : {HeadKind::kMedusa, HeadKind::kHydra, HeadKind::kExitAdapter}) {
+    HeadNet net = HeadNet::init(config(kind, 2, 2), w);
+    perturb(net, 4, 0.3f);
+    const std::int32_t n = 7, h = 1, plen = kind == HeadKind::kHydra ? h + 1 : 0;
+    std::vector<float> hidden(n * 16), batch(n * 40), single(40);
+    for (float& x : hidden) x = static_cast<float>(rng.normal());
+    std::vector<Token> path(n * plen);
+    for (Token& t : path) t = static_cast<Token>(rng.below(40));
+    HeadScratch s;
+    s.n_threads = 2;
+    net.logits(h, hidden, path, n, batch, s);
+    HeadScratch s1;
+    for (std::int32_t i = 0; i < n; ++i) {
+      net.logits(h, std::span<const float>(hidden).subspan(i * 16, 16),
+                 std::span<const Token>(path).subspan(i * plen, plen), 1, single, s1);
+      for (std::int32_t j = 0; j < 40; ++j) {
+        ASSERT_EQ(single[j], batch[i * 40 + j]) << to_string(kind) << " row " << i << " col " << j;
+      }
+    }
+  }
+}
+
 TEST(HeadNet, LogitsRejectBadInputs) {
   auto w = tiny_target();
   const HeadNet net = HeadNet::init(config(HeadKind::kHydra, 2, 1), w);
