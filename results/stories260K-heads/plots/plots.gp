@@ -1,0 +1,34 @@
+# speclab plots; run: gnuplot plots.gp (in this directory)
+set terminal pngcairo size 1000,640 noenhanced font ',10'
+set key below
+set grid
+set output 'tau_vs_budget_T0.png'
+set title "tau vs budget - stories260K.bin - temperature 0"
+set xlabel 'budget (draft nodes per step)'
+set ylabel 'tau (new tokens per target forward)'
+set logscale x 2
+plot 'series_0_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
+     'series_1_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa-ce] / greedy", \
+     'series_2_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
+     'series_3_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra,tree=template] / greedy"
+unset logscale x
+set output 'speedup_vs_budget_T0.png'
+set title "speedup vs budget - stories260K.bin - temperature 0"
+set xlabel 'budget (draft nodes per step)'
+set ylabel 'speedup vs autoregressive'
+set logscale x 2
+plot 'series_0_T0.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
+     'series_1_T0.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa-ce] / greedy", \
+     'series_2_T0.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
+     'series_3_T0.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra,tree=template] / greedy"
+unset logscale x
+set output 'accept_by_depth_T0.png'
+set title "acceptance by depth (largest budget) - stories260K.bin - temperature 0"
+set xlabel 'tree depth'
+set ylabel 'P(accepted path reaches depth | tree reaches it)'
+set yrange [0:1]
+plot 'depth_0_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy (budget 64)", \
+     'depth_1_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa-ce] / greedy (budget 64)", \
+     'depth_2_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy (budget 64)", \
+     'depth_3_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra,tree=template] / greedy (budget 64)"
+set autoscale y
