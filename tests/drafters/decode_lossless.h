@@ -29,7 +29,17 @@ inline const std::vector<std::int32_t>& lossless_budgets() {
 struct LosslessStats {
   std::int64_t target_forwards = 0;   // with the drafter
   std::int64_t ar_forwards = 0;       // autoregressive
+  std::int64_t accepted = 0;          // accepted draft tokens (a vacuous test accepts none)
 };
+
+// The registry environment for `target`: its info and, for a LlamaModel, its weights (head
+// drafters and exit adapters need them for the fingerprint, embeddings and classifier).
+inline DrafterEnv env_for(LanguageModel& target) {
+  DrafterEnv env;
+  env.target = &target.info();
+  if (auto* m = dynamic_cast<LlamaModel*>(&target)) env.target_weights = m->weights();
+  return env;
+}
 
 // For every budget and prompt: decode(target, drafter) == decode(target, null). One drafter is
 // built per budget from `spec` and reused across the prompts (begin() is called per prompt), so
@@ -49,14 +59,15 @@ inline LosslessStats expect_greedy_lossless(LanguageModel& target, const std::st
     stats.ar_forwards += r.n_target_forwards();
   }
   for (const std::int32_t budget : lossless_budgets()) {
-    DrafterEnv env;
-    env.target = &target.info();
-    auto drafter = make_drafter(spec, env);
+    auto drafter = make_drafter(spec, env_for(target));
     opt.budget.max_nodes = budget;
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       auto r = decode(target, drafter.get(), rule.get(), prompts[i], opt);
       EXPECT_EQ(r.tokens, ar[i]) << spec << " budget " << budget << " prompt " << i;
-      for (const auto& s : r.steps) EXPECT_LE(s.n_drafted, budget);
+      for (const auto& s : r.steps) {
+        EXPECT_LE(s.n_drafted, budget) << spec;
+        stats.accepted += s.n_accepted;
+      }
       stats.target_forwards += r.n_target_forwards();
     }
   }
@@ -73,12 +84,12 @@ inline LosslessStats lossless_on_random_llama(const std::string& spec) {
   return expect_greedy_lossless(target, spec, prompts, 96);
 }
 
-// Sampling through the real loop (temperature 0.9, top-p 0.95; the loop picks the default
-// lossless rule for deterministic trees): runs, respects the budget, and is reproducible (same
-// seed, same tokens) with a fresh drafter each time.
-inline void expect_sampling_reproducible(const std::string& spec) {
-  auto info = synthetic_info(32, 64, 2, 4, 2, 60, 512);
-  auto w = std::make_shared<const LlamaWeights>(random_llama_weights(info, 22));
+// Sampling through the real loop (temperature 0.9, top-p 0.95; `rule_name` or, when empty, the
+// loop's default lossless rule for the drafter's trees): runs, respects the budget, emits
+// in-range tokens, and is reproducible (same seed, same tokens) with a fresh drafter each time.
+inline void expect_sampling_reproducible_on(const std::shared_ptr<const LlamaWeights>& w,
+                                            const std::string& spec,
+                                            const std::string& rule_name = "") {
   LlamaModel target(w, 1);
   DecodeOptions opt;
   opt.sampling.temperature = 0.9f;
@@ -88,17 +99,27 @@ inline void expect_sampling_reproducible(const std::string& spec) {
   opt.stop_at_bos = opt.stop_at_eos = false;
   opt.budget.max_nodes = 16;
   const std::vector<Token> prompt = {1, 7, 9, 12, 7, 9};
+  std::unique_ptr<AcceptanceRule> rule;
+  if (!rule_name.empty()) rule = make_rule(rule_name);
   std::vector<Token> first;
   for (int run = 0; run < 2; ++run) {
-    DrafterEnv env;
-    env.target = &target.info();
-    auto drafter = make_drafter(spec, env);
-    auto r = decode(target, drafter.get(), nullptr, prompt, opt);
-    EXPECT_EQ(static_cast<int>(r.tokens.size()), 80) << spec;
+    auto drafter = make_drafter(spec, env_for(target));
+    auto r = decode(target, drafter.get(), rule.get(), prompt, opt);
+    EXPECT_EQ(static_cast<int>(r.tokens.size()), 80) << spec << " " << rule_name;
     for (const auto& s : r.steps) EXPECT_LE(s.n_drafted, 16) << spec;
+    for (const Token t : r.tokens) {
+      EXPECT_GE(t, 0);
+      EXPECT_LT(t, w->info.vocab_size);
+    }
     if (run == 0) first = r.tokens;
-    else EXPECT_EQ(r.tokens, first) << spec << ": same seed must give the same tokens";
+    else EXPECT_EQ(r.tokens, first) << spec << " " << rule_name << ": same seed must give the same tokens";
   }
+}
+
+inline void expect_sampling_reproducible(const std::string& spec) {
+  expect_sampling_reproducible_on(std::make_shared<const LlamaWeights>(random_llama_weights(
+                                      synthetic_info(32, 64, 2, 4, 2, 60, 512), 22)),
+                                  spec);
 }
 
 // Returns false (and the caller skips) when the model or tokenizer is absent.
@@ -107,15 +128,20 @@ inline bool stories_available() {
          std::filesystem::exists(model_path("tok512.bin"));
 }
 
-inline LosslessStats lossless_on_stories(const std::string& spec) {
-  LlamaModel target(load_weights_shared(model_path("stories260K.bin")), 1);
+// Three story prompts encoded with tok512.bin (BOS first).
+inline std::vector<std::vector<Token>> stories_prompts() {
   auto tok = load_tokenizer(model_path("tok512.bin"));
   std::vector<std::vector<Token>> prompts;
   for (const char* text : {"Once upon a time", "Tom and his dog went to the park.",
                            "Lily wanted to bake a big cake for her mom"}) {
     prompts.push_back(tok->encode(text, /*add_bos=*/true));
   }
-  return expect_greedy_lossless(target, spec, prompts, 100);
+  return prompts;
+}
+
+inline LosslessStats lossless_on_stories(const std::string& spec) {
+  LlamaModel target(load_weights_shared(model_path("stories260K.bin")), 1);
+  return expect_greedy_lossless(target, spec, stories_prompts(), 100);
 }
 
 }  // namespace speclab::testing

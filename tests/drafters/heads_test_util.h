@@ -1,7 +1,6 @@
 // Fixtures for the head drafters' tests (medusa, hydra): perturbed heads on a synthetic (or real)
-// Llama target saved to a temporary directory, a greedy-losslessness harness that passes the
-// target's weights to the registry (decode_lossless.h's does not set DrafterEnv::target_weights),
-// a drafter wrapper that records every proposed tree, and a reference top-k.
+// Llama target saved to a temporary directory, a drafter wrapper that records every proposed
+// tree, and a reference top-k. Losslessness and sampling harnesses: decode_lossless.h.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 #include "experiments/decode.h"
 #include "experiments/drafter_registry.h"
 #include "heads/head_net.h"
+#include "tests/drafters/decode_lossless.h"
 #include "tests/testing/models_dir.h"
 #include "trees/tree_builders.h"
 #include "verifiers/rules.h"
@@ -158,83 +158,12 @@ class RecordingDrafter final : public Drafter {
   Drafter& inner_;
 };
 
-// expect_greedy_lossless (decode_lossless.h) with DrafterEnv::target_weights set: for every
-// budget 4..128 and prompt, greedy decoding with the drafter equals autoregressive decoding.
-// Returns the number of accepted draft tokens (to check the test is not vacuous).
-inline std::int64_t expect_heads_greedy_lossless(LanguageModel& target,
-                                                 const std::shared_ptr<const LlamaWeights>& w,
-                                                 const std::string& spec,
-                                                 const std::vector<std::vector<Token>>& prompts,
-                                                 std::int32_t n_new) {
-  auto rule = make_rule("greedy");
-  DecodeOptions opt;
-  opt.max_new_tokens = n_new;
-  opt.stop_at_bos = opt.stop_at_eos = false;
-  std::vector<std::vector<Token>> ar;
-  for (const auto& p : prompts) ar.push_back(decode(target, nullptr, rule.get(), p, opt).tokens);
-  std::int64_t accepted = 0;
-  for (const std::int32_t budget : {4, 8, 16, 32, 64, 128}) {
-    auto drafter = make_drafter(spec, heads_env(w));
-    opt.budget.max_nodes = budget;
-    for (std::size_t i = 0; i < prompts.size(); ++i) {
-      auto r = decode(target, drafter.get(), rule.get(), prompts[i], opt);
-      EXPECT_EQ(r.tokens, ar[i]) << spec << " budget " << budget << " prompt " << i;
-      for (const auto& s : r.steps) {
-        EXPECT_LE(s.n_drafted, budget) << spec;
-        accepted += s.n_accepted;
-      }
-    }
-  }
-  return accepted;
-}
-
+// Small prompts for the synthetic head target (vocab 60), including a one-token prompt (no
+// hidden state: the head drafters propose a root-only tree).
 inline const std::vector<std::vector<Token>>& heads_prompts() {
   static const std::vector<std::vector<Token>> p = {
       {1}, {1, 7, 9, 12}, {1, 3, 3, 3, 4, 5, 6, 3, 4}, {1, 40, 2, 59, 17, 17, 8}};
   return p;
-}
-
-inline bool stories260k_available() {
-  return std::filesystem::exists(model_path("stories260K.bin")) &&
-         std::filesystem::exists(model_path("tok512.bin"));
-}
-
-inline std::vector<std::vector<Token>> stories_prompts() {
-  auto tok = load_tokenizer(model_path("tok512.bin"));
-  std::vector<std::vector<Token>> prompts;
-  for (const char* text : {"Once upon a time", "Tom and his dog went to the park.",
-                           "Lily wanted to bake a big cake for her mom"}) {
-    prompts.push_back(tok->encode(text, /*add_bos=*/true));
-  }
-  return prompts;
-}
-
-// Sampled decoding (temperature 0.9, top-p 0.95) with `rule_name`: runs, stays within the
-// budget, emits n_new tokens, and is reproducible for a fixed seed.
-inline void expect_heads_sampling_runs(const std::shared_ptr<const LlamaWeights>& w,
-                                       const std::string& spec, const std::string& rule_name) {
-  LlamaModel target(w, 1);
-  DecodeOptions opt;
-  opt.sampling.temperature = 0.9f;
-  opt.sampling.top_p = 0.95f;
-  opt.max_new_tokens = 60;
-  opt.seed = 5;
-  opt.stop_at_bos = opt.stop_at_eos = false;
-  opt.budget.max_nodes = 16;
-  auto rule = make_rule(rule_name);
-  std::vector<Token> first;
-  for (int run = 0; run < 2; ++run) {
-    auto drafter = make_drafter(spec, heads_env(w));
-    const auto r = decode(target, drafter.get(), rule.get(), std::vector<Token>{1, 7, 9, 12}, opt);
-    EXPECT_EQ(r.tokens.size(), 60u) << spec << " " << rule_name;
-    for (const auto& s : r.steps) EXPECT_LE(s.n_drafted, 16) << spec;
-    for (const Token t : r.tokens) {
-      EXPECT_GE(t, 0);
-      EXPECT_LT(t, w->info.vocab_size);
-    }
-    if (run == 0) first = r.tokens;
-    else EXPECT_EQ(r.tokens, first) << spec << " " << rule_name << ": not reproducible";
-  }
 }
 
 }  // namespace speclab::testing

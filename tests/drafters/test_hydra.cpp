@@ -75,13 +75,13 @@ TEST(Hydra, GreedyLosslessOnRandomLlama) {
   std::int64_t accepted = 0;
   for (const std::string& params : lossless_params()) {
     const std::string spec = "hydra:heads=" + fx.heads + (params.empty() ? "" : "," + params);
-    accepted += testing::expect_heads_greedy_lossless(target, fx.w, spec, testing::heads_prompts(), 64);
+    accepted += testing::expect_greedy_lossless(target, spec, testing::heads_prompts(), 64).accepted;
   }
   EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
 }
 
 TEST(Hydra, GreedyLosslessOnStories260K) {
-  if (!testing::stories260k_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
   auto w = load_weights_shared(testing::model_path("stories260K.bin"));
   TempDir dir;
   save_heads(testing::perturbed_heads(HeadKind::kHydra, w, 4, 3, 0.3), dir.sub("h"));
@@ -89,7 +89,7 @@ TEST(Hydra, GreedyLosslessOnStories260K) {
   std::int64_t accepted = 0;
   for (const std::string& params : std::vector<std::string>{"", "tree=template"}) {
     const std::string spec = "hydra:heads=" + dir.sub("h") + (params.empty() ? "" : "," + params);
-    accepted += testing::expect_heads_greedy_lossless(target, w, spec, testing::stories_prompts(), 80);
+    accepted += testing::expect_greedy_lossless(target, spec, testing::stories_prompts(), 80).accepted;
   }
   EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
 }
@@ -325,8 +325,8 @@ TEST(Hydra, ErrorsNameTheProblem) {
 TEST(Hydra, SampledDecodingWithDeterministicAndTypicalRules) {
   Fixture fx;
   for (const char* rule : {"deterministic", "typical"}) {
-    testing::expect_heads_sampling_runs(fx.w, "hydra:heads=" + fx.heads, rule);
-    testing::expect_heads_sampling_runs(fx.w, "hydra:heads=" + fx.heads + ",tree=template", rule);
+    testing::expect_sampling_reproducible_on(fx.w, "hydra:heads=" + fx.heads, rule);
+    testing::expect_sampling_reproducible_on(fx.w, "hydra:heads=" + fx.heads + ",tree=template", rule);
   }
 }
 

@@ -53,14 +53,14 @@ TEST(Medusa, GreedyLosslessOnRandomLlama) {
   for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices, "top_k=2", "q=0",
                                     "top_k=64"}) {
     const std::string spec = "medusa:heads=" + fx.heads + (params.empty() ? "" : "," + params);
-    accepted += testing::expect_heads_greedy_lossless(target, fx.w, spec, testing::heads_prompts(), 64);
+    accepted += testing::expect_greedy_lossless(target, spec, testing::heads_prompts(), 64).accepted;
   }
   // Untrained heads rarely agree with the target, but over this many steps some do.
   EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
 }
 
 TEST(Medusa, GreedyLosslessOnStories260K) {
-  if (!testing::stories260k_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
   auto w = load_weights_shared(testing::model_path("stories260K.bin"));
   TempDir dir;
   save_heads(testing::perturbed_heads(HeadKind::kMedusa, w, 4, 3, 0.3), dir.sub("h"));
@@ -68,7 +68,7 @@ TEST(Medusa, GreedyLosslessOnStories260K) {
   std::int64_t accepted = 0;
   for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices}) {
     const std::string spec = "medusa:heads=" + dir.sub("h") + (params.empty() ? "" : "," + params);
-    accepted += testing::expect_heads_greedy_lossless(target, w, spec, testing::stories_prompts(), 80);
+    accepted += testing::expect_greedy_lossless(target, spec, testing::stories_prompts(), 80).accepted;
   }
   EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
 }
@@ -314,8 +314,8 @@ TEST(Medusa, RootOnlyChoices) {
 TEST(Medusa, SampledDecodingWithDeterministicAndTypicalRules) {
   Fixture fx;
   for (const char* rule : {"deterministic", "typical"}) {
-    testing::expect_heads_sampling_runs(fx.w, "medusa:heads=" + fx.heads, rule);
-    testing::expect_heads_sampling_runs(fx.w, "medusa:heads=" + fx.heads + ",choices=" + kChoices,
+    testing::expect_sampling_reproducible_on(fx.w, "medusa:heads=" + fx.heads, rule);
+    testing::expect_sampling_reproducible_on(fx.w, "medusa:heads=" + fx.heads + ",choices=" + kChoices,
                                         rule);
   }
 }

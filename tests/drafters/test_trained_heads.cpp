@@ -61,7 +61,7 @@ Trained& trained() {
 }
 
 TEST(TrainedHeads, BeatChanceByFar) {
-  if (!stories260k_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found in " << models_dir();
+  if (!stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found in " << models_dir();
   const Trained& t = trained();
   // Chance top-1 is 1/512; the target itself gets its own sampled next token right ~40-50%.
   EXPECT_GT(t.medusa.heldout.topk[0][0], 0.08);
@@ -71,18 +71,17 @@ TEST(TrainedHeads, BeatChanceByFar) {
 }
 
 TEST(TrainedHeads, GreedyLosslessAndHydraAcceptsMore) {
-  if (!stories260k_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found in " << models_dir();
+  if (!stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found in " << models_dir();
   Trained& t = trained();
   LlamaModel target(t.w, 1);
   const auto prompts = stories_prompts();
-  const std::int64_t med = expect_heads_greedy_lossless(target, t.w, "medusa:heads=" + t.dir.sub("medusa"), prompts, 48);
-  const std::int64_t hyd = expect_heads_greedy_lossless(target, t.w, "hydra:heads=" + t.dir.sub("hydra"), prompts, 48);
+  const std::int64_t med = expect_greedy_lossless(target, "medusa:heads=" + t.dir.sub("medusa"), prompts, 48).accepted;
+  const std::int64_t hyd = expect_greedy_lossless(target, "hydra:heads=" + t.dir.sub("hydra"), prompts, 48).accepted;
   EXPECT_GT(med, 100);
   EXPECT_GT(hyd, med);
-  const std::int64_t ex = expect_heads_greedy_lossless(
-      target, t.w, "early-exit:exit=4,d=3,adapters=" + t.dir.sub("exit"), prompts, 48);
+  const std::int64_t ex = expect_greedy_lossless(target, "early-exit:exit=4,d=3,adapters=" + t.dir.sub("exit"), prompts, 48).accepted;
   EXPECT_GT(ex, 50);
-  expect_heads_greedy_lossless(target, t.w, "del:adapters=" + t.dir.sub("exit"), prompts, 48);
+  expect_greedy_lossless(target, "del:adapters=" + t.dir.sub("exit"), prompts, 48);
 }
 
 }  // namespace
