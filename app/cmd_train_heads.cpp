@@ -104,7 +104,7 @@ int cmd_train_heads(int argc, char** argv) {
   } else {
     cfg.n_heads = n_heads;
   }
-  HeadNet net = HeadNet::init(cfg, weights, topt.seed);
+  HeadNet net = HeadNet::init(cfg, weights);
 
   DistillOptions dopt;
   dopt.samples_per_prompt = r["samples-per-prompt"].as<int>();

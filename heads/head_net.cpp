@@ -252,8 +252,7 @@ void check_target(const HeadConfig& c, const LlamaWeights& t, std::string_view w
 
 }  // namespace
 
-HeadNet HeadNet::init(HeadConfig cfg, std::shared_ptr<const LlamaWeights> target,
-                      std::uint64_t /*seed*/) {
+HeadNet HeadNet::init(HeadConfig cfg, std::shared_ptr<const LlamaWeights> target) {
   if (!target) fail("heads: a target model is required");
   cfg.dim = target->info.dim;
   cfg.vocab = target->info.vocab_size;

@@ -101,10 +101,8 @@ class HeadNet {
   HeadNet() = default;
   // Fresh heads for `target`: identity blocks, classifiers copied from the target, Hydra
   // projection [I 0 ...]. cfg.dim / cfg.vocab / cfg.target_fingerprint are filled from the
-  // target. Throws Error for an invalid config (validate()). `seed` is reserved for random
-  // initialisation variants (the default initialisation is deterministic).
-  static HeadNet init(HeadConfig cfg, std::shared_ptr<const LlamaWeights> target,
-                      std::uint64_t seed = 0);
+  // target. Throws Error for an invalid config (validate()). Deterministic (no randomness).
+  static HeadNet init(HeadConfig cfg, std::shared_ptr<const LlamaWeights> target);
 
   const HeadConfig& config() const { return cfg_; }
   HeadConfig& mutable_config() { return cfg_; }
