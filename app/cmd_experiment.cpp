@@ -284,6 +284,10 @@ int cmd_run(int argc, char** argv) {
       ("spec", "Experiment spec", cxxopts::value<std::string>())
       ("model", "Override the spec's model ('synthetic' forces the synthetic model)", cxxopts::value<std::string>())
       ("threads", "Override the spec's threads", cxxopts::value<int>())
+      ("max-prompts", "Override the spec's max_prompts (first N prompts of each set; 0 = all)", cxxopts::value<int>())
+      ("budgets", "Override the spec's budgets, comma-separated", cxxopts::value<std::string>())
+      ("temperatures", "Override the spec's temperatures, comma-separated", cxxopts::value<std::string>())
+      ("max-new", "Override the spec's max_new_tokens", cxxopts::value<int>())
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
       ("out", "Output directory", cxxopts::value<std::string>());
@@ -294,6 +298,19 @@ int cmd_run(int argc, char** argv) {
   ExperimentSpec spec = load_spec(spec_path);
   if (r.count("model")) spec.model = r["model"].as<std::string>();
   if (r.count("threads")) spec.threads = r["threads"].as<int>();
+  // Overrides for short runs of a long spec (the test command's fresh-clone run of the main job).
+  const bool overridden = r.count("max-prompts") || r.count("budgets") || r.count("temperatures") || r.count("max-new");
+  if (r.count("max-prompts")) spec.max_prompts = r["max-prompts"].as<int>();
+  if (r.count("budgets")) spec.budgets = parse_int_list(r["budgets"].as<std::string>(), "--budgets");
+  if (r.count("temperatures")) spec.temperatures = parse_double_list(r["temperatures"].as<std::string>(), "--temperatures");
+  if (r.count("max-new")) spec.max_new_tokens = r["max-new"].as<int>();
+  if (overridden) {
+    try {
+      throw_if_problems(spec_problems(spec, "speclab run"));
+    } catch (const Error& e) {
+      throw UsageError(e.what());
+    }
+  }
   return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), argc, argv);
 }
 

@@ -2,7 +2,10 @@
 // frozen target (heads/head_trainer.h), written as DIR/heads.safetensors + DIR/heads.json.
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -18,6 +21,37 @@
 #include "heads/head_trainer.h"
 
 namespace speclab::cli {
+namespace {
+
+// Why the heads in `dir` cannot stand for the heads this command would train ("" = they can):
+// they must load for `target` (both files present and well-formed, fingerprint matching) and
+// record the same kind, head count, blocks, exit layers and training settings.
+std::string reuse_problem(const std::string& dir, const std::shared_ptr<const LlamaWeights>& target,
+                          const HeadConfig& want, const nlohmann::json& settings) {
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "heads.json")) return "no heads.json there yet";
+  HeadNet have;
+  try {
+    have = load_heads(dir, target);
+  } catch (const Error& e) {
+    return fmt::format("existing heads do not load for this model: {}", e.what());
+  }
+  const HeadConfig& c = have.config();
+  if (c.kind != want.kind || c.n_heads != want.n_heads || c.n_blocks != want.n_blocks ||
+      c.exit_layers != want.exit_layers) {
+    return fmt::format("existing heads are {} x {} heads, {} blocks; asked for {} x {}, {} blocks", to_string(c.kind),
+                       c.n_heads, c.n_blocks, to_string(want.kind), want.n_heads, want.n_blocks);
+  }
+  for (const auto& [key, value] : settings.items()) {
+    if (!c.training.contains(key) || c.training[key] != value) {
+      return fmt::format("existing heads were trained with {} = {}, asked for {}", key,
+                         c.training.contains(key) ? c.training[key].dump() : std::string("(unrecorded)"),
+                         value.dump());
+    }
+  }
+  return "";
+}
+
+}  // namespace
 
 int cmd_train_heads(int argc, char** argv) {
   cxxopts::Options opts("speclab train-heads",
@@ -46,7 +80,9 @@ int cmd_train_heads(int argc, char** argv) {
       ("eval-every", "Progress + held-out accuracy every N steps (0 = at the end)", cxxopts::value<int>()->default_value("500"))
       ("seed", "Random seed (data sampling and mini-batches)", cxxopts::value<std::uint64_t>()->default_value("1"))
       ("threads", "Threads (target forwards; heads train in parallel)", cxxopts::value<int>()->default_value("2"))
-      ("out", "Output directory for heads.safetensors + heads.json", cxxopts::value<std::string>());
+      ("out", "Output directory for heads.safetensors + heads.json", cxxopts::value<std::string>())
+      ("reuse", "Do not retrain when --out already holds heads that load for this model (weights present, "
+                "fingerprint matching) and were trained with the same kind, shape and settings");
   auto r = parse_or_usage(opts, argc, argv);
   const std::string model_path = required(r, "model");
   const std::string out_dir = required(r, "out");
@@ -115,6 +151,33 @@ int cmd_train_heads(int argc, char** argv) {
   dopt.seed = topt.seed;
   dopt.validate(info);
 
+  const std::string source = r.count("corpus")    ? r["corpus"].as<std::string>()
+                             : r.count("prompts") ? r["prompts"].as<std::string>()
+                                                  : std::string("data/stories.jsonl");
+  // What the heads.json of heads trained by this command records (head_trainer.cpp and below).
+  const nlohmann::json settings = {{"steps", topt.steps},
+                                   {"batch", topt.batch},
+                                   {"lr", topt.lr},
+                                   {"weight_decay", topt.weight_decay},
+                                   {"teacher_weight", topt.teacher_weight},
+                                   {"seed", topt.seed},
+                                   {"data_source", source},
+                                   {"data_mode", r.count("corpus") ? "corpus" : "sampled continuations"},
+                                   {"samples_per_prompt", dopt.samples_per_prompt},
+                                   {"max_len", dopt.max_len},
+                                   {"data_temperature", dopt.temperature},
+                                   {"teacher_top", dopt.teacher_top}};
+  if (r.count("reuse")) {
+    const std::string why = reuse_problem(out_dir, weights, cfg, settings);
+    if (why.empty()) {
+      std::cout << fmt::format("train-heads: reusing {}: its heads load for {} and were trained with the same "
+                               "kind, shape and settings\n",
+                               out_dir, model_path);
+      return 0;
+    }
+    std::cerr << fmt::format("train-heads: training {} ({})\n", out_dir, why);
+  }
+
   const auto tok = load_tokenizer(resolve_tokenizer_path(
       model_path, r.count("tokenizer") ? r["tokenizer"].as<std::string>() : "", info.vocab_size));
   if (tok->vocab_size() != info.vocab_size) {
@@ -123,10 +186,8 @@ int cmd_train_heads(int argc, char** argv) {
   }
   LlamaModel target(weights, threads, dopt.max_len);
   DistillData data;
-  std::string source;
   const auto t0 = std::chrono::steady_clock::now();
   if (r.count("corpus")) {
-    source = r["corpus"].as<std::string>();
     std::ifstream f(source, std::ios::binary);
     if (!f) fail("{}: cannot open corpus", source);
     std::stringstream ss;
@@ -135,7 +196,6 @@ int cmd_train_heads(int argc, char** argv) {
     std::cerr << fmt::format("train-heads: corpus {} = {} tokens\n", source, toks.size());
     data = distill_from_corpus(target, toks, dopt, &std::cerr);
   } else {
-    source = r.count("prompts") ? r["prompts"].as<std::string>() : std::string("data/stories.jsonl");
     std::vector<std::vector<Token>> prompts;
     for (const Prompt& p : load_prompts(source)) prompts.push_back(tok->encode(p.text, true));
     data = distill_from_prompts(target, prompts, dopt, &std::cerr);

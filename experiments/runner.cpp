@@ -163,10 +163,16 @@ void build_configs(PreparedExperiment& exp, const DrafterEnv& env, std::vector<s
       bool missing = false;
       for (const char* key : {"heads", "adapters"}) {
         const std::string dir = params.get_string(key, "");
-        if (!dir.empty() && !std::filesystem::exists(std::filesystem::path(dir) / "heads.json")) {
-          exp.notes.push_back(fmt::format(
-              "skipping optional drafter '{}': no trained heads in '{}' (run speclab train-heads)", d.spec, dir));
-          missing = true;
+        if (dir.empty()) continue;
+        // Both files: a heads.json without its weights (e.g. a record copied without the
+        // ignored heads.safetensors) is "not trained here", not a broken experiment.
+        for (const char* file : {"heads.json", "heads.safetensors"}) {
+          if (!missing && !std::filesystem::exists(std::filesystem::path(dir) / file)) {
+            exp.notes.push_back(fmt::format("skipping optional drafter '{}': no trained heads in '{}' ({} missing; run "
+                                            "speclab train-heads)",
+                                            d.spec, dir, file));
+            missing = true;
+          }
         }
       }
       if (missing) continue;

@@ -4,8 +4,11 @@
 # 8-64, greedy and temperature 1) writing CSVs, config.json and plots to results/main/.
 # Model: --model PATH, else $SPECLAB_MODEL, else ../shared/models/stories260K.bin, else a
 # deterministic synthetic model (said in every output). Before the run, heads for the head
-# drafters are trained for the model unless results/heads/<model stem>-* already has them.
-# Usage: scripts/main.sh [--model PATH] [--out DIR] [any other `speclab run` flag]
+# drafters are trained for the model (scripts/heads.sh --train-only) unless the local cache
+# results/heads/<model stem>-* already holds heads that load for it with the same settings.
+# Usage: scripts/main.sh [--model PATH] [--out DIR] [--heads-steps N] [--heads-samples N]
+#                        [any other `speclab run` flag, e.g. --max-prompts 1 --budgets 8]
+#   --heads-steps / --heads-samples: train-heads --steps / --samples-per-prompt (short runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -13,18 +16,21 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target speclab -j"$(nproc)"
 out=results/main
 args=()
+heads_args=()
 model="${SPECLAB_MODEL:-../shared/models/stories260K.bin}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --model) model="$2"; args+=("$1" "$2"); shift 2 ;;
+    --heads-steps) heads_args+=(--steps "$2"); shift 2 ;;
+    --heads-samples) heads_args+=(--samples-per-prompt "$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
-# Medusa / Hydra heads and exit adapters for the model (trained once, ~2 min, kept in
-# results/heads/<model stem>-*); without a real model the head drafters are skipped.
+# Medusa / Hydra heads and exit adapters for the model (trained once, ~2.5 min, kept in the
+# ignored cache results/heads/<model stem>-*); without a real model the head drafters are skipped.
 if [ -e "$model" ] && [ "$model" != synthetic ]; then
-  scripts/heads.sh --train-only --model "$model"
+  scripts/heads.sh --train-only --model "$model" "${heads_args[@]+"${heads_args[@]}"}"
 fi
 echo "speclab: running experiments/specs/default.json -> $out" >&2
 build/speclab run experiments/specs/default.json --out "$out" "${args[@]+"${args[@]}"}"

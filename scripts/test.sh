@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Builds speclab (Release, -O3 -march=native) and runs the whole test suite with ctest, then
-# builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite once more.
+# Builds speclab (Release, -O3 -march=native) and runs the whole test suite with ctest; runs the
+# main job (scripts/main.sh) on a short run from a fresh clone of the committed tree
+# (scripts/fresh_clone_main.sh); then builds again with AddressSanitizer +
+# UndefinedBehaviorSanitizer and runs the suite once more.
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
+# Paths under the checkout reach ccache relative, so a clone inside it (the fresh-clone run)
+# reuses this build's objects.
+export CCACHE_BASEDIR="$(pwd)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+scripts/fresh_clone_main.sh
 if [ "${1:-}" != "--no-sanitize" ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPECLAB_SANITIZE=ON \
     -DSPECLAB_BUILD_BENCH=OFF

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -126,3 +127,37 @@ TEST(Cli, BadFilesExitOneWithAMessageNamingTheFile) {
 }
 
 }  // namespace
+
+// `speclab run SPEC --max-prompts/--budgets/--temperatures/--max-new` override the spec (the
+// test command's short fresh-clone run of the main job relies on it); bad overrides exit 2.
+TEST(Cli, RunOverridesTheSpecsSizes) {
+  const std::string dir = ::testing::TempDir() + "/speclab_cli_run_" + std::to_string(getpid());
+  const std::string spec = dir + ".json";
+  {
+    std::ofstream f(spec);
+    f << R"({"model": "synthetic", "prompts": [")" << SPECLAB_SOURCE_DIR
+      << R"(/data/copy.jsonl"], "drafters": ["ngram"], "budgets": [8, 16], "temperatures": [0, 1],
+             "max_new_tokens": 64})";
+  }
+  const auto r = run("run " + q(spec) + " --no-plots --max-prompts 2 --budgets 4 --temperatures 0 --max-new 8 --out " +
+                     q(dir));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream s(dir + "/summary.csv");
+  std::string header, line;
+  std::getline(s, header);
+  int rows = 0;
+  while (std::getline(s, line)) {
+    ++rows;
+    // budget, depth_cap, temperature, top_k, top_p, n_sequences (README: CSV schema); the
+    // baseline's budget is 0.
+    const bool baseline = line.find(",none,") != std::string::npos;
+    EXPECT_NE(line.find(baseline ? ",0,0,0,0,1,2," : ",4,0,0,0,1,2,"), std::string::npos) << line;
+  }
+  EXPECT_EQ(rows, 2) << "baseline + ngram at budget 4, greedy only";
+  for (const std::string bad : {" --budgets 0", " --max-new 0", " --max-prompts -1", " --temperatures x"}) {
+    const auto b = run("run " + q(spec) + " --no-plots --out " + q(dir) + bad);
+    EXPECT_EQ(b.code, 2) << bad << ": " << b.err;
+  }
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(spec);
+}

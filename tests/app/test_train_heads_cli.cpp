@@ -96,5 +96,43 @@ TEST(TrainHeadsCli, UsageAndInputErrors) {
   fs::remove_all(dir);
 }
 
+// --reuse (scripts/heads.sh, issue 21): heads are reused only when they load for this model and
+// were trained with the same settings; a heads.json without its weights, heads of another
+// target, or other settings are retrained.
+TEST(TrainHeadsCli, ReuseOnlyHeadsThatLoadForThisModelWithTheSameSettings) {
+  const std::string bin = model_path("stories260K.bin");
+  const std::string q80 = model_path("stories260K_q80.bin");
+  SPECLAB_REQUIRE_MODEL(bin);
+  SPECLAB_REQUIRE_MODEL(q80);
+  const std::string prompts = std::string(SPECLAB_SOURCE_DIR) + "/data/stories.jsonl";
+  const std::string dir = out_dir("reuse");
+  const std::string train = "train-heads --reuse --kind medusa --heads 2 --prompts " + q(prompts) + kQuick + " --out " + q(dir);
+  const auto trained = [&](const RunResult& r) { return r.out.find("head,top1") != std::string::npos; };
+  auto r = run(train + " --model " + q(bin));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(trained(r)) << r.out;
+  const auto mtime = fs::last_write_time(dir + "/heads.safetensors");
+  r = run(train + " --model " + q(bin));  // same model, same settings: nothing to do
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(trained(r)) << r.out;
+  EXPECT_NE(r.out.find("reusing"), std::string::npos) << r.out;
+  EXPECT_EQ(fs::last_write_time(dir + "/heads.safetensors"), mtime);
+  r = run(train + " --model " + q(bin) + " --lr 0.02");  // other settings
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(trained(r)) << r.out;
+  EXPECT_NE(r.err.find("lr"), std::string::npos) << r.err;
+  r = run(train + " --model " + q(q80) + " --tokenizer " + q(model_path("tok512.bin")));  // another target
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(trained(r)) << r.out;
+  EXPECT_NE(r.err.find("trained for target"), std::string::npos) << r.err;
+  fs::remove(dir + "/heads.safetensors");  // a fresh clone: heads.json without its weights
+  r = run(train + " --model " + q(q80) + " --tokenizer " + q(model_path("tok512.bin")));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(trained(r)) << r.out;
+  EXPECT_NE(r.err.find("heads.safetensors"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(dir + "/heads.safetensors"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace speclab::testing

@@ -264,6 +264,14 @@ TEST(Runner, OptionalHeadDraftersAndModelStemPlaceholder) {
   for (const auto& r : summarize(rec.sequences, exp.model_label)) {
     if (r.config != 0) EXPECT_EQ(r.matches_ar, "true") << r.drafter;
   }
+  // The fresh-clone case (issue 21): a heads.json whose weights file is absent is skipped too,
+  // not an error at load time.
+  std::filesystem::create_directories(tmp.path("heads/target-hydra"));
+  std::filesystem::copy_file(tmp.path("heads/target-medusa/heads.json"), tmp.path("heads/target-hydra/heads.json"));
+  auto exp2 = prepare_experiment(spec, no_tokenizer);
+  ASSERT_EQ(exp2.configs.size(), 2u);
+  ASSERT_EQ(exp2.notes.size(), 1u);
+  EXPECT_NE(exp2.notes[0].find("heads.safetensors missing"), std::string::npos) << exp2.notes[0];
   // Not optional: a missing heads directory is an error naming it.
   spec.drafters[1].optional = false;
   try {
