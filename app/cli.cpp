@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace speclab::cli {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/llama_weights.h"
-#include "core/tokenizer.h"
+#include "model/llama_weights.h"
+#include "tokenizers/tokenizer.h"
 
 namespace speclab::cli {
 

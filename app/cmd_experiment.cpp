@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
-#include "core/error.h"
+#include "base/error.h"
 #include "experiments/plots.h"
 #include "experiments/report.h"
 #include "experiments/runner.h"

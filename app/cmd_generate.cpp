@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
-#include "core/error.h"
-#include "core/llama2c_tokenizer.h"
-#include "core/llama_model.h"
-#include "core/model_loader.h"
-#include "core/tokenizer_loader.h"
+#include "base/error.h"
+#include "tokenizers/llama2c_tokenizer.h"
+#include "model/llama_model.h"
+#include "formats/model_loader.h"
+#include "tokenizers/tokenizer_loader.h"
 #include "experiments/decode.h"
 #include "experiments/drafter_registry.h"
 #include "verifiers/rules.h"

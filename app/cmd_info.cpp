@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
-#include "core/model_loader.h"
-#include "core/tokenizer_loader.h"
+#include "formats/model_loader.h"
+#include "tokenizers/tokenizer_loader.h"
 
 namespace speclab::cli {
 

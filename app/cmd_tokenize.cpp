@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
-#include "core/error.h"
-#include "core/tokenizer_loader.h"
+#include "base/error.h"
+#include "tokenizers/tokenizer_loader.h"
 
 namespace speclab::cli {
 

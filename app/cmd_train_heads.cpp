@@ -11,10 +11,10 @@
 #include <sstream>
 
 #include "app/cli.h"
-#include "core/error.h"
-#include "core/llama_model.h"
-#include "core/model_loader.h"
-#include "core/tokenizer_loader.h"
+#include "base/error.h"
+#include "model/llama_model.h"
+#include "formats/model_loader.h"
+#include "tokenizers/tokenizer_loader.h"
 #include "experiments/prompts.h"
 #include "heads/distill_data.h"
 #include "heads/head_net.h"

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "app/cli.h"
-#include "core/error.h"
+#include "base/error.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
+#include "base/rng.h"
 #include "drafters/aded_drafter.h"
 #include "drafters/ngram_drafter.h"
 #include "drafters/recycling_drafter.h"

@@ -10,9 +10,9 @@
 #include <string>
 #include <unistd.h>
 
-#include "core/llama_model.h"
-#include "core/rng.h"
-#include "core/synthetic_weights.h"
+#include "model/llama_model.h"
+#include "base/rng.h"
+#include "synthetic/synthetic_weights.h"
 #include "experiments/drafter_registry.h"
 #include "heads/distill_data.h"
 #include "heads/head_net.h"

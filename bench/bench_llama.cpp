@@ -32,9 +32,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/llama_model.h"
-#include "core/rng.h"
-#include "core/synthetic_weights.h"
+#include "model/llama_model.h"
+#include "base/rng.h"
+#include "synthetic/synthetic_weights.h"
 
 namespace speclab {
 namespace {

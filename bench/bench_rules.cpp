@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
-#include "core/sampling.h"
+#include "base/rng.h"
+#include "ops/sampling.h"
 #include "trees/choices.h"
 #include "verifiers/rules.h"
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tokenizer_loader.h"
+#include "tokenizers/tokenizer_loader.h"
 
 namespace {
 

@@ -6,8 +6,8 @@
 
 #include <fmt/ranges.h>
 
-#include "core/error.h"
-#include "core/sampling.h"
+#include "base/error.h"
+#include "ops/sampling.h"
 #include "drafters/recycling_drafter.h"
 
 namespace speclab {

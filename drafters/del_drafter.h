@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "core/llama_weights.h"
+#include "model/llama_weights.h"
 #include "drafters/del_policy.h"
 #include "drafters/drafter.h"
 #include "drafters/drafter_params.h"

@@ -5,8 +5,8 @@
 #include <limits>
 #include <numeric>
 
-#include "core/error.h"
-#include "core/sampling.h"
+#include "base/error.h"
+#include "ops/sampling.h"
 #include "trees/tree_builders.h"
 
 namespace speclab {

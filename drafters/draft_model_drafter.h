@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "core/language_model.h"
+#include "model/language_model.h"
 #include "drafters/drafter.h"
 
 namespace speclab {

@@ -5,10 +5,10 @@
 #include <vector>
 #include <string_view>
 
-#include "core/language_model.h"
-#include "core/rng.h"
-#include "core/sampling.h"
-#include "core/types.h"
+#include "model/language_model.h"
+#include "base/rng.h"
+#include "ops/sampling.h"
+#include "base/types.h"
 #include "trees/draft_tree.h"
 
 namespace speclab {

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace speclab {
 namespace {

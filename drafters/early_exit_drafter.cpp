@@ -5,8 +5,8 @@
 
 #include <fmt/ranges.h>
 
-#include "core/error.h"
-#include "core/sampling.h"
+#include "base/error.h"
+#include "ops/sampling.h"
 
 namespace speclab {
 

@@ -38,8 +38,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/language_model.h"
-#include "core/llama_weights.h"
+#include "model/language_model.h"
+#include "model/llama_weights.h"
 #include "drafters/drafter.h"
 #include "drafters/drafter_params.h"
 #include "heads/head_net.h"

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <numeric>
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace speclab {
 

@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "core/llama_weights.h"
+#include "model/llama_weights.h"
 #include "drafters/drafter.h"
 #include "drafters/drafter_params.h"
 #include "heads/head_net.h"

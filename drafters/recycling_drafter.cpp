@@ -6,7 +6,7 @@
 #include <fstream>
 #include <limits>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "trees/choices.h"
 
 namespace speclab {

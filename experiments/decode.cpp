@@ -4,7 +4,7 @@
 #include <chrono>
 #include <memory>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "verifiers/rules.h"
 #include "verifiers/tree_verifier.h"
 

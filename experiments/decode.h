@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/language_model.h"
-#include "core/sampling.h"
+#include "model/language_model.h"
+#include "ops/sampling.h"
 #include "drafters/drafter.h"
 #include "verifiers/acceptance_rule.h"
 

@@ -5,9 +5,9 @@
 
 #include <filesystem>
 
-#include "core/error.h"
-#include "core/llama_model.h"
-#include "core/model_loader.h"
+#include "base/error.h"
+#include "model/llama_model.h"
+#include "formats/model_loader.h"
 #include "drafters/aded_drafter.h"
 #include "drafters/del_drafter.h"
 #include "drafters/draft_model_drafter.h"

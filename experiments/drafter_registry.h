@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/llama_weights.h"
-#include "core/model_info.h"
+#include "model/llama_weights.h"
+#include "model/model_info.h"
 #include "drafters/drafter.h"
 #include "drafters/drafter_params.h"
 

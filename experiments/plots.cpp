@@ -9,7 +9,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace speclab {
 

@@ -9,11 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/error.h"
-#include "core/llama_model.h"
-#include "core/model_loader.h"
-#include "core/synthetic_weights.h"
-#include "core/tokenizer_loader.h"
+#include "base/error.h"
+#include "model/llama_model.h"
+#include "formats/model_loader.h"
+#include "synthetic/synthetic_preset.h"
+#include "tokenizers/byte_tokenizer.h"
+#include "tokenizers/tokenizer_loader.h"
 #include "experiments/decode.h"
 #include "experiments/drafter_registry.h"
 #include "verifiers/rules.h"
@@ -25,12 +26,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::int32_t kDryRunTokens = 4;
-constexpr std::uint64_t kSyntheticWeightsSeed = 1234;
-constexpr float kSyntheticFinalNormScale = 0.3f;
-
-std::string synthetic_label() {
-  return "synthetic model (random LlamaModel dim 64, 2 layers, vocab 512, weights seed 1234, byte tokenizer)";
-}
 
 // Applies the spec's state policy to drafters with cross-sequence state, unless set explicitly.
 DrafterParams with_state_policy(const DrafterParams& p, const std::string& state) {
@@ -68,15 +63,10 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
   const ExperimentSpec& spec = exp.spec;
   if (spec.model.empty() || spec.model == "synthetic") {
     exp.synthetic = true;
-    exp.model_label = synthetic_label();
-    const ModelInfo info = synthetic_info(64, 128, 2, 4, 4, 512, 1024);
-    LlamaWeights w = random_llama_weights(info, kSyntheticWeightsSeed);
-    // Random weights give very peaked next-token distributions (temperature 1 would sample the
-    // argmax almost always); a smaller final norm flattens them so sampling is exercised.
-    for (float& g : w.final_norm) g *= kSyntheticFinalNormScale;
-    exp.weights = std::make_shared<const LlamaWeights>(std::move(w));
+    exp.model_label = synthetic_preset_label();
+    exp.weights = std::make_shared<const LlamaWeights>(synthetic_preset_weights());
     if (spec.tokenizer.empty()) {
-      exp.tokenizer = std::make_unique<ByteTokenizer>(info.vocab_size);
+      exp.tokenizer = std::make_unique<ByteTokenizer>(exp.weights->info.vocab_size);
       exp.tokenizer_label = "byte tokenizer (synthetic)";
     }
   } else if (!std::filesystem::exists(spec.model)) {

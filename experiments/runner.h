@@ -35,9 +35,9 @@
 #include <string>
 #include <vector>
 
-#include "core/language_model.h"
-#include "core/llama_weights.h"
-#include "core/tokenizer.h"
+#include "model/language_model.h"
+#include "model/llama_weights.h"
+#include "tokenizers/tokenizer.h"
 #include "experiments/prompts.h"
 #include "experiments/report.h"
 #include "experiments/spec.h"

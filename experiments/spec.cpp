@@ -10,7 +10,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "drafters/drafter_params.h"
 #include "verifiers/rules.h"
 

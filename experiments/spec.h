@@ -6,7 +6,7 @@
 //     "model": "PATH" | "synthetic",     // "" / absent: the CLI picks $SPECLAB_MODEL or
 //                                        //   ../shared/models/stories260K.bin, else synthetic
 //     "tokenizer": "PATH" | "bytes",     // default: beside the model / embedded; "bytes" =
-//                                        //   ByteTokenizer (experiments/prompts.h)
+//                                        //   ByteTokenizer (tokenizers/byte_tokenizer.h)
 //     "draft_model": "PATH",             // for the draft-model drafter; "{model_dir}" in it (or
 //                                        //   in a drafter's model=...) = the target's folder
 //     "prompts": ["data/stories.jsonl"], // prompt sets (JSONL, experiments/prompts.h)

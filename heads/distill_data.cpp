@@ -4,9 +4,9 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/error.h"
-#include "core/rng.h"
-#include "core/sampling.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "ops/sampling.h"
 
 namespace speclab {
 

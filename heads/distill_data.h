@@ -10,8 +10,8 @@
 #include <span>
 #include <vector>
 
-#include "core/language_model.h"
-#include "core/types.h"
+#include "model/language_model.h"
+#include "base/types.h"
 
 namespace speclab {
 

@@ -8,9 +8,9 @@
 
 #include <fmt/ranges.h>
 
-#include "core/error.h"
-#include "core/matmul.h"
-#include "core/safetensors.h"
+#include "base/error.h"
+#include "ops/matmul.h"
+#include "formats/safetensors.h"
 #include "heads/head_layers.h"
 
 namespace speclab {
@@ -320,7 +320,7 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
   } else {
     x = CMapM(hidden.data(), n, d);
   }
-  // Every product goes through core's kernel, whose per-element arithmetic does not depend on
+  // Every product goes through ops' kernel (ops/matmul.h), whose per-element arithmetic does not depend on
   // n: a row's logits are bit-identical whether it is computed alone or in a batch (drafters
   // batch the nodes of a tree level).
   for (std::int32_t b = 0; b < cfg_.n_blocks; ++b) {
@@ -336,7 +336,7 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
     }
     matmul(s.b.data(), n, target_->classifier_matrix().data(), V, d, nullptr, out.data(), s.n_threads);
   } else {
-    // The [vocab, dim] classifier dominates: core's kernel streams it once for all n rows
+    // The [vocab, dim] classifier dominates: ops' kernel streams it once for all n rows
     // (an Eigen GEMM would repack it on every call).
     matmul(s.a.data(), n, p.classifier.data(), V, d, nullptr, out.data(), s.n_threads);
   }

@@ -35,8 +35,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/llama_weights.h"
-#include "core/types.h"
+#include "model/llama_weights.h"
+#include "base/types.h"
 
 namespace speclab {
 
@@ -93,7 +93,7 @@ struct HeadParams {
 // Reusable buffers for HeadNet::logits (no allocation once grown).
 struct HeadScratch {
   std::vector<float> a, b, c;
-  int n_threads = 1;  // threads for the classifier product (core/matmul.h)
+  int n_threads = 1;  // threads for the classifier product (ops/matmul.h)
 };
 
 class HeadNet {
@@ -118,7 +118,7 @@ class HeadNet {
   // adapters: residual after exit_layers[h] layers). path: Hydra only, [n, h + 1] tokens (root
   // first), each in [0, vocab); else ignored. out: [n, vocab]. Throws Error on bad sizes or
   // token ids. Runs on scratch.n_threads threads; no allocation once `scratch` has grown.
-  // Each row's result is bit-identical whatever n and the thread count (core/matmul.h).
+  // Each row's result is bit-identical whatever n and the thread count (ops/matmul.h).
   void logits(std::int32_t h, std::span<const float> hidden, std::span<const Token> path,
               std::int32_t n, std::span<float> out, HeadScratch& scratch) const;
 

@@ -5,7 +5,7 @@
 #include <deque>
 #include <numeric>
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace speclab {
 

@@ -17,7 +17,7 @@
 #include <span>
 #include <vector>
 
-#include "core/types.h"
+#include "base/types.h"
 #include "trees/choices.h"
 #include "trees/draft_tree.h"
 

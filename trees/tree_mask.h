@@ -1,4 +1,4 @@
-// Tree attention inputs (core/language_model.h ForwardBatch): the ancestor mask and positions.
+// Tree attention inputs (model/language_model.h ForwardBatch): the ancestor mask and positions.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -1,12 +1,12 @@
 // Acceptance rules: pure math deciding which path of a verified tree is accepted and what the
 // bonus token is. Target rows p are probabilities after temperature/top-k/top-p
-// (core/sampling.h); at temperature 0 they are one-hot at the argmax.
+// (ops/sampling.h); at temperature 0 they are one-hot at the argmax.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <string_view>
 
-#include "core/rng.h"
+#include "base/rng.h"
 #include "trees/draft_tree.h"
 
 namespace speclab {

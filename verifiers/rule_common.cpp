@@ -1,6 +1,6 @@
 #include "verifiers/rule_common.h"
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace speclab::rule_detail {
 

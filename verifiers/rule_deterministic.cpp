@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/sampling.h"
+#include "ops/sampling.h"
 #include "verifiers/rule_common.h"
 
 namespace speclab {

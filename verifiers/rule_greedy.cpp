@@ -1,6 +1,6 @@
 #include "verifiers/rule_greedy.h"
 
-#include "core/sampling.h"
+#include "ops/sampling.h"
 #include "verifiers/rule_common.h"
 
 namespace speclab {

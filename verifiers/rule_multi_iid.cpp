@@ -1,7 +1,7 @@
 #include "verifiers/rule_multi_iid.h"
 
-#include "core/error.h"
-#include "core/sampling.h"
+#include "base/error.h"
+#include "ops/sampling.h"
 #include "verifiers/rule_common.h"
 
 namespace speclab {

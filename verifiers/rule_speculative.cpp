@@ -1,6 +1,6 @@
 #include "verifiers/rule_speculative.h"
 
-#include "core/error.h"
+#include "base/error.h"
 #include "verifiers/rule_common.h"
 #include "verifiers/rule_multi_iid.h"
 

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
-#include "core/sampling.h"
+#include "base/error.h"
+#include "ops/sampling.h"
 #include "verifiers/rule_common.h"
 
 namespace speclab {

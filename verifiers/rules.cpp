@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "verifiers/rule_deterministic.h"
 #include "verifiers/rule_greedy.h"
 #include "verifiers/rule_multi_iid.h"

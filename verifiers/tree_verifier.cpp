@@ -1,6 +1,6 @@
 #include "verifiers/tree_verifier.h"
 
-#include "core/error.h"
+#include "base/error.h"
 #include "trees/tree_mask.h"
 
 namespace speclab {

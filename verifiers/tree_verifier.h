@@ -1,15 +1,15 @@
 // TreeVerifier: the model side of verification. One target forward over the root (the last
 // accepted token, not yet cached) plus every draft node with the tree's ancestor mask, the
-// target distribution p of every node (core/sampling.h), the acceptance rule, then the target
+// target distribution p of every node (ops/sampling.h), the acceptance rule, then the target
 // cache keeps only the accepted path (keep_batch_rows).
 #pragma once
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "core/language_model.h"
-#include "core/rng.h"
-#include "core/sampling.h"
+#include "model/language_model.h"
+#include "base/rng.h"
+#include "ops/sampling.h"
 #include "trees/draft_tree.h"
 #include "verifiers/acceptance_rule.h"
 

@@ -6,13 +6,13 @@
 #include <map>
 #include <vector>
 
-#include "core/error.h"
-#include "core/rng.h"
+#include "base/error.h"
+#include "base/rng.h"
 #include "drafters/aded_drafter.h"
-#include "tests/drafters/alloc_counter.h"
-#include "tests/drafters/decode_lossless.h"
-#include "tests/drafters/drafter_test_util.h"
-#include "tests/drafters/stat_check.h"
+#include "tests/testing/alloc_counter.h"
+#include "tests/testing/decode_lossless.h"
+#include "tests/testing/drafter_test_util.h"
+#include "tests/testing/stat_check.h"
 
 namespace speclab {
 namespace {

@@ -10,13 +10,13 @@
 #include <cmath>
 #include <set>
 
-#include "core/error.h"
-#include "core/model_loader.h"
-#include "core/tokenizer_loader.h"
+#include "base/error.h"
+#include "formats/model_loader.h"
+#include "tokenizers/tokenizer_loader.h"
 #include "drafters/del_policy.h"
 #include "experiments/drafter_registry.h"
-#include "tests/drafters/alloc_counter.h"
-#include "tests/drafters/self_spec_util.h"
+#include "tests/testing/alloc_counter.h"
+#include "tests/testing/self_spec_util.h"
 #include "tests/testing/models_dir.h"
 
 namespace speclab {

@@ -9,12 +9,12 @@
 #include <cmath>
 #include <numeric>
 
-#include "core/error.h"
-#include "core/model_loader.h"
+#include "base/error.h"
+#include "formats/model_loader.h"
 #include "experiments/drafter_registry.h"
-#include "tests/drafters/alloc_counter.h"
-#include "tests/drafters/decode_lossless.h"
-#include "tests/drafters/self_spec_util.h"
+#include "tests/testing/alloc_counter.h"
+#include "tests/testing/decode_lossless.h"
+#include "tests/testing/self_spec_util.h"
 
 namespace speclab {
 namespace {

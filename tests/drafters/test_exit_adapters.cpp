@@ -17,19 +17,19 @@
 #include <filesystem>
 #include <numeric>
 
-#include "core/error.h"
-#include "core/model_loader.h"
-#include "core/rng.h"
-#include "core/sampling.h"
-#include "core/tokenizer_loader.h"
+#include "base/error.h"
+#include "formats/model_loader.h"
+#include "base/rng.h"
+#include "ops/sampling.h"
+#include "tokenizers/tokenizer_loader.h"
 #include "drafters/del_drafter.h"
 #include "drafters/early_exit_drafter.h"
 #include "experiments/drafter_registry.h"
 #include "experiments/spec.h"
 #include "heads/head_net.h"
-#include "tests/drafters/alloc_counter.h"
-#include "tests/drafters/decode_lossless.h"
-#include "tests/drafters/self_spec_util.h"
+#include "tests/testing/alloc_counter.h"
+#include "tests/testing/decode_lossless.h"
+#include "tests/testing/self_spec_util.h"
 
 namespace speclab {
 namespace {

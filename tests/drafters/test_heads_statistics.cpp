@@ -7,11 +7,11 @@
 // The harness can fail: the lossy `typical` rule is rejected.
 #include <gtest/gtest.h>
 
-#include "core/llama_model.h"
-#include "core/sampling.h"
+#include "model/llama_model.h"
+#include "ops/sampling.h"
 #include "experiments/decode.h"
 #include "experiments/drafter_registry.h"
-#include "tests/drafters/heads_test_util.h"
+#include "tests/testing/heads_test_util.h"
 #include "tests/testing/stat_harness.h"
 #include "verifiers/rules.h"
 

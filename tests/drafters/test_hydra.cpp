@@ -12,9 +12,9 @@
 #include <numeric>
 #include <set>
 
-#include "core/error.h"
-#include "tests/drafters/alloc_counter.h"
-#include "tests/drafters/heads_test_util.h"
+#include "base/error.h"
+#include "tests/testing/alloc_counter.h"
+#include "tests/testing/heads_test_util.h"
 #include "trees/choices.h"
 
 namespace speclab {

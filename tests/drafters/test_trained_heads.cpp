@@ -7,11 +7,11 @@
 
 #include <memory>
 
-#include "core/llama_model.h"
-#include "core/model_loader.h"
+#include "model/llama_model.h"
+#include "formats/model_loader.h"
 #include "heads/distill_data.h"
 #include "heads/head_trainer.h"
-#include "tests/drafters/heads_test_util.h"
+#include "tests/testing/heads_test_util.h"
 
 namespace speclab::testing {
 namespace {

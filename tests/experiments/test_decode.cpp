@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <memory>
 
-#include "core/error.h"
-#include "core/llama_model.h"
-#include "core/sampling.h"
-#include "core/synthetic_weights.h"
-#include "core/table_model.h"
+#include "base/error.h"
+#include "model/llama_model.h"
+#include "ops/sampling.h"
+#include "synthetic/synthetic_weights.h"
+#include "synthetic/table_model.h"
 #include "drafters/draft_model_drafter.h"
 #include "experiments/decode.h"
 #include "verifiers/rules.h"

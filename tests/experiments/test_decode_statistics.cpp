@@ -7,8 +7,8 @@
 
 #include <memory>
 
-#include "core/sampling.h"
-#include "core/table_model.h"
+#include "ops/sampling.h"
+#include "synthetic/table_model.h"
 #include "drafters/draft_model_drafter.h"
 #include "experiments/decode.h"
 #include "tests/testing/stat_harness.h"

@@ -2,7 +2,7 @@
 // numbers are worked out by hand.
 #include <gtest/gtest.h>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "experiments/report.h"
 #include "tests/testing/model_writers.h"
 

@@ -9,12 +9,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
-#include "core/synthetic_weights.h"
+#include "base/error.h"
+#include "synthetic/synthetic_weights.h"
 #include "experiments/report.h"
 #include "experiments/runner.h"
 #include "experiments/spec.h"
-#include "core/model_loader.h"
+#include "formats/model_loader.h"
 #include "heads/head_net.h"
 #include "tests/testing/model_writers.h"
 #include "tests/testing/models_dir.h"

@@ -4,8 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "experiments/prompts.h"
+#include "tokenizers/byte_tokenizer.h"
 #include "experiments/report.h"
 #include "experiments/runner.h"
 #include "experiments/spec.h"

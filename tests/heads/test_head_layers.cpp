@@ -7,7 +7,7 @@
 
 #include <functional>
 
-#include "core/rng.h"
+#include "base/rng.h"
 #include "heads/head_layers.h"
 
 namespace speclab::heads {

@@ -8,10 +8,10 @@
 #include <fstream>
 #include <memory>
 
-#include "core/error.h"
-#include "core/llama_model.h"
-#include "core/rng.h"
-#include "core/synthetic_weights.h"
+#include "base/error.h"
+#include "model/llama_model.h"
+#include "base/rng.h"
+#include "synthetic/synthetic_weights.h"
 #include "heads/distill_data.h"
 #include "heads/head_net.h"
 #include "heads/head_trainer.h"

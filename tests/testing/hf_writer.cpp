@@ -5,9 +5,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
-#include "core/half.h"
-#include "core/hf_loader.h"
+#include "base/error.h"
+#include "base/half.h"
+#include "formats/hf_loader.h"
 
 namespace speclab::testing {
 

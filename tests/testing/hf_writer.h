@@ -4,7 +4,7 @@
 //
 // Rotary layout: speclab's llama2.c / GGUF / synthetic weights use interleaved RoPE. HF
 // checkpoints use half-split RoPE, so when info.rope_style == kInterleaved the writer permutes
-// the rows of wq, wk (and bq, bk) per head with permute_for_half_split (core/hf_loader.h), the
+// the rows of wq, wk (and bq, bk) per head with permute_for_half_split (formats/hf_loader.h), the
 // inverse of llama.cpp's HF->GGUF permutation; half-split RoPE on the written weights computes
 // the same logits as interleaved RoPE on the originals. Weights already kHalfSplit are written
 // as they are.
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/llama_weights.h"
-#include "core/safetensors.h"
+#include "model/llama_weights.h"
+#include "formats/safetensors.h"
 
 namespace speclab::testing {
 
@@ -44,7 +44,7 @@ void write_text_file(const std::string& path, const std::string& bytes);
 // more than one eos).
 std::string hf_config_json(const ModelInfo& info);
 
-// The HF tensors of `w` (names of core/hf_loader.h), q/k permuted as described above.
+// The HF tensors of `w` (names of formats/hf_loader.h), q/k permuted as described above.
 // lm_head.weight only when !tied_classifier.
 std::vector<HfTensor> hf_tensors(const LlamaWeights& w);
 

@@ -8,8 +8,8 @@
 
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/half.h"
+#include "base/error.h"
+#include "base/half.h"
 
 namespace speclab::testing {
 

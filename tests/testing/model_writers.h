@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/llama_weights.h"
+#include "model/llama_weights.h"
 
 namespace speclab::testing {
 
@@ -69,7 +69,7 @@ class ScopedTempDir {
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 std::vector<std::uint8_t> read_bytes(const std::string& path);
 
-// llama2.c checkpoint of `w` (version 0, 1 or 2; see core/llama2c_reader.h). Version 2
+// llama2.c checkpoint of `w` (version 0, 1 or 2; see formats/llama2c_weights.h). Version 2
 // quantizes matrices like llama2.c's export.py: per group of group_size values,
 // scale = max|x| / 127 (fp32), q = round(x / scale). group_size must divide every matrix size.
 std::vector<std::uint8_t> llama2c_bytes(const LlamaWeights& w, int version, int group_size = 64);

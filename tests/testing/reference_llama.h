@@ -1,14 +1,14 @@
 // Naive reference forward pass of a Llama-family model: the "reference twin" of LlamaModel
 // (DESIGN.md: every optimized kernel keeps one). Plain scalar loops with double accumulation,
 // written straight from the math (RMSNorm, RoPE with scaling, grouped-query causal attention,
-// SwiGLU), no Eigen, no threads, no shared code with core/llama_model.cpp. Slow: for tests only.
+// SwiGLU), no Eigen, no threads, no shared code with model/llama_model.cpp. Slow: for tests only.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <vector>
 
-#include "core/llama_weights.h"
-#include "core/types.h"
+#include "model/llama_weights.h"
+#include "base/types.h"
 
 namespace speclab::testing {
 

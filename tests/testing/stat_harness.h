@@ -12,8 +12,8 @@
 #include <span>
 #include <vector>
 
-#include "core/rng.h"
-#include "core/sampling.h"
+#include "base/rng.h"
+#include "ops/sampling.h"
 #include "trees/draft_tree.h"
 #include "verifiers/acceptance_rule.h"
 

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "trees/tree_export.h"
 #include "trees/tree_mask.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "trees/choices.h"
 #include "trees/tree_builders.h"
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/sampling.h"
+#include "base/error.h"
+#include "ops/sampling.h"
 #include "tests/testing/stat_harness.h"
 #include "verifiers/rule_common.h"
 #include "verifiers/rules.h"

@@ -1,0 +1,498 @@
+#include "model/llama_model.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numbers>
+
+#include "base/error.h"
+#include "ops/matmul.h"
+
+namespace speclab {
+
+namespace {
+
+// Dot product of two length-n vectors with 8 fixed partial sums (vectorizable, deterministic).
+inline float dot(const float* a, const float* b, int n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  }
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MatMap = Eigen::Map<RowMatrix>;
+using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
+
+// out[t] = x[t] / rms(x[t]) * weight for n rows of width d (out may alias x).
+void rms_norm(const float* x, const float* weight, int n, int d, float eps, float* out) {
+  const ConstVecMap wmap(weight, d);
+  for (int t = 0; t < n; ++t) {
+    const ConstVecMap xt(x + static_cast<std::size_t>(t) * d, d);
+    double ss = 0.0;
+    for (int i = 0; i < d; ++i) ss += static_cast<double>(xt[i]) * xt[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(ss / d + eps));
+    Eigen::Map<Eigen::VectorXf> ot(out + static_cast<std::size_t>(t) * d, d);
+    ot = (xt * inv).cwiseProduct(wmap);
+  }
+}
+
+std::vector<float> rope_inverse_frequencies(const ModelInfo& info) {
+  const RopeScaling& sc = info.rope_scaling;
+  const int half = info.head_dim / 2;
+  if (sc.type != RopeScalingType::kNone && !(sc.factor > 0.0f)) {
+    fail("{}: rope_scaling.factor = {}: must be positive", info.source, sc.factor);
+  }
+  if (sc.type == RopeScalingType::kLlama3) {
+    if (!(sc.high_freq_factor > sc.low_freq_factor) || !(sc.low_freq_factor > 0.0f)) {
+      fail("{}: rope_scaling low_freq_factor = {}, high_freq_factor = {}: need 0 < low < high",
+           info.source, sc.low_freq_factor, sc.high_freq_factor);
+    }
+    if (sc.original_max_position <= 0) {
+      fail("{}: rope_scaling.original_max_position = {}: must be positive", info.source,
+           sc.original_max_position);
+    }
+  }
+  std::vector<float> inv(half);
+  for (int i = 0; i < half; ++i) {
+    // theta^(-2i/head_dim), in float like llama2.c and Hugging Face.
+    float f = 1.0f / std::pow(info.rope_theta, static_cast<float>(2 * i) / info.head_dim);
+    if (sc.type == RopeScalingType::kLinear) {
+      f /= sc.factor;  // positions / factor
+    } else if (sc.type == RopeScalingType::kLlama3) {
+      // Llama 3.1 "llama3" rope type: keep high frequencies, divide low ones by factor, blend
+      // linearly in between (wavelength measured against the original context length).
+      const float old_len = static_cast<float>(sc.original_max_position);
+      const float low_wavelen = old_len / sc.low_freq_factor;
+      const float high_wavelen = old_len / sc.high_freq_factor;
+      const float wavelen = 2.0f * std::numbers::pi_v<float> / f;
+      if (wavelen < high_wavelen) {
+        // unchanged
+      } else if (wavelen > low_wavelen) {
+        f /= sc.factor;
+      } else {
+        const float smooth =
+            (old_len / wavelen - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
+        f = (1.0f - smooth) * f / sc.factor + smooth * f;
+      }
+    }
+    inv[i] = f;
+  }
+  return inv;
+}
+
+// Rotates each head of one row in place by the per-pair (cos, sin) of its position.
+void apply_rope(float* row, int n_heads, int head_dim, RopeStyle style, const float* cs,
+                const float* sn) {
+  const int half = head_dim / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = row + static_cast<std::size_t>(h) * head_dim;
+    for (int p = 0; p < half; ++p) {
+      const int a = style == RopeStyle::kInterleaved ? 2 * p : p;
+      const int b = style == RopeStyle::kInterleaved ? 2 * p + 1 : p + half;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * cs[p] - x1 * sn[p];
+      v[b] = x0 * sn[p] + x1 * cs[p];
+    }
+  }
+}
+
+}  // namespace
+
+LlamaModel::LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_threads,
+                       std::int32_t cache_capacity)
+    : weights_(std::move(weights)), n_threads_(n_threads) {
+  if (!weights_) fail("LlamaModel: weights = null: must be loaded weights");
+  weights_->validate();
+  const ModelInfo& m = weights_->info;
+  if (n_threads_ < 1) fail("{}: n_threads = {}: must be >= 1", m.source, n_threads_);
+  capacity_ = cache_capacity == -1 ? m.max_seq_len : cache_capacity;
+  if (capacity_ < 1 || capacity_ > m.max_seq_len) {
+    fail("{}: cache_capacity = {}: must be -1 or in [1, max_seq_len = {}]", m.source,
+         cache_capacity, m.max_seq_len);
+  }
+  dim_ = m.dim;
+  head_dim_ = m.head_dim;
+  q_dim_ = m.n_heads * m.head_dim;
+  kv_dim_ = m.n_kv_heads * m.head_dim;
+  hidden_dim_ = m.hidden_dim;
+  inv_freq_ = rope_inverse_frequencies(m);
+  const std::size_t cache_size = static_cast<std::size_t>(m.n_layers) * capacity_ * kv_dim_;
+  key_cache_.assign(cache_size, 0.0f);
+  value_cache_.assign(cache_size, 0.0f);
+  slot_depth_.assign(capacity_, 0);
+  slot_token_.assign(capacity_, 0);
+  slot_pos_.assign(capacity_, 0);
+  exit_resid_.assign(static_cast<std::size_t>(capacity_) * dim_, 0.0f);
+  scores_.assign(static_cast<std::size_t>(n_threads_) * capacity_, 0.0f);
+  ensure_batch_capacity(std::min(kPreallocBatch, capacity_));
+}
+
+void LlamaModel::ensure_batch_capacity(std::int32_t n) {
+  if (n <= batch_cap_) return;
+  batch_cap_ = n;
+  const std::size_t b = n;
+  x_.assign(b * dim_, 0.0f);
+  xb_.assign(b * dim_, 0.0f);
+  q_.assign(b * q_dim_, 0.0f);
+  k_.assign(b * kv_dim_, 0.0f);
+  v_.assign(b * kv_dim_, 0.0f);
+  att_.assign(b * q_dim_, 0.0f);
+  hb_.assign(b * hidden_dim_, 0.0f);
+  hb2_.assign(b * hidden_dim_, 0.0f);
+  rope_cos_.assign(b * (head_dim_ / 2), 0.0f);
+  rope_sin_.assign(b * (head_dim_ / 2), 0.0f);
+  cls_in_.assign(b * dim_, 0.0f);
+}
+
+std::int32_t LlamaModel::validate_batch(const ForwardBatch& batch,
+                                        std::int32_t exit_layer) const {
+  const ModelInfo& m = weights_->info;
+  const std::size_t n = batch.tokens.size();
+  if (n == 0) fail("{}: forward: batch has 0 tokens: must have at least 1", m.source);
+  if (batch.positions.size() != n) {
+    fail("{}: forward: positions.size() = {}: must equal tokens.size() = {}", m.source,
+         batch.positions.size(), n);
+  }
+  if (batch.exit_layer != -1 && (batch.exit_layer < 1 || batch.exit_layer > m.n_layers)) {
+    fail("{}: forward: exit_layer = {}: must be -1 or in [1, n_layers = {}]", m.source,
+         batch.exit_layer, m.n_layers);
+  }
+  const std::int32_t n_res = batch.n_resume;
+  if (n_res < 0 || static_cast<std::size_t>(n_res) > n || n_res > n_cached_) {
+    fail("{}: forward: n_resume = {}: must be in [0, min(batch size = {}, n_cached = {})]",
+         m.source, n_res, n, n_cached_);
+  }
+  const std::int32_t start = n_cached_ - n_res;
+  std::int32_t resume_depth = 0;
+  if (n_res > 0) {
+    resume_depth = slot_depth_[start];
+    if (resume_depth >= m.n_layers) {
+      fail("{}: forward: n_resume = {}: cached slot {} already holds all {} layers: only "
+           "early-exit slots can be resumed",
+           m.source, n_res, start, m.n_layers);
+    }
+    if (resume_depth >= exit_layer) {
+      fail("{}: forward: n_resume = {}: resumed slots hold {} layers but this forward exits at "
+           "layer {}: it must run at least one more layer",
+           m.source, n_res, resume_depth, exit_layer);
+    }
+    for (std::int32_t i = 0; i < n_res; ++i) {
+      const std::int32_t s = start + i;
+      if (slot_depth_[s] != resume_depth) {
+        fail("{}: forward: n_resume = {}: cached slot {} holds {} layers, slot {} holds {}: "
+             "resumed slots must share one depth",
+             m.source, n_res, s, slot_depth_[s], start, resume_depth);
+      }
+      if (batch.tokens[i] != slot_token_[s] || batch.positions[i] != slot_pos_[s]) {
+        fail("{}: forward: resumed entry {} = (token {}, position {}): cached slot {} holds "
+             "(token {}, position {}): resumed entries must match what was run",
+             m.source, i, batch.tokens[i], batch.positions[i], s, slot_token_[s], slot_pos_[s]);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (batch.tokens[i] < 0 || batch.tokens[i] >= m.vocab_size) {
+      fail("{}: forward: tokens[{}] = {}: must be in [0, vocab_size = {})", m.source, i,
+           batch.tokens[i], m.vocab_size);
+    }
+    if (batch.positions[i] < 0 || batch.positions[i] >= m.max_seq_len) {
+      fail("{}: forward: positions[{}] = {}: must be in [0, max_seq_len = {})", m.source, i,
+           batch.positions[i], m.max_seq_len);
+    }
+  }
+  if (static_cast<std::int64_t>(start) + static_cast<std::int64_t>(n) > capacity_) {
+    fail("{}: forward: KV cache overflow: {} cached + {} new = {} slots: capacity is {}",
+         m.source, n_cached_, n - n_res, static_cast<std::int64_t>(start) + n, capacity_);
+  }
+  if (!batch.mask.empty()) {
+    if (batch.mask.size() != n * n) {
+      fail("{}: forward: mask.size() = {}: must be n * n = {}", m.source, batch.mask.size(), n * n);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (batch.mask[i * n + i] == 0) {
+        fail("{}: forward: mask[{}][{}] = 0: an entry must attend to itself", m.source, i, i);
+      }
+      for (std::size_t j = i + 1; j < n; ++j) {
+        if (batch.mask[i * n + j] != 0) {
+          fail("{}: forward: mask[{}][{}] = {}: entries may only attend to earlier entries",
+               m.source, i, j, batch.mask[i * n + j]);
+        }
+      }
+    }
+  }
+  for (std::int32_t h : batch.hidden_layers) {
+    if (h != kFinalNormedHidden && (h < 0 || h > exit_layer)) {
+      fail("{}: forward: hidden layer selector {}: must be kFinalNormedHidden ({}) or in [0, {}] "
+           "(the exit layer)",
+           m.source, h, kFinalNormedHidden, exit_layer);
+    }
+  }
+  if (!batch.all_logits) {
+    for (std::int32_t r : batch.logit_rows) {
+      if (r < 0 || static_cast<std::size_t>(r) >= n) {
+        fail("{}: forward: logit row {}: must be in [0, n = {})", m.source, r, n);
+      }
+    }
+  }
+  for (std::int32_t s = 0; s < start; ++s) {
+    if (slot_depth_[s] < exit_layer) {
+      fail("{}: forward: cached slot {} holds K/V for {} layers (an early-exit forward) but this "
+           "forward runs {} layers: truncate, keep_batch_rows or resume it first",
+           m.source, s, slot_depth_[s], exit_layer);
+    }
+  }
+  return resume_depth;
+}
+
+void LlamaModel::compute_rope_tables(std::span<const std::int32_t> positions) {
+  const int half = head_dim_ / 2;
+  for (std::size_t t = 0; t < positions.size(); ++t) {
+    const float pos = static_cast<float>(positions[t]);
+    for (int p = 0; p < half; ++p) {
+      const float angle = pos * inv_freq_[p];
+      rope_cos_[t * half + p] = std::cos(angle);
+      rope_sin_[t * half + p] = std::sin(angle);
+    }
+  }
+}
+
+void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
+  const ModelInfo& m = weights_->info;
+  const std::int32_t exit_layer = batch.exit_layer == -1 ? m.n_layers : batch.exit_layer;
+  const std::int32_t resume_depth = validate_batch(batch, exit_layer);
+  const int n = static_cast<int>(batch.tokens.size());
+  const int n_res = batch.n_resume;
+  ensure_batch_capacity(n);
+  const std::uint8_t* mask = batch.mask.empty() ? nullptr : batch.mask.data();
+  batch_start_ = n_cached_ - n_res;
+
+  // Hidden outputs: one [n, dim] array per selector.
+  const std::size_t n_sel = batch.hidden_layers.size();
+  out.hidden.resize(n_sel);
+  for (auto& h : out.hidden) h.resize(static_cast<std::size_t>(n) * dim_);
+  // Selectors below the resume depth were never computed for resumed rows: NaN there.
+  auto copy_hidden = [&](std::int32_t selector, const float* src) {
+    for (std::size_t s = 0; s < n_sel; ++s) {
+      if (batch.hidden_layers[s] == selector) {
+        std::copy(src, src + static_cast<std::size_t>(n) * dim_, out.hidden[s].begin());
+        if (selector != kFinalNormedHidden && selector < resume_depth) {
+          std::fill_n(out.hidden[s].begin(), static_cast<std::size_t>(n_res) * dim_,
+                      std::numeric_limits<float>::quiet_NaN());
+        }
+      }
+    }
+  };
+
+  // Resumed rows start from their stored residual; new rows from their token embeddings.
+  for (int t = 0; t < n_res; ++t) {
+    const float* r = exit_resid_.data() + static_cast<std::size_t>(batch_start_ + t) * dim_;
+    std::copy(r, r + dim_, x_.begin() + static_cast<std::size_t>(t) * dim_);
+  }
+  for (int t = n_res; t < n; ++t) {
+    const float* e = weights_->token_embedding.data() + static_cast<std::size_t>(batch.tokens[t]) * dim_;
+    std::copy(e, e + dim_, x_.begin() + static_cast<std::size_t>(t) * dim_);
+  }
+  copy_hidden(0, x_.data());
+  compute_rope_tables(batch.positions);
+
+  for (std::int32_t l = 0; l < exit_layer; ++l) {
+    run_layer(l, l < resume_depth ? n_res : 0, n, mask);
+    copy_hidden(l + 1, x_.data());
+  }
+  for (int t = 0; t < n; ++t) {
+    const std::size_t slot = static_cast<std::size_t>(batch_start_ + t);
+    slot_depth_[slot] = exit_layer;
+    slot_token_[slot] = batch.tokens[t];
+    slot_pos_[slot] = batch.positions[t];
+    if (exit_layer < m.n_layers) {
+      std::copy_n(x_.begin() + static_cast<std::size_t>(t) * dim_, dim_,
+                  exit_resid_.begin() + slot * dim_);
+    }
+  }
+  last_start_ = batch_start_;
+  last_n_ = n;
+  n_cached_ = batch_start_ + n;
+
+  // Final norm of every row (cheap), then the classifier on the requested rows only.
+  rms_norm(x_.data(), weights_->final_norm.data(), n, dim_, m.norm_eps, xb_.data());
+  copy_hidden(kFinalNormedHidden, xb_.data());
+  int n_rows = 0;
+  if (batch.all_logits) {
+    n_rows = n;
+    std::copy(xb_.begin(), xb_.begin() + static_cast<std::size_t>(n) * dim_, cls_in_.begin());
+  } else {
+    if (batch.logit_rows.size() > static_cast<std::size_t>(batch_cap_)) {
+      cls_in_.resize(batch.logit_rows.size() * dim_);  // duplicates beyond the batch: rare
+    }
+    for (std::int32_t r : batch.logit_rows) {
+      std::copy(xb_.begin() + static_cast<std::size_t>(r) * dim_,
+                xb_.begin() + static_cast<std::size_t>(r + 1) * dim_,
+                cls_in_.begin() + static_cast<std::size_t>(n_rows) * dim_);
+      ++n_rows;
+    }
+  }
+  out.n_rows = n_rows;
+  out.vocab = m.vocab_size;
+  out.logits.resize(static_cast<std::size_t>(n_rows) * m.vocab_size);
+  if (n_rows > 0) {
+    matmul(cls_in_.data(), n_rows, weights_->classifier_matrix().data(), m.vocab_size, dim_,
+           nullptr, out.logits.data(), n_threads_);
+  }
+}
+
+void LlamaModel::run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n,
+                           const std::uint8_t* mask) {
+  const ModelInfo& m = weights_->info;
+  const LlamaLayerWeights& w = weights_->layers[layer];
+  const bool bias = m.qkv_bias;
+  const int nr = n - row0;  // rows that run this layer
+  if (nr <= 0) return;
+  const std::size_t r0 = row0;
+  float* x_rows = x_.data() + r0 * dim_;
+  float* xb_rows = xb_.data() + r0 * dim_;
+
+  // Attention block.
+  rms_norm(x_rows, w.attn_norm.data(), nr, dim_, m.norm_eps, xb_rows);
+  const MatJob qkv[3] = {{w.wq.data(), q_dim_, bias ? w.bq.data() : nullptr, q_.data() + r0 * q_dim_},
+                         {w.wk.data(), kv_dim_, bias ? w.bk.data() : nullptr, k_.data() + r0 * kv_dim_},
+                         {w.wv.data(), kv_dim_, bias ? w.bv.data() : nullptr, v_.data() + r0 * kv_dim_}};
+  matmul_jobs(xb_rows, nr, dim_, qkv, 3, n_threads_);
+  const int half = head_dim_ / 2;
+  const std::size_t layer_off = static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
+  for (int t = row0; t < n; ++t) {
+    const float* cs = rope_cos_.data() + static_cast<std::size_t>(t) * half;
+    const float* sn = rope_sin_.data() + static_cast<std::size_t>(t) * half;
+    apply_rope(q_.data() + static_cast<std::size_t>(t) * q_dim_, m.n_heads, head_dim_,
+               m.rope_style, cs, sn);
+    float* kt = k_.data() + static_cast<std::size_t>(t) * kv_dim_;
+    apply_rope(kt, m.n_kv_heads, head_dim_, m.rope_style, cs, sn);
+    const std::size_t slot = layer_off + static_cast<std::size_t>(batch_start_ + t) * kv_dim_;
+    std::copy(kt, kt + kv_dim_, key_cache_.begin() + slot);
+    const float* vt = v_.data() + static_cast<std::size_t>(t) * kv_dim_;
+    std::copy(vt, vt + kv_dim_, value_cache_.begin() + slot);
+  }
+  attention(layer, row0, n, mask);
+  matmul(att_.data() + r0 * q_dim_, nr, w.wo.data(), dim_, q_dim_, nullptr, xb_rows, n_threads_);
+  MatMap x(x_rows, nr, dim_), xb(xb_rows, nr, dim_);
+  x += xb;
+
+  // SwiGLU feed-forward: w2(silu(w1 x) * w3 x).
+  rms_norm(x_rows, w.ffn_norm.data(), nr, dim_, m.norm_eps, xb_rows);
+  const MatJob gate_up[2] = {{w.w1.data(), hidden_dim_, nullptr, hb_.data()},
+                             {w.w3.data(), hidden_dim_, nullptr, hb2_.data()}};
+  matmul_jobs(xb_rows, nr, dim_, gate_up, 2, n_threads_);
+  const std::size_t nh = static_cast<std::size_t>(nr) * hidden_dim_;
+  float* g = hb_.data();
+  const float* u = hb2_.data();
+  const std::int64_t n_elems = static_cast<std::int64_t>(nh);
+#pragma omp parallel for schedule(static) num_threads(n_threads_) if (n_elems >= (1 << 14))
+  for (std::int64_t i = 0; i < n_elems; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  matmul(hb_.data(), nr, w.w2.data(), dim_, hidden_dim_, nullptr, xb_rows, n_threads_);
+  x += xb;
+}
+
+void LlamaModel::attention(std::int32_t layer, std::int32_t row0, std::int32_t n,
+                           const std::uint8_t* mask) {
+  const ModelInfo& m = weights_->info;
+  const int n_heads = m.n_heads, group = m.n_heads / m.n_kv_heads, hd = head_dim_;
+  const int kv_dim = kv_dim_, q_dim = q_dim_, n_past = batch_start_, cap = capacity_;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float* kc = key_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
+  const float* vc = value_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
+  const float* q = q_.data();
+  float* att = att_.data();
+  float* scores_all = scores_.data();
+  const int n_work = (n - row0) * n_heads;
+  const bool parallel = static_cast<std::int64_t>(n_work) * (n_past + n) * hd >= (1 << 16);
+#pragma omp parallel for schedule(static) num_threads(n_threads_) if (parallel)
+  for (int wi = 0; wi < n_work; ++wi) {
+    const int i = row0 + wi / n_heads, h = wi % n_heads;
+    const std::size_t koff = static_cast<std::size_t>(h / group) * hd;
+    const float* qi = q + static_cast<std::size_t>(i) * q_dim + static_cast<std::size_t>(h) * hd;
+    float* sc = scores_all + static_cast<std::size_t>(omp_get_thread_num()) * cap;
+    auto allowed = [&](int j) { return mask == nullptr ? j <= i : mask[i * n + j] != 0; };
+    // Scores over the cached slots, then the allowed batch entries (slots n_past + j).
+    int n_s = 0;
+    float max_s = -INFINITY;
+    for (int s = 0; s < n_past + i + 1; ++s) {
+      if (s >= n_past && !allowed(s - n_past)) continue;
+      const float v = dot(qi, kc + static_cast<std::size_t>(s) * kv_dim + koff, hd) * scale;
+      sc[n_s++] = v;
+      max_s = std::max(max_s, v);
+    }
+    float sum = 0.0f;
+    for (int s = 0; s < n_s; ++s) {
+      sc[s] = std::exp(sc[s] - max_s);
+      sum += sc[s];
+    }
+    const float inv_sum = 1.0f / sum;
+    float* o = att + static_cast<std::size_t>(i) * q_dim + static_cast<std::size_t>(h) * hd;
+    std::fill(o, o + hd, 0.0f);
+    int k = 0;
+    for (int s = 0; s < n_past + i + 1; ++s) {
+      if (s >= n_past && !allowed(s - n_past)) continue;
+      const float p = sc[k++] * inv_sum;
+      const float* vs = vc + static_cast<std::size_t>(s) * kv_dim + koff;
+      for (int d = 0; d < hd; ++d) o[d] += p * vs[d];
+    }
+  }
+}
+
+void LlamaModel::keep_batch_rows(std::span<const std::int32_t> rows) {
+  const ModelInfo& m = weights_->info;
+  if (last_n_ < 0) {
+    fail("{}: keep_batch_rows: no forward batch to keep rows from (none yet, or already "
+         "kept/truncated)",
+         m.source);
+  }
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    if (rows[k] < 0 || rows[k] >= last_n_) {
+      fail("{}: keep_batch_rows: rows[{}] = {}: must be in [0, last batch size = {})", m.source, k,
+           rows[k], last_n_);
+    }
+    if (k > 0 && rows[k] <= rows[k - 1]) {
+      fail("{}: keep_batch_rows: rows[{}] = {} after {}: rows must be strictly increasing",
+           m.source, k, rows[k], rows[k - 1]);
+    }
+  }
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const std::size_t src = static_cast<std::size_t>(last_start_) + rows[k];
+    const std::size_t dst = static_cast<std::size_t>(last_start_) + k;
+    if (src == dst) continue;
+    for (std::int32_t l = 0; l < m.n_layers; ++l) {
+      const std::size_t base = static_cast<std::size_t>(l) * capacity_ * kv_dim_;
+      std::copy_n(key_cache_.begin() + base + src * kv_dim_, kv_dim_,
+                  key_cache_.begin() + base + dst * kv_dim_);
+      std::copy_n(value_cache_.begin() + base + src * kv_dim_, kv_dim_,
+                  value_cache_.begin() + base + dst * kv_dim_);
+    }
+    slot_depth_[dst] = slot_depth_[src];
+    slot_token_[dst] = slot_token_[src];
+    slot_pos_[dst] = slot_pos_[src];
+    if (slot_depth_[dst] < m.n_layers) {
+      std::copy_n(exit_resid_.begin() + src * dim_, dim_, exit_resid_.begin() + dst * dim_);
+    }
+  }
+  n_cached_ = last_start_ + static_cast<std::int32_t>(rows.size());
+  last_n_ = -1;
+}
+
+void LlamaModel::truncate(std::int32_t n_keep) {
+  if (n_keep < 0 || n_keep > n_cached_) {
+    fail("{}: truncate: n_keep = {}: must be in [0, n_cached = {}]", weights_->info.source, n_keep,
+         n_cached_);
+  }
+  n_cached_ = n_keep;
+  last_n_ = -1;
+}
+
+}  // namespace speclab

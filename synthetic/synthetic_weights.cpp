@@ -1,0 +1,67 @@
+#include "synthetic/synthetic_weights.h"
+
+#include <cmath>
+
+#include "base/rng.h"
+
+namespace speclab {
+
+ModelInfo synthetic_info(std::int32_t dim, std::int32_t hidden_dim, std::int32_t n_layers,
+                         std::int32_t n_heads, std::int32_t n_kv_heads, std::int32_t vocab_size,
+                         std::int32_t max_seq_len) {
+  ModelInfo m;
+  m.source = "synthetic";
+  m.format = "synthetic";
+  m.weight_dtype = "f32";
+  m.dim = dim;
+  m.hidden_dim = hidden_dim;
+  m.n_layers = n_layers;
+  m.n_heads = n_heads;
+  m.n_kv_heads = n_kv_heads;
+  m.head_dim = n_heads > 0 ? dim / n_heads : 0;
+  m.vocab_size = vocab_size;
+  m.max_seq_len = max_seq_len;
+  return m;
+}
+
+namespace {
+void fill_normal(std::vector<float>& v, std::size_t n, double scale, double mean, Rng& rng) {
+  v.resize(n);
+  for (auto& x : v) x = static_cast<float>(mean + scale * rng.normal());
+}
+}  // namespace
+
+LlamaWeights random_llama_weights(const ModelInfo& info, std::uint64_t seed) {
+  info.validate();
+  Rng rng(seed);
+  LlamaWeights w;
+  w.info = info;
+  const std::size_t d = info.dim, h = info.hidden_dim,
+                    q = static_cast<std::size_t>(info.n_heads) * info.head_dim,
+                    kv = static_cast<std::size_t>(info.n_kv_heads) * info.head_dim,
+                    v = info.vocab_size;
+  fill_normal(w.token_embedding, v * d, 1.0, 0.0, rng);
+  w.layers.resize(info.n_layers);
+  for (auto& L : w.layers) {
+    fill_normal(L.attn_norm, d, 0.1, 1.0, rng);
+    fill_normal(L.wq, q * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+    fill_normal(L.wk, kv * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+    fill_normal(L.wv, kv * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+    if (info.qkv_bias) {
+      fill_normal(L.bq, q, 0.1, 0.0, rng);
+      fill_normal(L.bk, kv, 0.1, 0.0, rng);
+      fill_normal(L.bv, kv, 0.1, 0.0, rng);
+    }
+    fill_normal(L.wo, d * q, 1.0 / std::sqrt(double(q)), 0.0, rng);
+    fill_normal(L.ffn_norm, d, 0.1, 1.0, rng);
+    fill_normal(L.w1, h * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+    fill_normal(L.w2, d * h, 1.0 / std::sqrt(double(h)), 0.0, rng);
+    fill_normal(L.w3, h * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+  }
+  fill_normal(w.final_norm, d, 0.1, 1.0, rng);
+  if (!info.tied_classifier) fill_normal(w.classifier, v * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+  w.validate();
+  return w;
+}
+
+}  // namespace speclab

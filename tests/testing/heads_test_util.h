@@ -1,0 +1,169 @@
+// Fixtures for the head drafters' tests (medusa, hydra): perturbed heads on a synthetic (or real)
+// Llama target saved to a temporary directory, a drafter wrapper that records every proposed
+// tree, and a reference top-k. Losslessness and sampling harnesses: decode_lossless.h.
+#pragma once
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "model/llama_model.h"
+#include "formats/model_loader.h"
+#include "base/rng.h"
+#include "synthetic/synthetic_weights.h"
+#include "tokenizers/tokenizer_loader.h"
+#include "experiments/decode.h"
+#include "experiments/drafter_registry.h"
+#include "heads/head_net.h"
+#include "tests/testing/decode_lossless.h"
+#include "tests/testing/models_dir.h"
+#include "trees/tree_builders.h"
+#include "verifiers/rules.h"
+
+namespace speclab::testing {
+
+// A fresh directory under the system temp dir, removed (with its contents) on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static int counter = 0;
+    path_ = (std::filesystem::temp_directory_path() /
+             ("speclab_heads_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The small synthetic target used by the head tests (dim 32, 2 layers, vocab 60).
+inline std::shared_ptr<const LlamaWeights> heads_target_weights(std::uint64_t seed = 21) {
+  return std::make_shared<const LlamaWeights>(
+      random_llama_weights(synthetic_info(32, 64, 2, 4, 2, 60, 512), seed));
+}
+
+// HeadNet::init for `target`, then every trainable tensor perturbed with N(0, scale^2) noise
+// (scale = noise / sqrt(dim); Hydra projections get 2x so the path embeddings matter), so heads
+// differ from each other and from the target's own next-token prediction. Deterministic in seed.
+inline HeadNet perturbed_heads(HeadKind kind, std::shared_ptr<const LlamaWeights> target,
+                               std::int32_t n_heads, std::uint64_t seed, double noise = 1.0,
+                               std::int32_t n_blocks = 1) {
+  HeadConfig cfg;
+  cfg.kind = kind;
+  cfg.n_heads = n_heads;
+  cfg.n_blocks = n_blocks;
+  HeadNet net = HeadNet::init(cfg, std::move(target));
+  Rng rng(seed);
+  const double s = noise / std::sqrt(static_cast<double>(net.config().dim));
+  for (std::int32_t h = 0; h < net.n_heads(); ++h) {
+    HeadParams& p = net.params(h);
+    for (float& v : p.proj_w) v += static_cast<float>(2.0 * s * rng.normal());
+    for (float& v : p.proj_b) v += static_cast<float>(0.1 * rng.normal());
+    for (auto& w : p.block_w) {
+      for (float& v : w) v += static_cast<float>(s * rng.normal());
+    }
+    for (auto& b : p.block_b) {
+      for (float& v : b) v += static_cast<float>(0.1 * rng.normal());
+    }
+    for (float& v : p.classifier) v += static_cast<float>(s * rng.normal());
+  }
+  return net;
+}
+
+// Top-k of a logits row by a full stable sort (reference for the drafters' partial sort):
+// (token, log_softmax) pairs, ties to the lower id.
+inline std::vector<Candidate> reference_top_k(std::span<const float> logits, std::int32_t k) {
+  std::vector<std::int32_t> idx(logits.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](std::int32_t a, std::int32_t b) { return logits[a] > logits[b]; });
+  double mx = *std::max_element(logits.begin(), logits.end()), z = 0.0;
+  for (float v : logits) z += std::exp(v - mx);
+  std::vector<Candidate> out;
+  for (std::int32_t r = 0; r < k && r < static_cast<std::int32_t>(idx.size()); ++r) {
+    out.push_back({idx[r], static_cast<float>(logits[idx[r]] - mx - std::log(z))});
+  }
+  return out;
+}
+
+// Softmax of a logits row (double accumulation).
+inline std::vector<float> reference_softmax(std::span<const float> logits) {
+  double mx = *std::max_element(logits.begin(), logits.end()), z = 0.0;
+  for (float v : logits) z += std::exp(v - mx);
+  std::vector<float> p(logits.size());
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] = static_cast<float>(std::exp(logits[i] - mx) / z);
+  return p;
+}
+
+// Head h's logits for one hidden row and path (path ignored by Medusa heads).
+inline std::vector<float> head_logits(const HeadNet& net, std::int32_t h,
+                                      std::span<const float> hidden, std::span<const Token> path) {
+  std::vector<float> out(net.config().vocab);
+  HeadScratch scratch;
+  net.logits(h, hidden, path, 1, out, scratch);
+  return out;
+}
+
+// A random "hidden state" [dim] (structure tests that call propose() directly).
+inline std::vector<float> random_hidden(std::int32_t dim, std::uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> h(dim);
+  for (float& v : h) v = static_cast<float>(rng.normal());
+  return h;
+}
+
+inline DrafterEnv heads_env(const std::shared_ptr<const LlamaWeights>& w) {
+  DrafterEnv env;
+  env.target = &w->info;
+  env.target_weights = w;
+  return env;
+}
+
+// Forwards everything to `inner` and keeps a copy of every proposed tree and context hidden.
+class RecordingDrafter final : public Drafter {
+ public:
+  explicit RecordingDrafter(Drafter& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  DrafterNeeds needs() const override { return inner_.needs(); }
+  void begin(std::span<const Token> prompt) override { inner_.begin(prompt); }
+  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override {
+    inner_.propose(ctx, budget, out);
+    trees.push_back(out);
+    hiddens.emplace_back(ctx.hidden.begin(), ctx.hidden.end());
+    contexts.emplace_back(ctx.tokens.begin(), ctx.tokens.end());
+  }
+  void observe(const StepFeedback& fb) override { inner_.observe(fb); }
+
+  std::vector<DraftTree> trees;
+  std::vector<std::vector<float>> hiddens;
+  std::vector<std::vector<Token>> contexts;
+
+ private:
+  Drafter& inner_;
+};
+
+// Small prompts for the synthetic head target (vocab 60), including a one-token prompt (no
+// hidden state: the head drafters propose a root-only tree).
+inline const std::vector<std::vector<Token>>& heads_prompts() {
+  static const std::vector<std::vector<Token>> p = {
+      {1}, {1, 7, 9, 12}, {1, 3, 3, 3, 4, 5, 6, 3, 4}, {1, 40, 2, 59, 17, 17, 8}};
+  return p;
+}
+
+}  // namespace speclab::testing
