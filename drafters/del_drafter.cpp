@@ -1,12 +1,12 @@
 #include "drafters/del_drafter.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 
 #include <fmt/ranges.h>
 
 #include "base/error.h"
+#include "ops/classifier.h"
 #include "ops/sampling.h"
 #include "drafters/recycling_drafter.h"
 
@@ -120,17 +120,11 @@ Token DelDrafter::shadow_token(std::span<const float> h, std::int32_t layer) {
     engine_.adapters()->logits(a, h, {}, 1, logits_, head_scratch_);
     return argmax(logits_);
   }
+  // The target's own final norm + classifier (ops/classifier.h): bit-identical to what an
+  // early-exit forward of LlamaModel at this layer computes for the same residual.
   const ModelInfo& m = weights_->info;
-  const std::int32_t dim = m.dim;
-  double ss = 0.0;
-  for (float v : h) ss += static_cast<double>(v) * v;
-  const float inv = static_cast<float>(1.0 / std::sqrt(ss / dim + m.norm_eps));
-  for (std::int32_t i = 0; i < dim; ++i) normed_[i] = h[i] * inv * weights_->final_norm[i];
-  using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const Eigen::Map<const RowMatrix> w(weights_->classifier_matrix().data(), m.vocab_size, dim);
-  const Eigen::Map<const Eigen::VectorXf> x(normed_.data(), dim);
-  Eigen::Map<Eigen::VectorXf> y(logits_.data(), m.vocab_size);
-  y.noalias() = w * x;
+  norm_classifier(h.data(), 1, m.dim, weights_->final_norm.data(), m.norm_eps, weights_->classifier_matrix().data(),
+                  m.vocab_size, normed_.data(), logits_.data(), 1);
   return argmax(logits_);
 }
 

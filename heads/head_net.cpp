@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "base/error.h"
+#include "ops/classifier.h"
 #include "ops/matmul.h"
 #include "formats/safetensors.h"
 #include "heads/head_layers.h"
@@ -328,13 +329,10 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
     x += z.unaryExpr([](float v) { return v * heads::logistic(v); });
   }
   if (cfg_.kind == HeadKind::kExitAdapter) {
-    const CMapV g(target_->final_norm.data(), d);
-    const float eps = target_->info.norm_eps;
-    for (std::int32_t i = 0; i < n; ++i) {
-      const float inv = 1.0f / std::sqrt(x.row(i).squaredNorm() / static_cast<float>(d) + eps);
-      z.row(i) = x.row(i).cwiseProduct(g) * inv;
-    }
-    matmul(s.b.data(), n, target_->classifier_matrix().data(), V, d, nullptr, out.data(), s.n_threads);
+    // The target's own final norm + classifier (ops/classifier.h): a zero adapter gives
+    // bit-identical logits to the plain early exit of LlamaModel.
+    norm_classifier(s.a.data(), n, d, target_->final_norm.data(), target_->info.norm_eps,
+                    target_->classifier_matrix().data(), V, s.b.data(), out.data(), s.n_threads);
   } else {
     // The [vocab, dim] classifier dominates: ops' kernel streams it once for all n rows
     // (an Eigen GEMM would repack it on every call).

@@ -10,40 +10,18 @@
 #include <numbers>
 
 #include "base/error.h"
+#include "ops/dot.h"
 #include "ops/matmul.h"
+#include "ops/rmsnorm.h"
+#include "ops/rope.h"
+#include "ops/softmax.h"
 
 namespace speclab {
 
 namespace {
 
-// Dot product of two length-n vectors with 8 fixed partial sums (vectorizable, deterministic).
-inline float dot(const float* a, const float* b, int n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatMap = Eigen::Map<RowMatrix>;
-using ConstVecMap = Eigen::Map<const Eigen::VectorXf>;
-
-// out[t] = x[t] / rms(x[t]) * weight for n rows of width d (out may alias x).
-void rms_norm(const float* x, const float* weight, int n, int d, float eps, float* out) {
-  const ConstVecMap wmap(weight, d);
-  for (int t = 0; t < n; ++t) {
-    const ConstVecMap xt(x + static_cast<std::size_t>(t) * d, d);
-    double ss = 0.0;
-    for (int i = 0; i < d; ++i) ss += static_cast<double>(xt[i]) * xt[i];
-    const float inv = static_cast<float>(1.0 / std::sqrt(ss / d + eps));
-    Eigen::Map<Eigen::VectorXf> ot(out + static_cast<std::size_t>(t) * d, d);
-    ot = (xt * inv).cwiseProduct(wmap);
-  }
-}
 
 std::vector<float> rope_inverse_frequencies(const ModelInfo& info) {
   const RopeScaling& sc = info.rope_scaling;
@@ -87,22 +65,6 @@ std::vector<float> rope_inverse_frequencies(const ModelInfo& info) {
     inv[i] = f;
   }
   return inv;
-}
-
-// Rotates each head of one row in place by the per-pair (cos, sin) of its position.
-void apply_rope(float* row, int n_heads, int head_dim, RopeStyle style, const float* cs,
-                const float* sn) {
-  const int half = head_dim / 2;
-  for (int h = 0; h < n_heads; ++h) {
-    float* v = row + static_cast<std::size_t>(h) * head_dim;
-    for (int p = 0; p < half; ++p) {
-      const int a = style == RopeStyle::kInterleaved ? 2 * p : p;
-      const int b = style == RopeStyle::kInterleaved ? 2 * p + 1 : p + half;
-      const float x0 = v[a], x1 = v[b];
-      v[a] = x0 * cs[p] - x1 * sn[p];
-      v[b] = x0 * sn[p] + x1 * cs[p];
-    }
-  }
 }
 
 }  // namespace
@@ -254,15 +216,7 @@ std::int32_t LlamaModel::validate_batch(const ForwardBatch& batch,
 }
 
 void LlamaModel::compute_rope_tables(std::span<const std::int32_t> positions) {
-  const int half = head_dim_ / 2;
-  for (std::size_t t = 0; t < positions.size(); ++t) {
-    const float pos = static_cast<float>(positions[t]);
-    for (int p = 0; p < half; ++p) {
-      const float angle = pos * inv_freq_[p];
-      rope_cos_[t * half + p] = std::cos(angle);
-      rope_sin_[t * half + p] = std::sin(angle);
-    }
-  }
+  rope_tables(positions, inv_freq_, rope_cos_.data(), rope_sin_.data());
 }
 
 void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
@@ -371,10 +325,10 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n
   for (int t = row0; t < n; ++t) {
     const float* cs = rope_cos_.data() + static_cast<std::size_t>(t) * half;
     const float* sn = rope_sin_.data() + static_cast<std::size_t>(t) * half;
-    apply_rope(q_.data() + static_cast<std::size_t>(t) * q_dim_, m.n_heads, head_dim_,
-               m.rope_style, cs, sn);
+    const bool interleaved = m.rope_style == RopeStyle::kInterleaved;
+    apply_rope(q_.data() + static_cast<std::size_t>(t) * q_dim_, m.n_heads, head_dim_, interleaved, cs, sn);
     float* kt = k_.data() + static_cast<std::size_t>(t) * kv_dim_;
-    apply_rope(kt, m.n_kv_heads, head_dim_, m.rope_style, cs, sn);
+    apply_rope(kt, m.n_kv_heads, head_dim_, interleaved, cs, sn);
     const std::size_t slot = layer_off + static_cast<std::size_t>(batch_start_ + t) * kv_dim_;
     std::copy(kt, kt + kv_dim_, key_cache_.begin() + slot);
     const float* vt = v_.data() + static_cast<std::size_t>(t) * kv_dim_;
@@ -422,25 +376,17 @@ void LlamaModel::attention(std::int32_t layer, std::int32_t row0, std::int32_t n
     auto allowed = [&](int j) { return mask == nullptr ? j <= i : mask[i * n + j] != 0; };
     // Scores over the cached slots, then the allowed batch entries (slots n_past + j).
     int n_s = 0;
-    float max_s = -INFINITY;
     for (int s = 0; s < n_past + i + 1; ++s) {
       if (s >= n_past && !allowed(s - n_past)) continue;
-      const float v = dot(qi, kc + static_cast<std::size_t>(s) * kv_dim + koff, hd) * scale;
-      sc[n_s++] = v;
-      max_s = std::max(max_s, v);
+      sc[n_s++] = dot(qi, kc + static_cast<std::size_t>(s) * kv_dim + koff, hd) * scale;
     }
-    float sum = 0.0f;
-    for (int s = 0; s < n_s; ++s) {
-      sc[s] = std::exp(sc[s] - max_s);
-      sum += sc[s];
-    }
-    const float inv_sum = 1.0f / sum;
+    softmax_inplace(sc, n_s);
     float* o = att + static_cast<std::size_t>(i) * q_dim + static_cast<std::size_t>(h) * hd;
     std::fill(o, o + hd, 0.0f);
     int k = 0;
     for (int s = 0; s < n_past + i + 1; ++s) {
       if (s >= n_past && !allowed(s - n_past)) continue;
-      const float p = sc[k++] * inv_sum;
+      const float p = sc[k++];
       const float* vs = vc + static_cast<std::size_t>(s) * kv_dim + koff;
       for (int d = 0; d < hd; ++d) o[d] += p * vs[d];
     }
