@@ -103,20 +103,61 @@ void TrigramTable::scale(float f) {
 
 // ---- options ----
 
-AdedOptions AdedOptions::from_params(const DrafterParams& p) {
-  p.check_known({"iterations", "c_puct", "depth", "top_c", "decay", "decay_every", "backoff",
-                 "tree_weight", "state", "corpus"});
+namespace {
+
+constexpr DrafterKey kAdedKeys[] = {
+    {"iterations", "0", "MCTS simulations per step; 0 = auto: max(32, 2 x budget nodes)"},
+    {"c_puct", "1", "PUCT exploration constant, >= 0"},
+    {"depth", "6", "deepest draft node (also capped by the budget's depth), in [1, 256]"},
+    {"top_c", "8", "candidates kept per tri-gram context, in [1, 256]"},
+    {"decay", "0.9", "factor applied to all counts every decay_every learnt tokens, in (0, 1]"},
+    {"decay_every", "256", "learnt tokens between decays, >= 1"},
+    {"backoff", "1", "1|0: keep a bigram table for unknown tri-gram contexts"},
+    {"tree_weight", "0", "weight of the target's top-1 after rejected tree nodes (0 = learn only the output)"},
+    {"state", "cold", "cold|warm: restore the initial table for every prompt, or keep it across prompts"},
+    {"corpus", "", "PATH: prefill the table from raw little-endian int32 token ids"},
+};
+
+AdedOptions read_aded(ParamReader& r) {
   AdedOptions o;
-  o.iterations = p.get_int("iterations", o.iterations, 0, 1 << 20);
-  o.c_puct = p.get_double("c_puct", o.c_puct, 0.0, 1e6);
-  o.depth = p.get_int("depth", o.depth, 1, 256);
-  o.top_c = p.get_int("top_c", o.top_c, 1, 256);
-  o.decay = p.get_double("decay", o.decay, 1e-6, 1.0);
-  o.decay_every = p.get_int("decay_every", o.decay_every, 1, 1 << 30);
-  o.backoff = p.get_bool("backoff", o.backoff);
-  o.tree_weight = p.get_double("tree_weight", o.tree_weight, 0.0, 1e6);
-  o.warm = p.get_choice("state", "cold", {"cold", "warm"}) == "warm";
-  o.corpus_path = p.get_string("corpus", "");
+  o.iterations = r.get_int("iterations", o.iterations, 0, 1 << 20);
+  o.c_puct = r.get_double("c_puct", o.c_puct, 0.0, 1e6);
+  o.depth = r.get_int("depth", o.depth, 1, 256);
+  o.top_c = r.get_int("top_c", o.top_c, 1, 256);
+  o.decay = r.get_double("decay", o.decay, 1e-6, 1.0);
+  o.decay_every = r.get_int("decay_every", o.decay_every, 1, 1 << 30);
+  o.backoff = r.get_bool("backoff", o.backoff);
+  o.tree_weight = r.get_double("tree_weight", o.tree_weight, 0.0, 1e6);
+  o.warm = r.get_choice("state", "cold", {"cold", "warm"}) == "warm";
+  o.corpus_path = r.get_string("corpus", "");
+  return o;
+}
+
+const AdedOptions& aded_options(const DrafterOptions& o) { return std::any_cast<const AdedOptions&>(o); }
+
+}  // namespace
+
+const DrafterKind& aded_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "aded",
+      .summary = "ADED: an adaptive tri-gram table of the target's output, drafts by MCTS (PUCT)",
+      .keys = kAdedKeys,
+      .cross_prompt_state = true,
+      .parse = [](ParamReader& r, const DrafterEnv&) -> DrafterOptions { return read_aded(r); },
+      // Cheap to build; building reads and checks the corpus= file.
+      .check = [](const DrafterOptions& o, const DrafterEnv&) { AdedDrafter d(aded_options(o)); },
+      .make = [](const DrafterOptions& o, const DrafterEnv&) -> std::unique_ptr<Drafter> {
+        return std::make_unique<AdedDrafter>(aded_options(o));
+      },
+      .children = [](const DrafterOptions&, const SamplingParams&) { return ChildSampling::kDeterministic; },
+  };
+  return kind;
+}
+
+AdedOptions AdedOptions::from_params(const DrafterParams& p) {
+  ParamReader r(p, kAdedKeys);
+  AdedOptions o = read_aded(r);
+  r.throw_if_problems();
   return o;
 }
 

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 #include "drafters/drafter_params.h"
 
 namespace speclab {
@@ -84,9 +85,13 @@ struct AdedOptions {
   double tree_weight = 0.0;
   bool warm = false;
   std::string corpus_path;
-  static AdedOptions from_params(const DrafterParams& p);  // throws Error
+  static AdedOptions from_params(const DrafterParams& p);  // throws Error (every problem)
   void validate() const;                                   // throws Error
 };
+
+// The registry entry (drafters/drafter_kind.h): the keys above; MCTS candidates (kDeterministic
+// children); keeps its table across prompts under state=warm.
+const DrafterKind& aded_drafter_kind();
 
 class AdedDrafter final : public Drafter {
  public:

@@ -12,32 +12,77 @@
 
 namespace speclab {
 
-DelOptions del_options(const DrafterParams& p, const ModelInfo& target) {
-  p.check_known(
-      {"max_d", "threshold", "decay", "layers", "alpha0", "head_cost", "kv_reuse", "adapters"});
-  if (target.n_layers < 2) {
-    fail("drafter del: target {} has n_layers = {}: early exit needs at least 2", target.source,
-         target.n_layers);
-  }
+namespace {
+
+constexpr DrafterKey kDelKeys[] = {
+    {"max_d", "6", "longest chain per step, in [1, 64]"},
+    {"threshold", "0.3", "stop drafting below this top probability of the exit distribution, in [0, 1]"},
+    {"decay", "0.9", "weight of the old per-layer acceptance estimate per comparison, in [0, 1)"},
+    {"layers", "", "candidate exit layers, e.g. 1-2-3 (default: all, or all adapted layers)"},
+    {"alpha0", "0.9", "prior acceptance alpha_l = alpha0 * l / n_layers, in [0, 1]"},
+    {"head_cost", "0", "classifier cost in layers in the TPL formula, >= 0"},
+    {"kv_reuse", "1", "1|0: the verifier resumes the drafted rows from layer E instead of recomputing"},
+    {"adapters", "", "DIR: exit adapters trained for the target (train-heads --kind exit-adapter)",
+     OptionalFile::kHeadsDir},
+};
+
+const DelOptions& del_options_of(const DrafterOptions& o) { return std::any_cast<const DelOptions&>(o); }
+
+std::unique_ptr<Drafter> make_del(const DrafterOptions& options, const DrafterEnv& env) {
+  const DelOptions& o = del_options_of(options);
+  std::shared_ptr<const HeadNet> adapters;
+  if (!o.adapters.empty() && env.target_weights) adapters = load_exit_adapters(o.adapters, env.target_weights, "del");
+  return std::make_unique<DelDrafter>(env.target_weights, o, std::move(adapters));
+}
+
+}  // namespace
+
+DelOptions del_options(ParamReader& r, const ModelInfo& target) {
+  const DrafterParams& p = r.params();
   DelOptions o;
-  o.max_d = p.get_int("max_d", o.max_d, 1, 64);
-  o.threshold = p.get_double("threshold", o.threshold, 0.0, 1.0);
-  o.decay = p.get_double("decay", o.decay, 0.0, 0.999999);
-  o.alpha0 = p.get_double("alpha0", o.alpha0, 0.0, 1.0);
-  o.head_cost = p.get_double("head_cost", o.head_cost, 0.0, 1000.0);
-  o.kv_reuse = p.get_bool("kv_reuse", true);
-  o.adapters = p.get_string("adapters", "");
+  if (target.n_layers < 2) {
+    r.problem(fmt::format("drafter del: target {} has n_layers = {}: early exit needs at least 2", target.source,
+                          target.n_layers));
+    return o;
+  }
+  o.max_d = r.get_int("max_d", o.max_d, 1, 64);
+  o.threshold = r.get_double("threshold", o.threshold, 0.0, 1.0);
+  o.decay = r.get_double("decay", o.decay, 0.0, 0.999999);
+  o.alpha0 = r.get_double("alpha0", o.alpha0, 0.0, 1.0);
+  o.head_cost = r.get_double("head_cost", o.head_cost, 0.0, 1000.0);
+  o.kv_reuse = r.get_bool("kv_reuse", true);
+  o.adapters = r.get_string("adapters", "");
   if (p.has("layers")) {
-    const std::string v = p.get_string("layers", "");
-    o.layers = parse_branching(v, "drafter del: layers");
+    const std::string v = r.get_string("layers", "");
+    r.attempt([&] { o.layers = parse_branching(v, "drafter del: layers"); });
     for (std::int32_t l : o.layers) {
       if (l >= target.n_layers) {
-        p.fail_value("layers", v, fmt::format("every layer must be in [1, n_layers = {})",
-                                              target.n_layers));
+        r.problem("layers", v, fmt::format("every layer must be in [1, n_layers = {})", target.n_layers));
+        break;
       }
     }
   }
   return o;
+}
+
+const DrafterKind& del_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "del",
+      .summary = "DEL: early-exit chains at the exit layer and length maximising tokens per layer, from shadow tokens",
+      .keys = kDelKeys,
+      .parse = [](ParamReader& r, const DrafterEnv& env) -> DrafterOptions {
+        SPECLAB_ASSERT(env.target != nullptr);
+        return del_options(r, *env.target);
+      },
+      // Cheap to build without adapters; building checks the weights, layers and adapters.
+      .check = [](const DrafterOptions& o, const DrafterEnv& env) { make_del(o, env); },
+      .make = make_del,
+      // As the early-exit engine: argmax chains when greedy, else drawn from the exit's q.
+      .children = [](const DrafterOptions&, const SamplingParams& s) {
+        return s.greedy() ? ChildSampling::kDeterministic : ChildSampling::kIidSampled;
+      },
+  };
+  return kind;
 }
 
 DelDrafter::DelDrafter(std::shared_ptr<const LlamaWeights> weights, DelOptions options,

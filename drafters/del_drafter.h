@@ -39,6 +39,7 @@
 #include "model/llama_weights.h"
 #include "drafters/del_policy.h"
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 #include "drafters/drafter_params.h"
 #include "drafters/early_exit_drafter.h"
 
@@ -56,9 +57,15 @@ struct DelOptions {
   std::string adapters;               // exit adapters directory ("" = plain exits)
 };
 
-// Reads max_d, threshold, decay, layers (e.g. 1-2-3), alpha0, head_cost, kv_reuse, adapters.
-// Throws Error for unknown keys and out-of-range values (a layer outside [1, n_layers)).
-DelOptions del_options(const DrafterParams& p, const ModelInfo& target);
+// Reads max_d, threshold, decay, layers (e.g. 1-2-3), alpha0, head_cost, kv_reuse, adapters,
+// recording every problem in `r` (unknown keys, out-of-range values, a layer outside
+// [1, n_layers)).
+DelOptions del_options(ParamReader& r, const ModelInfo& target);
+
+// The registry entry (drafters/drafter_kind.h): the keys above (adapters names a directory an
+// optional drafter needs); chains with kDeterministic children when greedy, else kIidSampled;
+// per-sequence state only (alpha resets in begin()). Parsing needs DrafterEnv::target.
+const DrafterKind& del_drafter_kind();
 
 class DelDrafter final : public Drafter {
  public:

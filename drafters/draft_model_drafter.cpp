@@ -2,14 +2,91 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <numeric>
 
 #include "base/error.h"
+#include "formats/model_loader.h"
+#include "model/llama_model.h"
 #include "ops/sampling.h"
+#include "drafters/recycling_drafter.h"
 #include "trees/tree_builders.h"
 
 namespace speclab {
+
+namespace {
+
+constexpr DrafterKey kDraftModelKeys[] = {
+    {"model", "", "PATH: the draft model (default: --draft-model / the spec's draft_model)",
+     OptionalFile::kModelFile},
+    {"mode", "chain", "chain|topk|iid|swor|dynamic: tree shape and how children are chosen"},
+    {"gamma", "4", "chain mode: tokens per chain, in [1, 64]"},
+    {"branching", "4x2x2x1x1x1", "topk/iid/swor modes: children per node at depth 1, 2, ..."},
+    {"top_k", "4", "dynamic mode: children per expanded node, in [1, 64]"},
+    {"expand_top", "4", "dynamic mode: nodes expanded per depth, in [1, 64]"},
+    {"depth", "6", "dynamic mode: depth when the budget has no cap, in [1, 64]"},
+};
+
+// The options and the draft model file.
+struct DraftModelSpec {
+  DraftModelOptions options;
+  std::string model_path;
+};
+
+DraftModelSpec read_draft_model(ParamReader& r, const DrafterEnv& env) {
+  DraftModelSpec s;
+  DraftModelOptions& o = s.options;
+  o.mode = parse_draft_model_mode(r.get_choice("mode", "chain", {"chain", "topk", "iid", "swor", "dynamic"}));
+  o.gamma = r.get_int("gamma", 4, 1, 64);
+  o.top_k = r.get_int("top_k", o.top_k, 1, 64);
+  o.expand_top = r.get_int("expand_top", o.expand_top, 1, 64);
+  o.max_depth = r.get_int("depth", o.max_depth, 1, 64);
+  const std::string branching = r.get_string("branching", "4x2x2x1x1x1");
+  r.attempt([&] { o.branching = parse_branching(branching, "draft-model: branching"); });
+  s.model_path = r.get_string("model", env.draft_model_path);
+  if (s.model_path.empty()) {
+    r.problem("drafter draft-model: model: no draft model given (use --draft-model PATH or draft-model:model=PATH)");
+  }
+  return s;
+}
+
+const DraftModelSpec& draft_model_spec(const DrafterOptions& o) { return std::any_cast<const DraftModelSpec&>(o); }
+
+}  // namespace
+
+const DrafterKind& draft_model_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "draft-model",
+      .summary = "a small model with the target's vocabulary drafts; its KV cache follows the accepted path",
+      .keys = kDraftModelKeys,
+      .parse = [](ParamReader& r, const DrafterEnv& env) -> DrafterOptions { return read_draft_model(r, env); },
+      .check =
+          [](const DrafterOptions& o, const DrafterEnv&) {
+            const std::string& path = draft_model_spec(o).model_path;
+            if (!std::filesystem::exists(path)) fail("drafter draft-model: model = {}: file not found", path);
+          },
+      .make = [](const DrafterOptions& o, const DrafterEnv& env) -> std::unique_ptr<Drafter> {
+        const DraftModelSpec& s = draft_model_spec(o);
+        SPECLAB_ASSERT(env.target != nullptr);
+        auto model = std::make_unique<LlamaModel>(load_weights_shared(s.model_path), env.n_threads);
+        return std::make_unique<DraftModelDrafter>(std::move(model), env.target->vocab_size, s.options);
+      },
+      // As propose(): fixed top-k candidates in topk/dynamic mode, Gumbel-top-k in swor mode,
+      // i.i.d. draws (argmax chains at temperature 0) otherwise.
+      .children = [](const DrafterOptions& o, const SamplingParams&) {
+        switch (draft_model_spec(o).options.mode) {
+          case DraftModelMode::kTopK:
+          case DraftModelMode::kDynamic: return ChildSampling::kDeterministic;
+          case DraftModelMode::kSwor: return ChildSampling::kWithoutReplacement;
+          case DraftModelMode::kChain:
+          case DraftModelMode::kIid: break;
+        }
+        return ChildSampling::kIidSampled;
+      },
+  };
+  return kind;
+}
 
 DraftModelMode parse_draft_model_mode(const std::string& s) {
   if (s == "chain") return DraftModelMode::kChain;

@@ -28,6 +28,7 @@
 
 #include "model/language_model.h"
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 
 namespace speclab {
 
@@ -45,6 +46,11 @@ struct DraftModelOptions {
 // Parses "chain" / "topk" / "iid" / "swor" / "dynamic"; throws Error naming the value and the choices.
 DraftModelMode parse_draft_model_mode(const std::string& s);
 const char* to_string(DraftModelMode m);
+
+// The registry entry (drafters/drafter_kind.h): keys model (the draft model file, default
+// DrafterEnv::draft_model_path; an optional drafter is skipped without it), mode, gamma,
+// branching, top_k, expand_top, depth; children per mode as above; no cross-prompt state.
+const DrafterKind& draft_model_drafter_kind();
 
 class DraftModelDrafter final : public Drafter {
  public:

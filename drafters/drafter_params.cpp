@@ -1,6 +1,8 @@
 #include "drafters/drafter_params.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <vector>
@@ -75,19 +77,27 @@ DrafterParams DrafterParams::parse(std::string_view spec) {
   return p;
 }
 
+namespace {
+
+template <class Known>
+std::string unknown_key_message(std::string_view drafter, std::string_view key, std::string_view value,
+                                const Known& known) {
+  std::string list;
+  for (const auto& k : known) {
+    if (!list.empty()) list += ", ";
+    list += k;
+  }
+  return fmt::format("drafter {}: {} = {}: unknown key (known keys: {})", drafter, key, value,
+                     list.empty() ? std::string("none") : list);
+}
+
+}  // namespace
+
 void DrafterParams::check_known(std::initializer_list<std::string_view> known) const {
   for (const auto& [key, value] : values_) {
     bool ok = false;
     for (std::string_view k : known) ok = ok || k == key;
-    if (!ok) {
-      std::string list;
-      for (std::string_view k : known) {
-        if (!list.empty()) list += ", ";
-        list += k;
-      }
-      fail("drafter {}: {} = {}: unknown key (known keys: {})", drafter_, key, value,
-           list.empty() ? std::string("none") : list);
-    }
+    if (!ok) throw Error(unknown_key_message(drafter_, key, value, known));
   }
 }
 
@@ -165,6 +175,83 @@ std::string DrafterParams::to_string() const {
     sep = ',';
   }
   return s;
+}
+
+// ---- ParamReader ----
+
+ParamReader::ParamReader(const DrafterParams& params, std::span<const DrafterKey> keys)
+    : params_(params), keys_(keys) {
+  std::vector<std::string_view> known;
+  for (const DrafterKey& k : keys_) known.push_back(k.name);
+  for (const auto& [key, value] : params_.values()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      problems_.push_back(unknown_key_message(params_.drafter(), key, value, known));
+    }
+  }
+}
+
+const DrafterKey& ParamReader::key_of(std::string_view key) const {
+  const auto it = std::find_if(keys_.begin(), keys_.end(),
+                               [&](const DrafterKey& k) { return k.name == key; });
+  SPECLAB_ASSERT(it != keys_.end() && "a getter reads a key missing from the drafter's key table");
+  return *it;
+}
+
+template <class T, class Read>
+void ParamReader::check_default(std::string_view key, const T& def, Read&& read) const {
+  const DrafterKey& k = key_of(key);
+  if (k.default_value.empty()) return;
+  const DrafterParams table(params_.drafter(), {{std::string(key), std::string(k.default_value)}});
+  SPECLAB_ASSERT(read(table) == def && "the key table's default differs from the code's");
+}
+
+std::int32_t ParamReader::get_int(std::string_view key, std::int32_t def, std::int32_t lo,
+                                  std::int32_t hi) {
+  check_default(key, def, [&](const DrafterParams& t) { return t.get_int(key, def, INT32_MIN, INT32_MAX); });
+  std::int32_t v = def;
+  attempt([&] { v = params_.get_int(key, def, lo, hi); });
+  return v;
+}
+
+double ParamReader::get_double(std::string_view key, double def, double lo, double hi) {
+  check_default(key, def, [&](const DrafterParams& t) { return t.get_double(key, def, -1e300, 1e300); });
+  double v = def;
+  attempt([&] { v = params_.get_double(key, def, lo, hi); });
+  return v;
+}
+
+bool ParamReader::get_bool(std::string_view key, bool def) {
+  check_default(key, def, [&](const DrafterParams& t) { return t.get_bool(key, def); });
+  bool v = def;
+  attempt([&] { v = params_.get_bool(key, def); });
+  return v;
+}
+
+std::string ParamReader::get_string(std::string_view key, std::string_view def) {
+  check_default(key, def, [&](const DrafterParams& t) { return t.get_string(key, def); });
+  return params_.get_string(key, def);
+}
+
+std::string ParamReader::get_choice(std::string_view key, std::string_view def,
+                                    std::initializer_list<std::string_view> allowed) {
+  check_default(key, def, [&](const DrafterParams& t) { return t.get_choice(key, def, allowed); });
+  std::string v(def);
+  attempt([&] { v = params_.get_choice(key, def, allowed); });
+  return v;
+}
+
+void ParamReader::problem(std::string_view key, std::string_view value, std::string_view rule) {
+  problems_.push_back(fmt::format("drafter {}: {} = {}: {}", params_.drafter(), key, value, rule));
+}
+
+void ParamReader::throw_if_problems() const { throw_drafter_problems(params_.to_string(), problems_); }
+
+void throw_drafter_problems(std::string_view spec, const std::vector<std::string>& problems) {
+  if (problems.empty()) return;
+  if (problems.size() == 1) throw Error(problems.front());
+  std::string msg = fmt::format("drafter spec '{}': {} problems:", spec, problems.size());
+  for (const auto& p : problems) msg += "\n  " + p;
+  throw Error(msg);
 }
 
 }  // namespace speclab

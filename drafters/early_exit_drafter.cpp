@@ -210,19 +210,64 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
   out.draft_exit_layer = E;
 }
 
-EarlyExitOptions early_exit_options(const DrafterParams& p, const ModelInfo& target) {
-  p.check_known({"exit", "d", "threshold", "kv_reuse", "adapters"});
-  if (target.n_layers < 2) {
-    fail("drafter early-exit: target {} has n_layers = {}: early exit needs at least 2",
-         target.source, target.n_layers);
-  }
+namespace {
+
+constexpr DrafterKey kEarlyExitKeys[] = {
+    {"exit", "1", "exit layer E the chain is drafted at, in [1, n_layers)"},
+    {"d", "4", "tokens drafted per step at most, in [1, 64]"},
+    {"threshold", "0", "stop drafting below this top probability of the exit distribution, in [0, 1]"},
+    {"kv_reuse", "1", "1|0: the verifier resumes the drafted rows from layer E instead of recomputing"},
+    {"adapters", "", "DIR: exit adapters trained for the target (train-heads --kind exit-adapter)",
+     OptionalFile::kHeadsDir},
+};
+
+const EarlyExitOptions& early_exit_options_of(const DrafterOptions& o) {
+  return std::any_cast<const EarlyExitOptions&>(o);
+}
+
+std::unique_ptr<Drafter> make_early_exit(const DrafterOptions& options, const DrafterEnv& env) {
+  SPECLAB_ASSERT(env.target != nullptr);
+  const EarlyExitOptions& o = early_exit_options_of(options);
+  std::shared_ptr<const HeadNet> adapters;
+  if (!o.adapters.empty()) adapters = load_exit_adapters(o.adapters, env.target_weights, "early-exit");
+  return std::make_unique<EarlyExitDrafter>(*env.target, o, std::move(adapters));
+}
+
+}  // namespace
+
+EarlyExitOptions early_exit_options(ParamReader& r, const ModelInfo& target) {
   EarlyExitOptions o;
-  o.exit_layer = p.get_int("exit", 1, 1, target.n_layers - 1);
-  o.draft_len = p.get_int("d", 4, 1, 64);
-  o.threshold = p.get_double("threshold", 0.0, 0.0, 1.0);
-  o.kv_reuse = p.get_bool("kv_reuse", true);
-  o.adapters = p.get_string("adapters", "");
+  if (target.n_layers < 2) {
+    r.problem(fmt::format("drafter early-exit: target {} has n_layers = {}: early exit needs at least 2",
+                          target.source, target.n_layers));
+    return o;
+  }
+  o.exit_layer = r.get_int("exit", 1, 1, target.n_layers - 1);
+  o.draft_len = r.get_int("d", 4, 1, 64);
+  o.threshold = r.get_double("threshold", 0.0, 0.0, 1.0);
+  o.kv_reuse = r.get_bool("kv_reuse", true);
+  o.adapters = r.get_string("adapters", "");
   return o;
+}
+
+const DrafterKind& early_exit_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "early-exit",
+      .summary = "LayerSkip self-speculation: the target's first E layers draft a chain, verified with KV reuse",
+      .keys = kEarlyExitKeys,
+      .parse = [](ParamReader& r, const DrafterEnv& env) -> DrafterOptions {
+        SPECLAB_ASSERT(env.target != nullptr);
+        return early_exit_options(r, *env.target);
+      },
+      // Cheap to build without adapters; building checks the exit layer against the adapters.
+      .check = [](const DrafterOptions& o, const DrafterEnv& env) { make_early_exit(o, env); },
+      .make = make_early_exit,
+      // As ExitChainEngine::draft: argmax chains when greedy, else drawn from the exit's q.
+      .children = [](const DrafterOptions&, const SamplingParams& s) {
+        return s.greedy() ? ChildSampling::kDeterministic : ChildSampling::kIidSampled;
+      },
+  };
+  return kind;
 }
 
 EarlyExitDrafter::EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions options,

@@ -41,6 +41,7 @@
 #include "model/language_model.h"
 #include "model/llama_weights.h"
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 #include "drafters/drafter_params.h"
 #include "heads/head_net.h"
 
@@ -118,9 +119,15 @@ struct EarlyExitOptions {
   std::string adapters;  // exit adapters directory ("" = plain exit); loaded by the registry
 };
 
-// Reads exit, d, threshold, kv_reuse, adapters from `p` (unknown keys, exit outside
-// [1, n_layers), d outside [1, 64], threshold outside [0, 1] throw Error).
-EarlyExitOptions early_exit_options(const DrafterParams& p, const ModelInfo& target);
+// Reads exit, d, threshold, kv_reuse, adapters, recording every problem in `r` (unknown keys,
+// a target with fewer than 2 layers, exit outside [1, n_layers), d outside [1, 64], threshold
+// outside [0, 1]).
+EarlyExitOptions early_exit_options(ParamReader& r, const ModelInfo& target);
+
+// The registry entry (drafters/drafter_kind.h): the keys above (adapters names a directory an
+// optional drafter needs); chains with kDeterministic children when greedy, else kIidSampled;
+// no cross-prompt state. Parsing needs DrafterEnv::target.
+const DrafterKind& early_exit_drafter_kind();
 
 class EarlyExitDrafter final : public Drafter {
  public:

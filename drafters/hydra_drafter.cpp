@@ -7,26 +7,69 @@
 
 namespace speclab {
 
-HydraOptions hydra_options(const DrafterParams& p) {
-  p.check_known({"heads", "tree", "top_k", "expand_top", "max_depth", "choices", "q"});
+namespace {
+
+constexpr DrafterKey kHydraKeys[] = {
+    {"heads", "", "DIR: hydra heads trained for the target (speclab train-heads --kind hydra); required",
+     OptionalFile::kHeadsDir},
+    {"tree", "dynamic", "dynamic|template: EAGLE-2 style dynamic tree, or a static template"},
+    {"top_k", "8", "candidates per expanded node, in [1, 64]"},
+    {"expand_top", "8", "dynamic tree: nodes expanded per depth, in [1, 64]"},
+    {"max_depth", "", "deepest draft node, in [1, n_heads] (default: n_heads)"},
+    {"choices", "", "tree=template: a Medusa choices list (default: the heads' optimal template)"},
+    {"q", "1", "1|0: record the heads' softmax as q rows"},
+};
+
+const HydraOptions& hydra_options_of(const DrafterOptions& o) { return std::any_cast<const HydraOptions&>(o); }
+
+}  // namespace
+
+HydraOptions hydra_options(ParamReader& r) {
+  const DrafterParams& p = r.params();
   HydraOptions o;
-  if (!p.has("heads")) fail("drafter hydra: heads: required (heads=DIR, written by save_heads)");
-  o.heads_dir = p.get_string("heads", "");
-  const std::string tree = p.get_choice("tree", "dynamic", {"dynamic", "template"});
+  if (!p.has("heads")) r.problem("drafter hydra: heads: required (heads=DIR, written by save_heads)");
+  o.heads_dir = r.get_string("heads", "");
+  const std::string tree = r.get_choice("tree", "dynamic", {"dynamic", "template"});
   o.tree = tree == "template" ? HydraTree::kTemplate : HydraTree::kDynamic;
-  o.top_k = p.get_int("top_k", o.top_k, 1, 64);
-  o.expand_top = p.get_int("expand_top", o.expand_top, 1, 64);
-  o.max_depth = p.get_int("max_depth", 0, 1, 64);
+  o.top_k = r.get_int("top_k", o.top_k, 1, 64);
+  o.expand_top = r.get_int("expand_top", o.expand_top, 1, 64);
+  o.max_depth = r.get_int("max_depth", 0, 1, 64);
   if (p.has("choices")) {
+    const std::string choices = r.get_string("choices", "");
     if (o.tree != HydraTree::kTemplate) {
-      p.fail_value("choices", p.get_string("choices", ""),
-                   "a choices list needs tree=template (the default tree=dynamic has no fixed shape)");
+      r.problem("choices", choices, "a choices list needs tree=template (the default tree=dynamic has no fixed shape)");
+    } else if (r.attempt([&] { head_drafter::parse_choices_param(p, "choices"); })) {
+      o.choices = choices;
     }
-    head_drafter::parse_choices_param(p, "choices");
-    o.choices = p.get_string("choices", "");
   }
-  o.record_q = p.get_bool("q", o.record_q);
+  o.record_q = r.get_bool("q", o.record_q);
   return o;
+}
+
+const DrafterKind& hydra_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "hydra",
+      .summary = "Hydra heads: like medusa, but each head also reads the path it extends (per-node candidates)",
+      .keys = kHydraKeys,
+      .parse = [](ParamReader& r, const DrafterEnv&) -> DrafterOptions { return hydra_options(r); },
+      .check =
+          [](const DrafterOptions& o, const DrafterEnv& env) {
+            if (!env.target_weights) {
+              fail("drafter hydra: hydra needs a Llama target (the heads read its weights): the target's weights "
+                   "are not available");
+            }
+            const HydraOptions& ho = hydra_options_of(o);
+            check_hydra_options(ho, head_drafter::read_config(ho.heads_dir, HeadKind::kHydra, "hydra"));
+          },
+      .make = [](const DrafterOptions& o, const DrafterEnv& env) -> std::unique_ptr<Drafter> {
+        HydraOptions ho = hydra_options_of(o);
+        ho.n_threads = env.n_threads;
+        HeadNet net = head_drafter::load(ho.heads_dir, HeadKind::kHydra, "hydra", env.target_weights);
+        return std::make_unique<HydraDrafter>(std::move(net), std::move(ho));
+      },
+      .children = [](const DrafterOptions&, const SamplingParams&) { return ChildSampling::kDeterministic; },
+  };
+  return kind;
 }
 
 void check_hydra_options(const HydraOptions& o, const HeadConfig& cfg) {

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 #include "drafters/drafter_params.h"
 #include "drafters/medusa_drafter.h"
 #include "heads/head_net.h"
@@ -54,13 +55,19 @@ struct HydraOptions {
   int n_threads = 1;            // threads for head calls (DrafterEnv::n_threads; not a spec key)
 };
 
-// Reads heads, tree, top_k, expand_top, max_depth, choices, q (Error for unknown keys, no heads
-// key, values out of range, malformed choices, choices without tree=template). Does not touch
-// the files; max_depth <= n_heads is checked by check_hydra_options.
-HydraOptions hydra_options(const DrafterParams& p);
+// Reads heads, tree, top_k, expand_top, max_depth, choices, q, recording every problem in `r`
+// (unknown keys, no heads key, values out of range, malformed choices, choices without
+// tree=template). Does not touch the files; max_depth <= n_heads is checked by
+// check_hydra_options.
+HydraOptions hydra_options(ParamReader& r);
 
 // Checks the options against the heads' config: max_depth <= n_heads (Error naming both).
 void check_hydra_options(const HydraOptions& o, const HeadConfig& cfg);
+
+// The registry entry (drafters/drafter_kind.h): the keys above (heads names a directory an
+// optional drafter needs); fixed top-k candidates (kDeterministic children); no cross-prompt
+// state. check() reads heads.json (kind, n_heads >= max_depth), make() loads the heads.
+const DrafterKind& hydra_drafter_kind();
 
 class HydraDrafter final : public Drafter {
  public:

@@ -166,22 +166,61 @@ void top_candidates(std::span<const float> logits, std::int32_t k, std::span<Can
 
 }  // namespace head_drafter
 
-MedusaOptions medusa_options(const DrafterParams& p) {
-  p.check_known({"heads", "tree", "choices", "top_k", "q"});
+namespace {
+
+constexpr DrafterKey kMedusaKeys[] = {
+    {"heads", "", "DIR: medusa heads trained for the target (speclab train-heads --kind medusa); required",
+     OptionalFile::kHeadsDir},
+    {"tree", "auto", "auto: the budget-optimal template from the heads' held-out top-k accuracies"},
+    {"choices", "", "a Medusa choices list, e.g. [[0],[0,0],[1]] (instead of tree=auto)"},
+    {"top_k", "10", "largest sibling rank + 1, in [1, 64]"},
+    {"q", "1", "1|0: record the heads' softmax as q rows"},
+};
+
+const MedusaOptions& medusa_options_of(const DrafterOptions& o) { return std::any_cast<const MedusaOptions&>(o); }
+
+}  // namespace
+
+MedusaOptions medusa_options(ParamReader& r) {
+  const DrafterParams& p = r.params();
   MedusaOptions o;
-  if (!p.has("heads")) fail("drafter medusa: heads: required (heads=DIR, written by save_heads)");
-  o.heads_dir = p.get_string("heads", "");
-  const std::string tree = p.get_choice("tree", "auto", {"auto"});
+  if (!p.has("heads")) r.problem("drafter medusa: heads: required (heads=DIR, written by save_heads)");
+  o.heads_dir = r.get_string("heads", "");
+  const std::string tree = r.get_choice("tree", "auto", {"auto"});
   if (p.has("tree") && p.has("choices")) {
-    p.fail_value("tree", tree, "give either tree=auto or choices=[[...]], not both");
+    r.problem("tree", tree, "give either tree=auto or choices=[[...]], not both");
+  } else if (p.has("choices")) {
+    o.choices = r.get_string("choices", "");
+    r.attempt([&] { head_drafter::parse_choices_param(p, "choices"); });
   }
-  if (p.has("choices")) {
-    head_drafter::parse_choices_param(p, "choices");
-    o.choices = p.get_string("choices", "");
-  }
-  o.top_k = p.get_int("top_k", o.top_k, 1, 64);
-  o.record_q = p.get_bool("q", o.record_q);
+  o.top_k = r.get_int("top_k", o.top_k, 1, 64);
+  o.record_q = r.get_bool("q", o.record_q);
   return o;
+}
+
+const DrafterKind& medusa_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "medusa",
+      .summary = "Medusa heads on the target's hidden state: one head per depth, static template of their top-k",
+      .keys = kMedusaKeys,
+      .parse = [](ParamReader& r, const DrafterEnv&) -> DrafterOptions { return medusa_options(r); },
+      .check =
+          [](const DrafterOptions& o, const DrafterEnv& env) {
+            if (!env.target_weights) {
+              fail("drafter medusa: medusa needs a Llama target (the heads read its weights): the target's weights "
+                   "are not available");
+            }
+            head_drafter::read_config(medusa_options_of(o).heads_dir, HeadKind::kMedusa, "medusa");
+          },
+      .make = [](const DrafterOptions& o, const DrafterEnv& env) -> std::unique_ptr<Drafter> {
+        MedusaOptions mo = medusa_options_of(o);
+        mo.n_threads = env.n_threads;
+        HeadNet net = head_drafter::load(mo.heads_dir, HeadKind::kMedusa, "medusa", env.target_weights);
+        return std::make_unique<MedusaDrafter>(std::move(net), std::move(mo));
+      },
+      .children = [](const DrafterOptions&, const SamplingParams&) { return ChildSampling::kDeterministic; },
+  };
+  return kind;
 }
 
 MedusaDrafter::MedusaDrafter(HeadNet heads, MedusaOptions options)

@@ -32,6 +32,7 @@
 
 #include "model/llama_weights.h"
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 #include "drafters/drafter_params.h"
 #include "heads/head_net.h"
 #include "trees/choices.h"
@@ -106,9 +107,15 @@ struct MedusaOptions {
   int n_threads = 1;          // threads for head calls (DrafterEnv::n_threads; not a spec key)
 };
 
-// Reads heads, tree, choices, top_k, q (Error for unknown keys, no heads key, malformed choices,
-// tree other than auto, both tree and choices, top_k outside [1, 64]). Does not touch the files.
-MedusaOptions medusa_options(const DrafterParams& p);
+// Reads heads, tree, choices, top_k, q, recording every problem in `r` (unknown keys, no heads
+// key, malformed choices, tree other than auto, both tree and choices, top_k outside [1, 64]).
+// Does not touch the files.
+MedusaOptions medusa_options(ParamReader& r);
+
+// The registry entry (drafters/drafter_kind.h): the keys above (heads names a directory an
+// optional drafter needs); fixed top-k candidates (kDeterministic children); no cross-prompt
+// state. check() reads heads.json (kind), make() loads the heads for the target's weights.
+const DrafterKind& medusa_drafter_kind();
 
 class MedusaDrafter final : public Drafter {
  public:

@@ -8,18 +8,49 @@
 
 namespace speclab {
 
-NgramOptions NgramOptions::from_params(const DrafterParams& p) {
-  p.check_known({"min_n", "max_n", "max_matches", "order"});
+namespace {
+
+constexpr DrafterKey kNgramKeys[] = {
+    {"min_n", "1", "shortest suffix n-gram looked up, in [1, 16]"},
+    {"max_n", "3", "longest suffix n-gram looked up, in [min_n, 16]"},
+    {"max_matches", "4", "earlier occurrences whose continuations are merged, in [1, 1024]"},
+    {"order", "recent", "recent|frequent: cut the trie in occurrence order or by shared continuations"},
+};
+
+NgramOptions read_ngram(ParamReader& r) {
   NgramOptions o;
-  o.min_n = p.get_int("min_n", o.min_n, 1, 16);
-  o.max_n = p.get_int("max_n", o.max_n, 1, 16);
-  if (o.max_n < o.min_n) {
-    p.fail_value("max_n", std::to_string(o.max_n), fmt::format("must be >= min_n = {}", o.min_n));
-  }
-  o.max_matches = p.get_int("max_matches", o.max_matches, 1, 1024);
-  o.order = p.get_choice("order", "recent", {"recent", "frequent"}) == "recent"
-                ? NgramOrder::kRecent
-                : NgramOrder::kFrequent;
+  o.min_n = r.get_int("min_n", o.min_n, 1, 16);
+  o.max_n = r.get_int("max_n", o.max_n, 1, 16);
+  if (o.max_n < o.min_n) r.problem("max_n", std::to_string(o.max_n), fmt::format("must be >= min_n = {}", o.min_n));
+  o.max_matches = r.get_int("max_matches", o.max_matches, 1, 1024);
+  o.order = r.get_choice("order", "recent", {"recent", "frequent"}) == "recent" ? NgramOrder::kRecent
+                                                                              : NgramOrder::kFrequent;
+  return o;
+}
+
+const NgramOptions& ngram_options(const DrafterOptions& o) { return std::any_cast<const NgramOptions&>(o); }
+
+}  // namespace
+
+const DrafterKind& ngram_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "ngram",
+      .summary = "prompt lookup: continuations of earlier occurrences of the suffix n-gram, merged into a trie",
+      .keys = kNgramKeys,
+      .parse = [](ParamReader& r, const DrafterEnv&) -> DrafterOptions { return read_ngram(r); },
+      .check = [](const DrafterOptions&, const DrafterEnv&) {},  // parse checked every value
+      .make = [](const DrafterOptions& o, const DrafterEnv&) -> std::unique_ptr<Drafter> {
+        return std::make_unique<NgramDrafter>(ngram_options(o));
+      },
+      .children = [](const DrafterOptions&, const SamplingParams&) { return ChildSampling::kDeterministic; },
+  };
+  return kind;
+}
+
+NgramOptions NgramOptions::from_params(const DrafterParams& p) {
+  ParamReader r(p, kNgramKeys);
+  NgramOptions o = read_ngram(r);
+  r.throw_if_problems();
   return o;
 }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 #include "drafters/drafter_params.h"
 
 namespace speclab {
@@ -39,10 +40,15 @@ struct NgramOptions {
   std::int32_t max_n = 3;
   std::int32_t max_matches = 4;
   NgramOrder order = NgramOrder::kRecent;
-  // Reads and validates `ngram:` params (throws Error naming key, value and rule).
+  // Reads and validates `ngram:` params (throws Error naming key, value and rule; every
+  // problem of the spec at once).
   static NgramOptions from_params(const DrafterParams& p);
   void validate() const;  // throws Error
 };
+
+// The registry entry (drafters/drafter_kind.h): keys min_n, max_n, max_matches, order; lookup
+// trees (kDeterministic children); no cross-prompt state.
+const DrafterKind& ngram_drafter_kind();
 
 class NgramDrafter final : public Drafter {
  public:

@@ -150,34 +150,77 @@ RecyclingTemplate recycling_choices_template(std::string_view text, std::string_
   return t;
 }
 
-RecyclingOptions RecyclingOptions::from_params(const DrafterParams& p) {
-  p.check_known({"k", "state", "load", "nodes", "depth", "branching", "choices"});
+namespace {
+
+constexpr DrafterKey kRecyclingKeys[] = {
+    {"k", "8", "candidates kept per token (row of the adjacency matrix), in [1, 256]"},
+    {"state", "cold", "cold|warm: restore the initial matrix for every prompt, or keep it across prompts"},
+    {"load", "", "PATH: start from a saved matrix (save_state format) instead of an empty one"},
+    {"nodes", "80", "auto template: the best `nodes` paths under the rank profile, in [1, 4096]"},
+    {"depth", "6", "auto template: deepest path, in [1, 64]"},
+    {"branching", "", "template of per-depth children, e.g. 8x2x1x1 (instead of nodes/depth)"},
+    {"choices", "", "template as a Medusa choices list, e.g. [[0],[1],[0,0]] (instead of nodes/depth)"},
+};
+
+RecyclingOptions read_recycling(ParamReader& r) {
+  const DrafterParams& p = r.params();
   RecyclingOptions o;
-  o.k = p.get_int("k", o.k, 1, 256);
-  o.state = p.get_choice("state", "cold", {"cold", "warm"}) == "cold" ? StatePolicy::kCold
-                                                                      : StatePolicy::kWarm;
-  o.load_path = p.get_string("load", "");
-  const int n_shapes = int(p.has("branching")) + int(p.has("choices")) +
-                       int(p.has("nodes") || p.has("depth"));
+  o.k = r.get_int("k", o.k, 1, 256);
+  o.state = r.get_choice("state", "cold", {"cold", "warm"}) == "cold" ? StatePolicy::kCold : StatePolicy::kWarm;
+  o.load_path = r.get_string("load", "");
+  const int n_shapes = int(p.has("branching")) + int(p.has("choices")) + int(p.has("nodes") || p.has("depth"));
   if (n_shapes > 1) {
-    fail("drafter {}: give at most one template: nodes/depth (auto), branching or choices",
-         p.drafter());
+    r.attempt([&] {
+      fail("drafter {}: give at most one template: nodes/depth (auto), branching or choices", p.drafter());
+    });
+    return o;
   }
   if (p.has("branching")) {
-    const std::string v = p.get_string("branching", "");
-    o.tree = recycling_branching_template(
-        parse_branching(v, fmt::format("drafter {}: branching", p.drafter())));
+    const std::string v = r.get_string("branching", "");
+    r.attempt([&] {
+      o.tree = recycling_branching_template(parse_branching(v, fmt::format("drafter {}: branching", p.drafter())));
+    });
     o.template_desc = "branching=" + v;
   } else if (p.has("choices")) {
-    const std::string v = p.get_string("choices", "");
-    o.tree = recycling_choices_template(v, fmt::format("drafter {}: choices", p.drafter()));
+    const std::string v = r.get_string("choices", "");
+    r.attempt([&] { o.tree = recycling_choices_template(v, fmt::format("drafter {}: choices", p.drafter())); });
     o.template_desc = "choices=" + v;
   } else {
-    const std::int32_t nodes = p.get_int("nodes", 80, 1, kMaxTemplateNodes);
-    const std::int32_t depth = p.get_int("depth", 6, 1, 64);
+    const std::int32_t nodes = r.get_int("nodes", 80, 1, kMaxTemplateNodes);
+    const std::int32_t depth = r.get_int("depth", 6, 1, 64);
     o.tree = recycling_auto_template(nodes, depth, o.k);
     o.template_desc = fmt::format("auto(nodes={},depth={})", nodes, depth);
   }
+  return o;
+}
+
+const RecyclingOptions& recycling_options(const DrafterOptions& o) {
+  return std::any_cast<const RecyclingOptions&>(o);
+}
+
+}  // namespace
+
+const DrafterKind& recycling_drafter_kind() {
+  static const DrafterKind kind{
+      .name = "recycling",
+      .summary = "Token Recycling: the target's top-k after every verified node, expanded along a static template",
+      .keys = kRecyclingKeys,
+      .cross_prompt_state = true,
+      .parse = [](ParamReader& r, const DrafterEnv&) -> DrafterOptions { return read_recycling(r); },
+      // Cheap to build; building reads and checks the load= file.
+      .check = [](const DrafterOptions& o, const DrafterEnv&) { RecyclingDrafter d(recycling_options(o)); },
+      .make = [](const DrafterOptions& o, const DrafterEnv&) -> std::unique_ptr<Drafter> {
+        return std::make_unique<RecyclingDrafter>(recycling_options(o));
+      },
+      .children = [](const DrafterOptions&, const SamplingParams&) { return ChildSampling::kDeterministic; },
+  };
+  return kind;
+}
+
+RecyclingOptions RecyclingOptions::from_params(const DrafterParams& p) {
+  ParamReader r(p, kRecyclingKeys);
+  RecyclingOptions o = read_recycling(r);
+  r.throw_if_problems();
   return o;
 }
 

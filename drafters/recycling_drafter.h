@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "drafters/drafter.h"
+#include "drafters/drafter_kind.h"
 #include "drafters/drafter_params.h"
 
 namespace speclab {
@@ -79,8 +80,12 @@ struct RecyclingOptions {
   std::string load_path;          // empty = start empty
   std::string template_desc = "auto(nodes=80,depth=6)";
   RecyclingTemplate tree;         // filled by from_params / default
-  static RecyclingOptions from_params(const DrafterParams& p);  // throws Error
+  static RecyclingOptions from_params(const DrafterParams& p);  // throws Error (every problem)
 };
+
+// The registry entry (drafters/drafter_kind.h): the keys above; recycled candidates
+// (kDeterministic children); keeps its matrix across prompts under state=warm.
+const DrafterKind& recycling_drafter_kind();
 
 class RecyclingDrafter final : public Drafter {
  public:
