@@ -1,13 +1,18 @@
 #include "experiments/report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <tuple>
+#include <type_traits>
+#include <variant>
 
 #include "base/error.h"
 
@@ -39,14 +44,6 @@ class CsvWriter {
     first_ = false;
     return *this;
   }
-  template <typename T>
-  CsvWriter& num(T v) { return add(fmt::format("{}", v)); }
-  CsvWriter& fixed(double v, int digits) { return add(fmt::format("{:.{}f}", v, digits)); }
-  CsvWriter& list(const std::vector<std::int32_t>& v) {
-    std::string s;
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ";" : "") + std::to_string(v[i]);
-    return add(s);
-  }
   void end() {
     out_ += '\n';
     first_ = true;
@@ -60,106 +57,372 @@ class CsvWriter {
 
 const char* bool_text(bool b) { return b ? "true" : "false"; }
 
-const std::vector<std::string> kSequenceHeader = {
-    "unit", "config", "rep", "prompt_set", "prompt_id", "category", "temperature", "top_k",
-    "top_p", "seed", "drafter", "params", "rule", "lossless", "budget", "depth_cap",
-    "prompt_tokens", "new_tokens", "target_forwards", "drafted_tokens", "accepted_tokens",
-    "stop", "tokens_hash", "prefill_ms", "decode_ms", "draft_ms", "verify_ms"};
+// ---- schemas: one declaration per row type ----
+//
+// A schema is a table of columns in file order. A column names the row member it holds; the
+// member's type decides how the cell is written and parsed (integers as "{}", doubles as "{}" =
+// shortest round-trip text or with fixed digits, bools as true/false, strings RFC-4180 quoted,
+// int lists ';'-separated). The header, the writer, the parser, the timing-column set and the
+// handling of legacy files all derive from the table, so adding a column is one line here (plus
+// the member).
 
-const std::vector<std::string> kStepHeader = {
-    "unit", "config", "rep", "prompt_set", "prompt_id", "drafter", "params", "rule", "budget",
-    "depth_cap", "temperature", "step", "n_drafted", "tree_depth", "n_accepted", "n_emitted",
-    "bonus", "drafted_by_depth", "accepted_rank", "draft_ms", "verify_ms", "exit_layer"};
+struct NoJoin {};  // the joined row of schemas that have none
 
-const std::vector<std::string> kSummaryHeader = {
-    "model", "config", "drafter", "params", "rule", "lossless", "budget", "depth_cap",
-    "temperature", "top_k", "top_p", "n_sequences", "new_tokens", "target_forwards", "tau",
-    "drafted_tokens", "accepted_tokens", "alpha", "tokens_per_s", "ar_tokens_per_s", "speedup",
-    "draft_ms_per_step", "verify_ms_per_step", "matches_ar"};
+// A pointer to the member a column holds: a member of the row, or of the row it is joined with
+// (steps.csv repeats its sequence's identifying columns).
+template <typename Row, typename Joined>
+using ColumnMember =
+    std::variant<std::int32_t Row::*, std::int64_t Row::*, std::uint64_t Row::*, double Row::*, bool Row::*,
+                 std::string Row::*, std::vector<std::int32_t> Row::*, std::int32_t Joined::*,
+                 std::int64_t Joined::*, std::uint64_t Joined::*, double Joined::*, bool Joined::*,
+                 std::string Joined::*, std::vector<std::int32_t> Joined::*>;
 
-const std::vector<std::string> kDepthHeader = {
-    "config", "drafter", "params", "rule", "budget", "depth_cap", "temperature", "depth",
-    "drafted_nodes", "trees_reaching", "cond_trials", "accepted", "accept_rate",
-    "cond_accept_rate"};
-
-const std::vector<std::string> kRankHeader = {
-    "config", "drafter", "params", "rule", "budget", "depth_cap", "temperature", "rank",
-    "accepted_nodes", "share"};
-
-// ---- CSV reading ----
-
-struct RowReader {
-  const CsvTable& t;
-  const std::vector<std::string>& row;
-  const std::string& source;
-  std::size_t line;
-
-  const std::string& str(const char* name) const {
-    const std::int32_t c = t.column(name);
-    if (c < 0) fail("{}: column '{}': missing", source, name);
-    return row[c];
-  }
-  long long integer(const char* name) const {
-    const std::string& s = str(name);
-    try {
-      std::size_t used = 0;
-      const long long v = std::stoll(s, &used);
-      if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
-    fail("{}:{}: column '{}' = '{}': not an integer", source, line, name, s);
-  }
-  std::uint64_t u64(const char* name) const {
-    const std::string& s = str(name);
-    try {
-      std::size_t used = 0;
-      const unsigned long long v = std::stoull(s, &used);
-      if (used == s.size() && !s.empty() && s[0] != '-') return v;
-    } catch (const std::exception&) {
-    }
-    fail("{}:{}: column '{}' = '{}': not a non-negative integer", source, line, name, s);
-  }
-  double real(const char* name) const {
-    const std::string& s = str(name);
-    try {
-      std::size_t used = 0;
-      const double v = std::stod(s, &used);
-      if (used == s.size()) return v;
-    } catch (const std::exception&) {
-    }
-    fail("{}:{}: column '{}' = '{}': not a number", source, line, name, s);
-  }
-  bool boolean(const char* name) const {
-    const std::string& s = str(name);
-    if (s == "true") return true;
-    if (s == "false") return false;
-    fail("{}:{}: column '{}' = '{}': must be true or false", source, line, name, s);
-  }
-  std::vector<std::int32_t> list(const char* name) const {
-    std::vector<std::int32_t> out;
-    const std::string& s = str(name);
-    if (s.empty()) return out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ';')) {
-      try {
-        std::size_t used = 0;
-        const int v = std::stoi(item, &used);
-        if (used != item.size()) throw std::invalid_argument("");
-        out.push_back(v);
-      } catch (const std::exception&) {
-        fail("{}:{}: column '{}' = '{}': not a ';'-separated list of integers", source, line, name, s);
-      }
-    }
-    return out;
-  }
+struct ColumnOptions {
+  int digits = -1;                  // doubles: fixed digits after the point; -1 = shortest text
+  bool timing = false;              // measured time: the only columns that vary between runs
+  const char* if_absent = nullptr;  // legacy: the cell assumed when a file predates the column
 };
 
-void check_header(const CsvTable& t, const std::vector<std::string>& want, const std::string& source) {
-  if (t.header != want) {
-    fail("{}: header does not match this speclab version's schema (expected {} columns starting '{}')",
-         source, want.size(), want[0]);
+// Columns of a Joined member are written from the joined row and not parsed back (the joined
+// row's own file holds them); the parser only checks that the header has them.
+template <typename Row, typename Joined = NoJoin>
+struct Column {
+  std::string_view name;
+  ColumnMember<Row, Joined> member;
+  ColumnOptions options = {};
+};
+
+constexpr ColumnOptions kTimingMs{.digits = 4, .timing = true};
+
+constexpr Column<SequenceRow> kSequenceColumns[] = {
+    {"unit", &SequenceRow::unit},
+    {"config", &SequenceRow::config},
+    {"rep", &SequenceRow::rep},
+    {"prompt_set", &SequenceRow::prompt_set},
+    {"prompt_id", &SequenceRow::prompt_id},
+    {"category", &SequenceRow::category},
+    {"temperature", &SequenceRow::temperature},
+    {"top_k", &SequenceRow::top_k},
+    {"top_p", &SequenceRow::top_p},
+    {"seed", &SequenceRow::seed},
+    {"drafter", &SequenceRow::drafter},
+    {"params", &SequenceRow::params},
+    {"rule", &SequenceRow::rule},
+    {"lossless", &SequenceRow::lossless},
+    {"budget", &SequenceRow::budget},
+    {"depth_cap", &SequenceRow::depth_cap},
+    {"prompt_tokens", &SequenceRow::prompt_tokens},
+    {"new_tokens", &SequenceRow::new_tokens},
+    {"target_forwards", &SequenceRow::target_forwards},
+    {"drafted_tokens", &SequenceRow::drafted_tokens},
+    {"accepted_tokens", &SequenceRow::accepted_tokens},
+    {"stop", &SequenceRow::stop},
+    {"tokens_hash", &SequenceRow::tokens_hash},
+    {"prefill_ms", &SequenceRow::prefill_ms, kTimingMs},
+    {"decode_ms", &SequenceRow::decode_ms, kTimingMs},
+    {"draft_ms", &SequenceRow::draft_ms, kTimingMs},
+    {"verify_ms", &SequenceRow::verify_ms, kTimingMs},
+};
+
+constexpr Column<StepRow, SequenceRow> kStepColumns[] = {
+    {"unit", &StepRow::unit},
+    {"config", &StepRow::config},
+    {"rep", &SequenceRow::rep},
+    {"prompt_set", &SequenceRow::prompt_set},
+    {"prompt_id", &SequenceRow::prompt_id},
+    {"drafter", &SequenceRow::drafter},
+    {"params", &SequenceRow::params},
+    {"rule", &SequenceRow::rule},
+    {"budget", &SequenceRow::budget},
+    {"depth_cap", &SequenceRow::depth_cap},
+    {"temperature", &SequenceRow::temperature},
+    {"step", &StepRow::step},
+    {"n_drafted", &StepRow::n_drafted},
+    {"tree_depth", &StepRow::tree_depth},
+    {"n_accepted", &StepRow::n_accepted},
+    {"n_emitted", &StepRow::n_emitted},
+    {"bonus", &StepRow::bonus},
+    {"drafted_by_depth", &StepRow::drafted_by_depth},
+    {"accepted_rank", &StepRow::accepted_rank},
+    {"draft_ms", &StepRow::draft_ms, kTimingMs},
+    {"verify_ms", &StepRow::verify_ms, kTimingMs},
+    {"exit_layer", &StepRow::exit_layer, {.if_absent = "0"}},  // added after the first release
+};
+
+constexpr Column<SummaryRow> kSummaryColumns[] = {
+    {"model", &SummaryRow::model},
+    {"config", &SummaryRow::config},
+    {"drafter", &SummaryRow::drafter},
+    {"params", &SummaryRow::params},
+    {"rule", &SummaryRow::rule},
+    {"lossless", &SummaryRow::lossless},
+    {"budget", &SummaryRow::budget},
+    {"depth_cap", &SummaryRow::depth_cap},
+    {"temperature", &SummaryRow::temperature},
+    {"top_k", &SummaryRow::top_k},
+    {"top_p", &SummaryRow::top_p},
+    {"n_sequences", &SummaryRow::n_sequences},
+    {"new_tokens", &SummaryRow::new_tokens},
+    {"target_forwards", &SummaryRow::target_forwards},
+    {"tau", &SummaryRow::tau, {.digits = 6}},
+    {"drafted_tokens", &SummaryRow::drafted_tokens},
+    {"accepted_tokens", &SummaryRow::accepted_tokens},
+    {"alpha", &SummaryRow::alpha, {.digits = 6}},
+    {"tokens_per_s", &SummaryRow::tokens_per_s, {.digits = 2, .timing = true}},
+    {"ar_tokens_per_s", &SummaryRow::ar_tokens_per_s, {.digits = 2, .timing = true}},
+    {"speedup", &SummaryRow::speedup, {.digits = 4, .timing = true}},
+    {"draft_ms_per_step", &SummaryRow::draft_ms_per_step, {.digits = 5, .timing = true}},
+    {"verify_ms_per_step", &SummaryRow::verify_ms_per_step, {.digits = 5, .timing = true}},
+    {"matches_ar", &SummaryRow::matches_ar},
+};
+
+constexpr Column<DepthRow> kDepthColumns[] = {
+    {"config", &DepthRow::config},
+    {"drafter", &DepthRow::drafter},
+    {"params", &DepthRow::params},
+    {"rule", &DepthRow::rule},
+    {"budget", &DepthRow::budget},
+    {"depth_cap", &DepthRow::depth_cap},
+    {"temperature", &DepthRow::temperature},
+    {"depth", &DepthRow::depth},
+    {"drafted_nodes", &DepthRow::drafted_nodes},
+    {"trees_reaching", &DepthRow::trees_reaching},
+    {"cond_trials", &DepthRow::cond_trials},
+    {"accepted", &DepthRow::accepted},
+    {"accept_rate", &DepthRow::accept_rate, {.digits = 6}},
+    {"cond_accept_rate", &DepthRow::cond_accept_rate, {.digits = 6}},
+};
+
+constexpr Column<RankRow> kRankColumns[] = {
+    {"config", &RankRow::config},
+    {"drafter", &RankRow::drafter},
+    {"params", &RankRow::params},
+    {"rule", &RankRow::rule},
+    {"budget", &RankRow::budget},
+    {"depth_cap", &RankRow::depth_cap},
+    {"temperature", &RankRow::temperature},
+    {"rank", &RankRow::rank},
+    {"accepted_nodes", &RankRow::accepted_nodes},
+    {"share", &RankRow::share, {.digits = 6}},
+};
+
+// True iff f(column) holds for some column of some schema.
+template <typename F>
+constexpr bool any_column(F f) {
+  auto in = [&](const auto& columns) {
+    for (const auto& c : columns) {
+      if (f(c)) return true;
+    }
+    return false;
+  };
+  return in(kSequenceColumns) || in(kStepColumns) || in(kSummaryColumns) || in(kDepthColumns) ||
+         in(kRankColumns);
+}
+
+template <typename Member>
+struct MemberTraits;
+template <typename Class, typename Value>
+struct MemberTraits<Value Class::*> {
+  using Row = Class;
+  using Type = Value;
+};
+
+// The README's promise to scripts that filter columns by name.
+constexpr bool named_as_timing(std::string_view n) {
+  return n.ends_with("_ms") || n.ends_with("_per_s") || n.ends_with("_per_step") || n == "speedup";
+}
+static_assert(!any_column([](const auto& c) { return c.options.timing != named_as_timing(c.name); }),
+              "a column is timing iff its name says so (_ms, _per_s, _per_step, speedup)");
+constexpr bool holds_double(const auto& member) {
+  return std::visit([](auto m) { return std::is_same_v<typename MemberTraits<decltype(m)>::Type, double>; }, member);
+}
+static_assert(!any_column([](const auto& c) { return c.options.digits >= 0 && !holds_double(c.member); }),
+              "fixed digits are for double columns");
+
+template <typename Row, typename Joined, std::size_t N>
+constexpr bool unique_names(const Column<Row, Joined> (&columns)[N]) {
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (columns[i].name == columns[j].name) return false;
+    }
   }
+  return true;
+}
+static_assert(unique_names(kSequenceColumns) && unique_names(kStepColumns) && unique_names(kSummaryColumns) &&
+                  unique_names(kDepthColumns) && unique_names(kRankColumns),
+              "column names are unique within a file");
+
+// ---- writing rows ----
+
+std::string format_cell(std::int32_t v, int) { return fmt::format("{}", v); }
+std::string format_cell(std::int64_t v, int) { return fmt::format("{}", v); }
+std::string format_cell(std::uint64_t v, int) { return fmt::format("{}", v); }
+std::string format_cell(double v, int digits) {
+  return digits < 0 ? fmt::format("{}", v) : fmt::format("{:.{}f}", v, digits);
+}
+std::string format_cell(bool v, int) { return bool_text(v); }
+std::string format_cell(const std::string& v, int) { return v; }
+std::string format_cell(const std::vector<std::int32_t>& v, int) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ";" : "") + std::to_string(v[i]);
+  return s;
+}
+
+template <typename Row, typename Joined, std::size_t N>
+std::vector<std::string> column_names(const Column<Row, Joined> (&columns)[N]) {
+  std::vector<std::string> out;
+  for (const auto& c : columns) out.emplace_back(c.name);
+  return out;
+}
+
+template <typename Row, typename Joined, std::size_t N>
+void write_row(CsvWriter& w, const Column<Row, Joined> (&columns)[N], const Row& row, const Joined& joined) {
+  for (const auto& c : columns) {
+    std::visit(
+        [&](auto member) {
+          if constexpr (std::is_same_v<typename MemberTraits<decltype(member)>::Row, Row>) {
+            w.add(format_cell(row.*member, c.options.digits));
+          } else {
+            w.add(format_cell(joined.*member, c.options.digits));
+          }
+        },
+        c.member);
+  }
+  w.end();
+}
+
+template <typename Row, std::size_t N>
+std::string rows_csv(const Column<Row> (&columns)[N], const std::vector<Row>& rows) {
+  CsvWriter w(column_names(columns));
+  for (const auto& r : rows) write_row(w, columns, r, NoJoin{});
+  return w.take();
+}
+
+// ---- reading rows ----
+
+// Where a cell comes from, for error messages.
+struct CellSource {
+  const std::string& source;
+  std::size_t line;
+  std::string_view column;
+};
+
+void parse_cell(const std::string& s, std::int64_t& v, const CellSource& at) {
+  try {
+    std::size_t used = 0;
+    v = std::stoll(s, &used);
+    if (used == s.size()) return;
+  } catch (const std::exception&) {
+  }
+  fail("{}:{}: column '{}' = '{}': not an integer", at.source, at.line, at.column, s);
+}
+void parse_cell(const std::string& s, std::int32_t& v, const CellSource& at) {
+  std::int64_t wide = 0;
+  parse_cell(s, wide, at);
+  if (wide < std::numeric_limits<std::int32_t>::min() || wide > std::numeric_limits<std::int32_t>::max()) {
+    fail("{}:{}: column '{}' = '{}': out of range for a 32-bit integer", at.source, at.line, at.column, s);
+  }
+  v = static_cast<std::int32_t>(wide);
+}
+void parse_cell(const std::string& s, std::uint64_t& v, const CellSource& at) {
+  try {
+    std::size_t used = 0;
+    v = std::stoull(s, &used);
+    if (used == s.size() && !s.empty() && s[0] != '-') return;
+  } catch (const std::exception&) {
+  }
+  fail("{}:{}: column '{}' = '{}': not a non-negative integer", at.source, at.line, at.column, s);
+}
+void parse_cell(const std::string& s, double& v, const CellSource& at) {
+  try {
+    std::size_t used = 0;
+    v = std::stod(s, &used);
+    if (used == s.size()) return;
+  } catch (const std::exception&) {
+  }
+  fail("{}:{}: column '{}' = '{}': not a number", at.source, at.line, at.column, s);
+}
+void parse_cell(const std::string& s, bool& v, const CellSource& at) {
+  if (s != "true" && s != "false") {
+    fail("{}:{}: column '{}' = '{}': must be true or false", at.source, at.line, at.column, s);
+  }
+  v = s == "true";
+}
+void parse_cell(const std::string& s, std::string& v, const CellSource&) { v = s; }
+void parse_cell(const std::string& s, std::vector<std::int32_t>& v, const CellSource& at) {
+  v.clear();
+  if (s.empty()) return;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ';')) {
+    try {
+      std::size_t used = 0;
+      const int x = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument("");
+      v.push_back(x);
+    } catch (const std::exception&) {
+      fail("{}:{}: column '{}' = '{}': not a ';'-separated list of integers", at.source, at.line, at.column, s);
+    }
+  }
+}
+
+// The file column of each schema column (-1: a legacy column the file predates). The header must
+// be the schema's names in order, legacy columns optional; otherwise Error naming the column.
+template <typename Row, typename Joined, std::size_t N>
+std::array<std::int32_t, N> locate_columns(const Column<Row, Joined> (&columns)[N],
+                                           const std::vector<std::string>& header, const std::string& source) {
+  const std::string schema = fmt::format("{}", fmt::join(column_names(columns), ","));
+  std::array<std::int32_t, N> where{};
+  std::size_t next = 0;  // next file column
+  for (std::size_t k = 0; k < N; ++k) {
+    const Column<Row, Joined>& c = columns[k];
+    if (next < header.size() && header[next] == c.name) {
+      where[k] = static_cast<std::int32_t>(next++);
+      continue;
+    }
+    if (c.options.if_absent) {
+      where[k] = -1;
+      continue;
+    }
+    if (std::find(header.begin(), header.end(), c.name) == header.end()) {
+      fail("{}: header: column '{}' missing (this speclab version's schema: {})", source, c.name, schema);
+    }
+    fail("{}: header: column {} is '{}' where the schema has '{}' (this speclab version's schema: {})", source,
+         next + 1, next < header.size() ? header[next] : "", c.name, schema);
+  }
+  if (next < header.size()) {
+    fail("{}: header: unexpected column '{}' (this speclab version's schema: {})", source, header[next], schema);
+  }
+  return where;
+}
+
+// Parses the rows of a file written with `columns` (Joined columns are checked in the header only).
+template <typename Row, typename Joined, std::size_t N>
+std::vector<Row> parse_rows(const Column<Row, Joined> (&columns)[N], const std::string& text,
+                            const std::string& source) {
+  const CsvTable t = parse_csv(text, source);
+  const std::array<std::int32_t, N> where = locate_columns(columns, t.header, source);
+  std::vector<Row> out;
+  out.reserve(t.rows.size());
+  for (std::size_t i = 0; i < t.rows.size(); ++i) {
+    Row r;
+    for (std::size_t k = 0; k < N; ++k) {
+      std::visit(
+          [&](auto member) {
+            if constexpr (std::is_same_v<typename MemberTraits<decltype(member)>::Row, Row>) {
+              const CellSource at{source, i + 2, columns[k].name};
+              if (where[k] >= 0) {
+                parse_cell(t.rows[i][where[k]], r.*member, at);
+              } else {
+                parse_cell(std::string(columns[k].options.if_absent), r.*member, at);
+              }
+            }
+          },
+          columns[k].member);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 // ---- aggregation ----
@@ -222,11 +485,8 @@ std::string tokens_hash(const std::vector<Token>& tokens) {
   return fmt::format("{:016x}", h);
 }
 
-bool is_timing_column(std::string_view n) {
-  auto ends = [&](std::string_view suf) {
-    return n.size() >= suf.size() && n.substr(n.size() - suf.size()) == suf;
-  };
-  return ends("_ms") || ends("_per_s") || ends("_ms_per_step") || n == "speedup";
+bool is_timing_column(std::string_view name) {
+  return any_column([&](const auto& c) { return c.name == name && c.options.timing; });
 }
 
 std::int32_t CsvTable::column(std::string_view name) const {
@@ -295,145 +555,48 @@ CsvTable parse_csv(const std::string& text, const std::string& source) {
   return t;
 }
 
-std::string sequences_csv(const std::vector<SequenceRow>& rows) {
-  CsvWriter w(kSequenceHeader);
-  for (const auto& r : rows) {
-    w.num(r.unit).num(r.config).num(r.rep).add(r.prompt_set).add(r.prompt_id).add(r.category);
-    w.num(r.temperature).num(r.top_k).num(r.top_p).num(r.seed);
-    w.add(r.drafter).add(r.params).add(r.rule).add(bool_text(r.lossless)).num(r.budget).num(r.depth_cap);
-    w.num(r.prompt_tokens).num(r.new_tokens).num(r.target_forwards).num(r.drafted_tokens).num(r.accepted_tokens);
-    w.add(r.stop).add(r.tokens_hash);
-    w.fixed(r.prefill_ms, 4).fixed(r.decode_ms, 4).fixed(r.draft_ms, 4).fixed(r.verify_ms, 4);
-    w.end();
-  }
-  return w.take();
-}
+std::string sequences_csv(const std::vector<SequenceRow>& rows) { return rows_csv(kSequenceColumns, rows); }
 
 std::string steps_csv(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs) {
   const auto idx = sequence_index(seqs);
-  CsvWriter w(kStepHeader);
+  CsvWriter w(column_names(kStepColumns));
   for (const auto& r : rows) {
     const auto it = idx.find({r.unit, r.config});
     SPECLAB_ASSERT(it != idx.end());
-    const SequenceRow& s = seqs[it->second];
-    w.num(r.unit).num(r.config).num(s.rep).add(s.prompt_set).add(s.prompt_id).add(s.drafter);
-    w.add(s.params).add(s.rule).num(s.budget).num(s.depth_cap).num(s.temperature);
-    w.num(r.step).num(r.n_drafted).num(r.tree_depth).num(r.n_accepted).num(r.n_emitted).num(r.bonus);
-    w.list(r.drafted_by_depth).list(r.accepted_rank);
-    w.fixed(r.draft_ms, 4).fixed(r.verify_ms, 4).num(r.exit_layer);
-    w.end();
+    write_row(w, kStepColumns, r, seqs[it->second]);
   }
   return w.take();
 }
 
-std::string summary_csv(const std::vector<SummaryRow>& rows) {
-  CsvWriter w(kSummaryHeader);
-  for (const auto& r : rows) {
-    w.add(r.model).num(r.config).add(r.drafter).add(r.params).add(r.rule).add(bool_text(r.lossless));
-    w.num(r.budget).num(r.depth_cap).num(r.temperature).num(r.top_k).num(r.top_p);
-    w.num(r.n_sequences).num(r.new_tokens).num(r.target_forwards).fixed(r.tau, 6);
-    w.num(r.drafted_tokens).num(r.accepted_tokens).fixed(r.alpha, 6);
-    w.fixed(r.tokens_per_s, 2).fixed(r.ar_tokens_per_s, 2).fixed(r.speedup, 4);
-    w.fixed(r.draft_ms_per_step, 5).fixed(r.verify_ms_per_step, 5).add(r.matches_ar);
-    w.end();
-  }
-  return w.take();
-}
-
-std::string by_depth_csv(const std::vector<DepthRow>& rows) {
-  CsvWriter w(kDepthHeader);
-  for (const auto& r : rows) {
-    w.num(r.config).add(r.drafter).add(r.params).add(r.rule).num(r.budget).num(r.depth_cap);
-    w.num(r.temperature).num(r.depth).num(r.drafted_nodes).num(r.trees_reaching).num(r.cond_trials);
-    w.num(r.accepted).fixed(r.accept_rate, 6).fixed(r.cond_accept_rate, 6);
-    w.end();
-  }
-  return w.take();
-}
-
-std::string by_rank_csv(const std::vector<RankRow>& rows) {
-  CsvWriter w(kRankHeader);
-  for (const auto& r : rows) {
-    w.num(r.config).add(r.drafter).add(r.params).add(r.rule).num(r.budget).num(r.depth_cap);
-    w.num(r.temperature).num(r.rank).num(r.accepted_nodes).fixed(r.share, 6);
-    w.end();
-  }
-  return w.take();
-}
+std::string summary_csv(const std::vector<SummaryRow>& rows) { return rows_csv(kSummaryColumns, rows); }
+std::string by_depth_csv(const std::vector<DepthRow>& rows) { return rows_csv(kDepthColumns, rows); }
+std::string by_rank_csv(const std::vector<RankRow>& rows) { return rows_csv(kRankColumns, rows); }
 
 std::vector<SequenceRow> parse_sequences_csv(const std::string& text, const std::string& source) {
-  const CsvTable t = parse_csv(text, source);
-  check_header(t, kSequenceHeader, source);
-  std::vector<SequenceRow> out;
-  out.reserve(t.rows.size());
-  for (std::size_t i = 0; i < t.rows.size(); ++i) {
-    const RowReader g{t, t.rows[i], source, i + 2};
-    SequenceRow r;
-    r.unit = static_cast<std::int32_t>(g.integer("unit"));
-    r.config = static_cast<std::int32_t>(g.integer("config"));
-    r.rep = static_cast<std::int32_t>(g.integer("rep"));
-    r.prompt_set = g.str("prompt_set");
-    r.prompt_id = g.str("prompt_id");
-    r.category = g.str("category");
-    r.temperature = g.real("temperature");
-    r.top_k = static_cast<std::int32_t>(g.integer("top_k"));
-    r.top_p = g.real("top_p");
-    r.seed = g.u64("seed");
-    r.drafter = g.str("drafter");
-    r.params = g.str("params");
-    r.rule = g.str("rule");
-    r.lossless = g.boolean("lossless");
-    r.budget = static_cast<std::int32_t>(g.integer("budget"));
-    r.depth_cap = static_cast<std::int32_t>(g.integer("depth_cap"));
-    r.prompt_tokens = static_cast<std::int32_t>(g.integer("prompt_tokens"));
-    r.new_tokens = static_cast<std::int32_t>(g.integer("new_tokens"));
-    r.target_forwards = static_cast<std::int32_t>(g.integer("target_forwards"));
-    r.drafted_tokens = g.integer("drafted_tokens");
-    r.accepted_tokens = g.integer("accepted_tokens");
-    r.stop = g.str("stop");
-    r.tokens_hash = g.str("tokens_hash");
-    r.prefill_ms = g.real("prefill_ms");
-    r.decode_ms = g.real("decode_ms");
-    r.draft_ms = g.real("draft_ms");
-    r.verify_ms = g.real("verify_ms");
-    out.push_back(std::move(r));
-  }
-  return out;
+  return parse_rows(kSequenceColumns, text, source);
 }
 
 std::vector<StepRow> parse_steps_csv(const std::string& text, const std::string& source) {
-  const CsvTable t = parse_csv(text, source);
-  // steps.csv written before the exit_layer column (the last one) existed stays readable.
-  const bool has_exit = t.header == kStepHeader;
-  if (!has_exit) {
-    check_header(t, std::vector<std::string>(kStepHeader.begin(), kStepHeader.end() - 1), source);
-  }
-  std::vector<StepRow> out;
-  out.reserve(t.rows.size());
-  for (std::size_t i = 0; i < t.rows.size(); ++i) {
-    const RowReader g{t, t.rows[i], source, i + 2};
-    StepRow r;
-    r.unit = static_cast<std::int32_t>(g.integer("unit"));
-    r.config = static_cast<std::int32_t>(g.integer("config"));
-    r.step = static_cast<std::int32_t>(g.integer("step"));
-    r.n_drafted = static_cast<std::int32_t>(g.integer("n_drafted"));
-    r.tree_depth = static_cast<std::int32_t>(g.integer("tree_depth"));
-    r.n_accepted = static_cast<std::int32_t>(g.integer("n_accepted"));
-    r.n_emitted = static_cast<std::int32_t>(g.integer("n_emitted"));
-    r.bonus = static_cast<Token>(g.integer("bonus"));
-    r.drafted_by_depth = g.list("drafted_by_depth");
-    r.accepted_rank = g.list("accepted_rank");
-    r.draft_ms = g.real("draft_ms");
-    r.verify_ms = g.real("verify_ms");
-    if (has_exit) r.exit_layer = static_cast<std::int32_t>(g.integer("exit_layer"));
+  std::vector<StepRow> out = parse_rows(kStepColumns, text, source);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const StepRow& r = out[i];
     if (static_cast<std::int32_t>(r.drafted_by_depth.size()) != r.tree_depth ||
         static_cast<std::int32_t>(r.accepted_rank.size()) != r.n_accepted || r.n_accepted > r.tree_depth) {
       fail("{}:{}: drafted_by_depth / accepted_rank lengths disagree with tree_depth = {} / n_accepted = {}",
            source, i + 2, r.tree_depth, r.n_accepted);
     }
-    out.push_back(std::move(r));
   }
   return out;
+}
+
+std::vector<SummaryRow> parse_summary_csv(const std::string& text, const std::string& source) {
+  return parse_rows(kSummaryColumns, text, source);
+}
+std::vector<DepthRow> parse_by_depth_csv(const std::string& text, const std::string& source) {
+  return parse_rows(kDepthColumns, text, source);
+}
+std::vector<RankRow> parse_by_rank_csv(const std::string& text, const std::string& source) {
+  return parse_rows(kRankColumns, text, source);
 }
 
 void sort_rows(std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps) {

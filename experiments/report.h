@@ -11,8 +11,11 @@
 // in unit order. Config 0 is the autoregressive baseline (drafter "none", rule "none",
 // budget 0).
 //
-// Timing columns (names ending in _ms, _per_s, or "speedup") are the only ones that vary
-// between runs of the same spec and seed; is_timing_column() names them.
+// Each file's schema (column names and order, each column's number format, which columns are
+// timing, legacy columns that older files may lack) is declared once, as a column table in
+// report.cpp; the writers, the parsers and is_timing_column() all derive from those tables.
+// Timing columns (names ending in _ms, _per_s, _per_step, or "speedup"; checked at compile time)
+// are the only ones that vary between runs of the same spec and seed.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -96,6 +99,7 @@ struct RankRow {
 // FNV-1a 64 over the ids as 4 little-endian bytes each; 16 lowercase hex digits.
 std::string tokens_hash(const std::vector<Token>& tokens);
 
+// True iff `name` is a timing column of one of the five files (false for names in no schema).
 bool is_timing_column(std::string_view name);
 
 // CSV text (RFC 4180 quoting, header line first, '\n' line ends). Lists inside a cell are
@@ -106,10 +110,18 @@ std::string summary_csv(const std::vector<SummaryRow>& rows);
 std::string by_depth_csv(const std::vector<DepthRow>& rows);
 std::string by_rank_csv(const std::vector<RankRow>& rows);
 
-// Parses what sequences_csv / steps_csv wrote. Throws Error naming `source`, line and column
-// for a wrong header, a short row or a bad number.
+// Parse what the writers above wrote. The header must be the schema's columns in order; a legacy
+// column (steps.csv: exit_layer) may be absent, as in files written before it existed, and then
+// takes its legacy default (exit_layer 0). steps.csv's columns copied from the sequence (rep,
+// prompt_set, ..., temperature) must be present but are not read back. Throws Error naming
+// `source`, the line and the column for a missing, misplaced or unexpected column, a short row,
+// a bad number (incl. out of range for the field), or (steps) list lengths that disagree with
+// tree_depth / n_accepted.
 std::vector<SequenceRow> parse_sequences_csv(const std::string& text, const std::string& source);
 std::vector<StepRow> parse_steps_csv(const std::string& text, const std::string& source);
+std::vector<SummaryRow> parse_summary_csv(const std::string& text, const std::string& source);
+std::vector<DepthRow> parse_by_depth_csv(const std::string& text, const std::string& source);
+std::vector<RankRow> parse_by_rank_csv(const std::string& text, const std::string& source);
 
 // Sorts into canonical order (see file comment).
 void sort_rows(std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps);

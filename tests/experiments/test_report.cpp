@@ -11,36 +11,416 @@ namespace {
 
 std::vector<std::string> header_of(const std::string& csv) { return parse_csv(csv, "t").header; }
 
-TEST(Report, CsvSchemas) {
-  EXPECT_EQ(header_of(summary_csv({})),
-            (std::vector<std::string>{"model", "config", "drafter", "params", "rule", "lossless", "budget",
-                                      "depth_cap", "temperature", "top_k", "top_p", "n_sequences", "new_tokens",
-                                      "target_forwards", "tau", "drafted_tokens", "accepted_tokens", "alpha",
-                                      "tokens_per_s", "ar_tokens_per_s", "speedup", "draft_ms_per_step",
-                                      "verify_ms_per_step", "matches_ar"}));
-  EXPECT_EQ(header_of(sequences_csv({})),
-            (std::vector<std::string>{"unit", "config", "rep", "prompt_set", "prompt_id", "category",
-                                      "temperature", "top_k", "top_p", "seed", "drafter", "params", "rule",
-                                      "lossless", "budget", "depth_cap", "prompt_tokens", "new_tokens",
-                                      "target_forwards", "drafted_tokens", "accepted_tokens", "stop",
-                                      "tokens_hash", "prefill_ms", "decode_ms", "draft_ms", "verify_ms"}));
-  EXPECT_EQ(header_of(steps_csv({}, {})),
-            (std::vector<std::string>{"unit", "config", "rep", "prompt_set", "prompt_id", "drafter", "params",
-                                      "rule", "budget", "depth_cap", "temperature", "step", "n_drafted",
-                                      "tree_depth", "n_accepted", "n_emitted", "bonus", "drafted_by_depth",
-                                      "accepted_rank", "draft_ms", "verify_ms", "exit_layer"}));
-  EXPECT_EQ(header_of(by_depth_csv({})),
-            (std::vector<std::string>{"config", "drafter", "params", "rule", "budget", "depth_cap", "temperature",
-                                      "depth", "drafted_nodes", "trees_reaching", "cond_trials", "accepted",
-                                      "accept_rate", "cond_accept_rate"}));
-  EXPECT_EQ(header_of(by_rank_csv({})),
-            (std::vector<std::string>{"config", "drafter", "params", "rule", "budget", "depth_cap", "temperature",
-                                      "rank", "accepted_nodes", "share"}));
-  for (const char* t : {"prefill_ms", "decode_ms", "tokens_per_s", "ar_tokens_per_s", "speedup",
-                        "draft_ms_per_step", "verify_ms"}) {
-    EXPECT_TRUE(is_timing_column(t)) << t;
+// The first line of a CSV text.
+std::string first_line(const std::string& csv) { return csv.substr(0, csv.find('\n')); }
+// The second line (the first row).
+std::string second_line(const std::string& csv) {
+  const std::size_t start = csv.find('\n') + 1;
+  return csv.substr(start, csv.find('\n', start) - start);
+}
+
+// The documented headers (README "Outputs"), spelled out so that a schema change is deliberate.
+TEST(Report, HeadersAreTheDocumentedOnes) {
+  EXPECT_EQ(first_line(summary_csv({})),
+            "model,config,drafter,params,rule,lossless,budget,depth_cap,temperature,top_k,top_p,n_sequences,"
+            "new_tokens,target_forwards,tau,drafted_tokens,accepted_tokens,alpha,tokens_per_s,ar_tokens_per_s,"
+            "speedup,draft_ms_per_step,verify_ms_per_step,matches_ar");
+  EXPECT_EQ(first_line(sequences_csv({})),
+            "unit,config,rep,prompt_set,prompt_id,category,temperature,top_k,top_p,seed,drafter,params,rule,"
+            "lossless,budget,depth_cap,prompt_tokens,new_tokens,target_forwards,drafted_tokens,accepted_tokens,"
+            "stop,tokens_hash,prefill_ms,decode_ms,draft_ms,verify_ms");
+  EXPECT_EQ(first_line(steps_csv({}, {})),
+            "unit,config,rep,prompt_set,prompt_id,drafter,params,rule,budget,depth_cap,temperature,step,"
+            "n_drafted,tree_depth,n_accepted,n_emitted,bonus,drafted_by_depth,accepted_rank,draft_ms,verify_ms,"
+            "exit_layer");
+  EXPECT_EQ(first_line(by_depth_csv({})),
+            "config,drafter,params,rule,budget,depth_cap,temperature,depth,drafted_nodes,trees_reaching,"
+            "cond_trials,accepted,accept_rate,cond_accept_rate");
+  EXPECT_EQ(first_line(by_rank_csv({})),
+            "config,drafter,params,rule,budget,depth_cap,temperature,rank,accepted_nodes,share");
+  EXPECT_EQ(summary_csv({}), first_line(summary_csv({})) + "\n");  // header only, '\n' line end
+}
+
+// Rows where every field has its own value, exactly representable at its column's precision.
+SequenceRow distinct_sequence() {
+  SequenceRow r;
+  r.unit = 3;
+  r.config = 2;
+  r.rep = 1;
+  r.prompt_set = "stories";
+  r.prompt_id = "s-07";
+  r.category = "a, \"b\"";
+  r.temperature = 0.7;
+  r.top_k = 40;
+  r.top_p = 0.95;
+  r.seed = 18446744073709551615ULL;
+  r.drafter = "ngram";
+  r.params = "max_n=3,min_n=1";
+  r.rule = "greedy";
+  r.lossless = false;
+  r.budget = 16;
+  r.depth_cap = 5;
+  r.prompt_tokens = 12;
+  r.new_tokens = 34;
+  r.target_forwards = 9;
+  r.drafted_tokens = 5000000000LL;
+  r.accepted_tokens = 21;
+  r.stop = "eos";
+  r.tokens_hash = "0123456789abcdef";
+  r.prefill_ms = 1.25;
+  r.decode_ms = 2.5;
+  r.draft_ms = 0.375;
+  r.verify_ms = 1234.0625;
+  return r;
+}
+
+StepRow distinct_step() {
+  StepRow r;
+  r.unit = 3;
+  r.config = 2;
+  r.step = 4;
+  r.n_drafted = 6;
+  r.tree_depth = 3;
+  r.n_accepted = 2;
+  r.n_emitted = 3;
+  r.bonus = 77;
+  r.drafted_by_depth = {3, 2, 1};
+  r.accepted_rank = {1, 0};
+  r.draft_ms = 0.125;
+  r.verify_ms = 10.5;
+  r.exit_layer = 8;
+  return r;
+}
+
+SummaryRow distinct_summary() {
+  SummaryRow r;
+  r.model = "synthetic model (a, b)";
+  r.config = 2;
+  r.drafter = "ngram";
+  r.params = "max_n=3";
+  r.rule = "greedy";
+  r.lossless = true;
+  r.budget = 16;
+  r.depth_cap = 5;
+  r.temperature = 1.5;
+  r.top_k = 40;
+  r.top_p = 0.9;
+  r.n_sequences = 7;
+  r.new_tokens = 6000000000LL;
+  r.target_forwards = 300;
+  r.tau = 2.125;
+  r.drafted_tokens = 400;
+  r.accepted_tokens = 175;
+  r.alpha = 0.4375;
+  r.tokens_per_s = 1234.5;
+  r.ar_tokens_per_s = 617.25;
+  r.speedup = 1.875;
+  r.draft_ms_per_step = 0.03125;
+  r.verify_ms_per_step = 0.5;
+  r.matches_ar = "na";
+  return r;
+}
+
+DepthRow distinct_depth() {
+  DepthRow r;
+  r.config = 2;
+  r.drafter = "ngram";
+  r.params = "max_n=3";
+  r.rule = "greedy";
+  r.budget = 16;
+  r.depth_cap = 5;
+  r.temperature = 0.25;
+  r.depth = 3;
+  r.drafted_nodes = 40;
+  r.trees_reaching = 30;
+  r.cond_trials = 20;
+  r.accepted = 10;
+  r.accept_rate = 0.3125;
+  r.cond_accept_rate = 0.5;
+  return r;
+}
+
+RankRow distinct_rank() {
+  RankRow r;
+  r.config = 2;
+  r.drafter = "ngram";
+  r.params = "max_n=3";
+  r.rule = "greedy";
+  r.budget = 16;
+  r.depth_cap = 6;
+  r.temperature = 0.25;
+  r.rank = 1;
+  r.accepted_nodes = 9;
+  r.share = 0.1875;
+  return r;
+}
+
+// The exact text of one row of each file: column order, quoting and each column's number format
+// ("{}" shortest round-trip for parameters, fixed digits per measured column) are part of the format.
+TEST(Report, RowTextIsExact) {
+  EXPECT_EQ(second_line(sequences_csv({distinct_sequence()})),
+            "3,2,1,stories,s-07,\"a, \"\"b\"\"\",0.7,40,0.95,18446744073709551615,ngram,\"max_n=3,min_n=1\",greedy,"
+            "false,16,5,12,34,9,5000000000,21,eos,0123456789abcdef,1.2500,2.5000,0.3750,1234.0625");
+  EXPECT_EQ(second_line(steps_csv({distinct_step()}, {distinct_sequence()})),
+            "3,2,1,stories,s-07,ngram,\"max_n=3,min_n=1\",greedy,16,5,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000,8");
+  EXPECT_EQ(second_line(summary_csv({distinct_summary()})),
+            "\"synthetic model (a, b)\",2,ngram,max_n=3,greedy,true,16,5,1.5,40,0.9,7,6000000000,300,2.125000,400,"
+            "175,0.437500,1234.50,617.25,1.8750,0.03125,0.50000,na");
+  EXPECT_EQ(second_line(by_depth_csv({distinct_depth()})),
+            "2,ngram,max_n=3,greedy,16,5,0.25,3,40,30,20,10,0.312500,0.500000");
+  EXPECT_EQ(second_line(by_rank_csv({distinct_rank()})), "2,ngram,max_n=3,greedy,16,6,0.25,1,9,0.187500");
+  // Fixed columns round (tau: 6 digits, tokens_per_s: 2); parameters print the shortest text.
+  SummaryRow s = distinct_summary();
+  s.tau = 2.0 / 3.0;
+  s.tokens_per_s = 1.0 / 3.0;
+  s.temperature = 0.1 + 0.2;
+  EXPECT_NE(second_line(summary_csv({s})).find(",0.30000000000000004,"), std::string::npos);
+  EXPECT_NE(second_line(summary_csv({s})).find(",0.666667,"), std::string::npos);
+  EXPECT_NE(second_line(summary_csv({s})).find(",0.33,"), std::string::npos);
+}
+
+// The timing columns of each file: the only ones that may differ between runs of one spec.
+TEST(Report, TimingColumnsOfEachFile) {
+  auto timing_of = [](const std::string& csv) {
+    std::vector<std::string> out;
+    for (const auto& name : header_of(csv)) {
+      if (is_timing_column(name)) out.push_back(name);
+    }
+    return out;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(timing_of(summary_csv({})),
+            (Names{"tokens_per_s", "ar_tokens_per_s", "speedup", "draft_ms_per_step", "verify_ms_per_step"}));
+  EXPECT_EQ(timing_of(sequences_csv({})), (Names{"prefill_ms", "decode_ms", "draft_ms", "verify_ms"}));
+  EXPECT_EQ(timing_of(steps_csv({}, {})), (Names{"draft_ms", "verify_ms"}));
+  EXPECT_EQ(timing_of(by_depth_csv({})), Names{});
+  EXPECT_EQ(timing_of(by_rank_csv({})), Names{});
+}
+
+// Field-by-field equality of parsed rows (every member of each row type).
+void expect_same(const SequenceRow& a, const SequenceRow& b) {
+  EXPECT_EQ(a.unit, b.unit);
+  EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.rep, b.rep);
+  EXPECT_EQ(a.prompt_set, b.prompt_set);
+  EXPECT_EQ(a.prompt_id, b.prompt_id);
+  EXPECT_EQ(a.category, b.category);
+  EXPECT_EQ(a.temperature, b.temperature);
+  EXPECT_EQ(a.top_k, b.top_k);
+  EXPECT_EQ(a.top_p, b.top_p);
+  EXPECT_EQ(a.seed, b.seed);
+  EXPECT_EQ(a.drafter, b.drafter);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.rule, b.rule);
+  EXPECT_EQ(a.lossless, b.lossless);
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.prompt_tokens, b.prompt_tokens);
+  EXPECT_EQ(a.new_tokens, b.new_tokens);
+  EXPECT_EQ(a.target_forwards, b.target_forwards);
+  EXPECT_EQ(a.drafted_tokens, b.drafted_tokens);
+  EXPECT_EQ(a.accepted_tokens, b.accepted_tokens);
+  EXPECT_EQ(a.stop, b.stop);
+  EXPECT_EQ(a.tokens_hash, b.tokens_hash);
+  EXPECT_EQ(a.prefill_ms, b.prefill_ms);
+  EXPECT_EQ(a.decode_ms, b.decode_ms);
+  EXPECT_EQ(a.draft_ms, b.draft_ms);
+  EXPECT_EQ(a.verify_ms, b.verify_ms);
+}
+
+void expect_same(const StepRow& a, const StepRow& b) {
+  EXPECT_EQ(a.unit, b.unit);
+  EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.step, b.step);
+  EXPECT_EQ(a.n_drafted, b.n_drafted);
+  EXPECT_EQ(a.tree_depth, b.tree_depth);
+  EXPECT_EQ(a.n_accepted, b.n_accepted);
+  EXPECT_EQ(a.n_emitted, b.n_emitted);
+  EXPECT_EQ(a.bonus, b.bonus);
+  EXPECT_EQ(a.drafted_by_depth, b.drafted_by_depth);
+  EXPECT_EQ(a.accepted_rank, b.accepted_rank);
+  EXPECT_EQ(a.draft_ms, b.draft_ms);
+  EXPECT_EQ(a.verify_ms, b.verify_ms);
+  EXPECT_EQ(a.exit_layer, b.exit_layer);
+}
+
+void expect_same(const SummaryRow& a, const SummaryRow& b) {
+  EXPECT_EQ(a.model, b.model);
+  EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.drafter, b.drafter);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.rule, b.rule);
+  EXPECT_EQ(a.lossless, b.lossless);
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.temperature, b.temperature);
+  EXPECT_EQ(a.top_k, b.top_k);
+  EXPECT_EQ(a.top_p, b.top_p);
+  EXPECT_EQ(a.n_sequences, b.n_sequences);
+  EXPECT_EQ(a.new_tokens, b.new_tokens);
+  EXPECT_EQ(a.target_forwards, b.target_forwards);
+  EXPECT_EQ(a.drafted_tokens, b.drafted_tokens);
+  EXPECT_EQ(a.accepted_tokens, b.accepted_tokens);
+  EXPECT_EQ(a.tau, b.tau);
+  EXPECT_EQ(a.alpha, b.alpha);
+  EXPECT_EQ(a.tokens_per_s, b.tokens_per_s);
+  EXPECT_EQ(a.ar_tokens_per_s, b.ar_tokens_per_s);
+  EXPECT_EQ(a.speedup, b.speedup);
+  EXPECT_EQ(a.draft_ms_per_step, b.draft_ms_per_step);
+  EXPECT_EQ(a.verify_ms_per_step, b.verify_ms_per_step);
+  EXPECT_EQ(a.matches_ar, b.matches_ar);
+}
+
+void expect_same(const DepthRow& a, const DepthRow& b) {
+  EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.drafter, b.drafter);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.rule, b.rule);
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.temperature, b.temperature);
+  EXPECT_EQ(a.depth, b.depth);
+  EXPECT_EQ(a.drafted_nodes, b.drafted_nodes);
+  EXPECT_EQ(a.trees_reaching, b.trees_reaching);
+  EXPECT_EQ(a.cond_trials, b.cond_trials);
+  EXPECT_EQ(a.accepted, b.accepted);
+  EXPECT_EQ(a.accept_rate, b.accept_rate);
+  EXPECT_EQ(a.cond_accept_rate, b.cond_accept_rate);
+}
+
+void expect_same(const RankRow& a, const RankRow& b) {
+  EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.drafter, b.drafter);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.rule, b.rule);
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.temperature, b.temperature);
+  EXPECT_EQ(a.rank, b.rank);
+  EXPECT_EQ(a.accepted_nodes, b.accepted_nodes);
+  EXPECT_EQ(a.share, b.share);
+}
+
+// Writes two rows (the distinctive one and a default one), parses them back, compares every field.
+template <typename Row, typename Write, typename Parse>
+void expect_round_trip(const Row& distinct, Write write, Parse parse) {
+  const std::vector<Row> rows = {distinct, Row{}};
+  const std::string text = write(rows);
+  const std::vector<Row> back = parse(text, "mem");
+  ASSERT_EQ(back.size(), 2u);
+  expect_same(back[0], rows[0]);
+  expect_same(back[1], rows[1]);
+  EXPECT_EQ(write(back), text);
+}
+
+TEST(Report, EveryRowTypeRoundTripsFieldByField) {
+  expect_round_trip(distinct_sequence(), sequences_csv, parse_sequences_csv);
+  expect_round_trip(distinct_summary(), summary_csv, parse_summary_csv);
+  expect_round_trip(distinct_depth(), by_depth_csv, parse_by_depth_csv);
+  expect_round_trip(distinct_rank(), by_rank_csv, parse_by_rank_csv);
+  // Steps carry their sequence's identifying columns; rows of two sequences, one without a tree.
+  SequenceRow other = distinct_sequence();
+  other.unit = 4;
+  other.drafter = "recycling";
+  const std::vector<SequenceRow> seqs = {distinct_sequence(), other};
+  StepRow plain;
+  plain.unit = 4;
+  plain.config = 2;
+  auto write_steps = [&](const std::vector<StepRow>& rows) { return steps_csv(rows, seqs); };
+  const std::vector<StepRow> steps = {distinct_step(), plain};
+  const std::string text = write_steps(steps);
+  EXPECT_NE(text.find("\n4,2,1,stories,s-07,recycling,"), std::string::npos);
+  const std::vector<StepRow> back = parse_steps_csv(text, "mem");
+  ASSERT_EQ(back.size(), 2u);
+  expect_same(back[0], steps[0]);
+  expect_same(back[1], steps[1]);
+  EXPECT_EQ(write_steps(back), text);
+}
+
+// A steps.csv from before the exit_layer column existed, as such a version wrote it.
+TEST(Report, LegacyStepsWithoutExitLayerParse) {
+  const std::string old =
+      "unit,config,rep,prompt_set,prompt_id,drafter,params,rule,budget,depth_cap,temperature,step,n_drafted,"
+      "tree_depth,n_accepted,n_emitted,bonus,drafted_by_depth,accepted_rank,draft_ms,verify_ms\n"
+      "3,2,1,stories,s-07,ngram,\"max_n=3,min_n=1\",greedy,16,5,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000\n";
+  const std::vector<StepRow> back = parse_steps_csv(old, "old.csv");
+  ASSERT_EQ(back.size(), 1u);
+  StepRow want = distinct_step();
+  want.exit_layer = 0;  // the legacy default
+  expect_same(back[0], want);
+  // Written again, the file has today's schema.
+  EXPECT_EQ(first_line(steps_csv(back, {distinct_sequence()})), first_line(steps_csv({}, {})));
+}
+
+// Expects `message` to contain `part`.
+void expect_contains(const std::string& message, const std::string& part) {
+  EXPECT_NE(message.find(part), std::string::npos) << "message: " << message << "\nwanted: " << part;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
   }
-  for (const char* t : {"tau", "alpha", "new_tokens", "matches_ar", "params"}) EXPECT_FALSE(is_timing_column(t)) << t;
+  return "(no error)";
+}
+
+// `text` with the first occurrence of `from` replaced by `to` (which must occur).
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(Report, MalformedFilesNameTheColumn) {
+  const std::string seqs = sequences_csv({distinct_sequence()});
+  const std::string steps = steps_csv({distinct_step()}, {distinct_sequence()});
+  const std::string summary = summary_csv({distinct_summary()});
+  auto seq_error = [&](const std::string& text) { return error_of([&] { parse_sequences_csv(text, "s.csv"); }); };
+  auto step_error = [&](const std::string& text) { return error_of([&] { parse_steps_csv(text, "t.csv"); }); };
+  // Header (files with no rows): a missing column, a misplaced one, an extra one; in steps.csv a
+  // missing column that is not legacy, and one of the sequence's columns (checked, not read).
+  const std::string seq_header = first_line(seqs) + "\n", step_header = first_line(steps) + "\n";
+  expect_contains(seq_error(replaced(seq_header, ",rep,", ",")), "s.csv: header: column 'rep' missing");
+  expect_contains(seq_error(replaced(seq_header, "unit,config,", "config,unit,")),
+                  "s.csv: header: column 1 is 'config' where the schema has 'unit'");
+  expect_contains(seq_error(replaced(seq_header, "verify_ms\n", "verify_ms,extra\n")),
+                  "s.csv: header: unexpected column 'extra'");
+  expect_contains(step_error(replaced(step_header, ",bonus,", ",")), "t.csv: header: column 'bonus' missing");
+  expect_contains(step_error(replaced(step_header, ",temperature,", ",")),
+                  "t.csv: header: column 'temperature' missing");
+  expect_contains(step_error(replaced(step_header, ",exit_layer\n", ",exit_layer,extra\n")),
+                  "t.csv: header: unexpected column 'extra'");
+  // Cells of each kind.
+  expect_contains(seq_error(replaced(seqs, ",0.7,40,", ",warm,40,")),
+                  "s.csv:2: column 'temperature' = 'warm': not a number");
+  expect_contains(seq_error(replaced(seqs, ",0.7,40,", ",0.7,4x,")), "s.csv:2: column 'top_k' = '4x': not an integer");
+  expect_contains(seq_error(replaced(seqs, ",0.7,40,", ",0.7,4294967296,")),
+                  "s.csv:2: column 'top_k' = '4294967296': out of range for a 32-bit integer");
+  expect_contains(seq_error(replaced(seqs, ",18446744073709551615,", ",-1,")),
+                  "s.csv:2: column 'seed' = '-1': not a non-negative integer");
+  expect_contains(seq_error(replaced(seqs, ",false,", ",no,")),
+                  "s.csv:2: column 'lossless' = 'no': must be true or false");
+  expect_contains(seq_error(replaced(seqs, ",5000000000,", ",,")),
+                  "s.csv:2: column 'drafted_tokens' = '': not an integer");
+  expect_contains(seq_error(replaced(seqs, ",1.2500,", ",1.25ms,")),
+                  "s.csv:2: column 'prefill_ms' = '1.25ms': not a number");
+  expect_contains(step_error(replaced(steps, ",3;2;1,", ",3;two;1,")),
+                  "t.csv:2: column 'drafted_by_depth' = '3;two;1': not a ';'-separated list of integers");
+  expect_contains(step_error(replaced(steps, ",10.5000,8\n", ",10.5000,eight\n")),
+                  "t.csv:2: column 'exit_layer' = 'eight': not an integer");
+  expect_contains(step_error(replaced(steps, ",3;2;1,", ",3;2,")),
+                  "t.csv:2: drafted_by_depth / accepted_rank lengths disagree with tree_depth = 3");
+  expect_contains(error_of([&] { parse_summary_csv(replaced(summary, ",2.125000,", ",tau,"), "u.csv"); }),
+                  "u.csv:2: column 'tau' = 'tau': not a number");
+  expect_contains(error_of([&] { parse_by_rank_csv("config,drafter\n1,x\n", "r.csv"); }),
+                  "r.csv: header: column 'params' missing");
+  // The row number counts the header as line 1.
+  std::string two = sequences_csv({distinct_sequence(), distinct_sequence()});
+  two.insert(two.find('\n', two.find('\n') + 1) + 1, "x");
+  expect_contains(seq_error(two), "s.csv:3: column 'unit' = 'x3': not an integer");
 }
 
 TEST(Report, TokensHashIsFnv1a64) {
