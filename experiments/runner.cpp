@@ -15,8 +15,8 @@
 #include "synthetic/synthetic_preset.h"
 #include "tokenizers/byte_tokenizer.h"
 #include "tokenizers/tokenizer_loader.h"
+#include "drafters/registry.h"
 #include "experiments/decode.h"
-#include "experiments/drafter_registry.h"
 #include "verifiers/rules.h"
 
 namespace speclab {
@@ -27,9 +27,11 @@ using nlohmann::json;
 
 constexpr std::int32_t kDryRunTokens = 4;
 
-// Applies the spec's state policy to drafters with cross-sequence state, unless set explicitly.
+// Applies the spec's state policy to drafters with cross-prompt state (DrafterKind::
+// cross_prompt_state: a state=cold|warm key), unless set explicitly.
 DrafterParams with_state_policy(const DrafterParams& p, const std::string& state) {
-  if ((p.drafter() == "recycling" || p.drafter() == "aded") && !p.has("state")) {
+  const DrafterKind* kind = find_drafter_kind(p.drafter());
+  if (kind != nullptr && kind->cross_prompt_state && !p.has("state")) {
     auto values = p.values();
     values["state"] = state;
     return DrafterParams(p.drafter(), values);
@@ -51,11 +53,6 @@ SamplingParams sampling_for(const ExperimentSpec& spec, double temperature) {
   s.top_k = spec.top_k;
   s.top_p = static_cast<float>(spec.top_p);
   return s;
-}
-
-// The draft model a draft-model spec would load ("" when none is named).
-std::string draft_model_path_of(const DrafterParams& p, const ExperimentSpec& spec) {
-  return p.has("model") ? p.get_string("model", "") : spec.draft_model;
 }
 
 void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokenizer,
@@ -142,38 +139,17 @@ void build_configs(PreparedExperiment& exp, const DrafterEnv& env, std::vector<s
       problems.push_back(fmt::format("drafters[{}] = '{}': {}", i, d.spec, e.what()));
       continue;
     }
-    if (d.optional && params.drafter() == "draft-model") {
-      const std::string path = draft_model_path_of(params, spec);
-      if (path.empty() || !std::filesystem::exists(path)) {
-        exp.notes.push_back(fmt::format("skipping optional drafter '{}': draft model '{}' not found", d.spec, path));
+    if (d.optional) {  // a draft model, trained heads or exit adapters not there (yet)
+      const std::string missing = missing_optional_file(params, env);
+      if (!missing.empty()) {
+        exp.notes.push_back(fmt::format("skipping optional drafter '{}': {}", d.spec, missing));
         continue;
       }
     }
-    if (d.optional) {  // trained heads / exit adapters (speclab train-heads) not there yet
-      bool missing = false;
-      for (const char* key : {"heads", "adapters"}) {
-        const std::string dir = params.get_string(key, "");
-        if (dir.empty()) continue;
-        // Both files: a heads.json without its weights (e.g. a record copied without the
-        // ignored heads.safetensors) is "not trained here", not a broken experiment.
-        for (const char* file : {"heads.json", "heads.safetensors"}) {
-          if (!missing && !std::filesystem::exists(std::filesystem::path(dir) / file)) {
-            exp.notes.push_back(fmt::format("skipping optional drafter '{}': no trained heads in '{}' ({} missing; run "
-                                            "speclab train-heads)",
-                                            d.spec, dir, file));
-            missing = true;
-          }
-        }
-      }
-      if (missing) continue;
-    }
     const std::string full = params.to_string();
-    try {
-      validate_drafter_spec(full, env);
-    } catch (const Error& e) {
-      problems.push_back(fmt::format("drafters[{}] = '{}': {}", i, d.spec, e.what()));
-      continue;
-    }
+    const std::vector<std::string> drafter_problems = drafter_spec_problems(params, env);
+    for (const auto& p : drafter_problems) problems.push_back(fmt::format("drafters[{}] = '{}': {}", i, d.spec, p));
+    if (!drafter_problems.empty()) continue;
     const auto& rules = d.rules.empty() ? spec.rules : d.rules;
     for (const auto& rule : rules) {
       for (auto budget : spec.budgets) {
@@ -193,7 +169,9 @@ void build_configs(PreparedExperiment& exp, const DrafterEnv& env, std::vector<s
   }
 }
 
-// Resolves "auto" and dry-runs each (drafter spec, rule, temperature) once on the first prompt.
+// Resolves "auto" from the drafter registry (the kind of trees the drafter proposes at each
+// temperature) and dry-runs each (drafter spec, rule, temperature) once on the first prompt, so
+// that a rule which cannot verify the drafter's trees fails before the real run.
 void resolve_and_dry_run(PreparedExperiment& exp, const DrafterEnv& env, std::vector<std::string>& problems) {
   const ExperimentSpec& spec = exp.spec;
   const std::size_t n_temps = spec.temperatures.size();
@@ -210,37 +188,12 @@ void resolve_and_dry_run(PreparedExperiment& exp, const DrafterEnv& env, std::ve
         const double temp = spec.temperatures[ti];
         std::string resolved;
         try {
+          const SamplingParams sampling = sampling_for(spec, temp);
+          resolved = c.rule_spec == "auto"
+                         ? default_rule_for(drafter_child_sampling(c.drafter_spec, env, sampling), sampling.greedy())
+                         : c.rule_spec;
           auto drafter = make_drafter(c.drafter_spec, env);
           SPECLAB_ASSERT(drafter != nullptr);
-          const SamplingParams sampling = sampling_for(spec, temp);
-          if (c.rule_spec == "auto") {
-            Rng rng(0);
-            DraftTree tree;
-            drafter->begin(prompt);
-            DraftContext ctx{prompt, &sampling, &rng};
-            // Self-speculative drafters draft on the target itself: its cache must hold the
-            // prompt minus the root, as in decode().
-            LanguageModel& target = *exp.target;
-            target.truncate(0);
-            if (drafter->needs().self_speculative) {
-              if (prompt.size() > 1) {
-                std::vector<std::int32_t> pos(prompt.size() - 1);
-                for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
-                ForwardBatch batch;
-                batch.tokens = std::span<const Token>(prompt).first(prompt.size() - 1);
-                batch.positions = pos;
-                batch.all_logits = false;
-                ForwardOutput out;
-                target.forward(batch, out);
-              }
-              ctx.target = &target;
-            }
-            drafter->propose(ctx, DraftBudget{max_budget, 0}, tree);
-            target.truncate(0);
-            resolved = default_rule_for(tree.children, sampling.greedy());
-          } else {
-            resolved = c.rule_spec;
-          }
           auto rule = make_rule(resolved);
           DecodeOptions opt;
           opt.sampling = sampling;
@@ -382,7 +335,7 @@ RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const P
         res = decode(*exp.target, drafters[c.index].get(), rule, ids, opt);
       } catch (const Error& e) {
         fail("configuration {} (drafter '{}', rule '{}', budget {}) on prompt {}/{} at temperature {}: {}",
-             c.index, c.drafter_spec.empty() ? "none" : c.drafter_spec, c.rule_spec, c.budget, prompt.set,
+             c.index, c.drafter_spec.empty() ? kAutoregressive : c.drafter_spec, c.rule_spec, c.budget, prompt.set,
              prompt.id, temperature_text(u->temperature), e.what());
       }
       SequenceRow s;
@@ -454,7 +407,7 @@ json experiment_config(const PreparedExperiment& exp, ShardSelection shard, cons
   for (const auto& c : exp.configs) {
     cfgs.push_back({{"config", c.index},
                     {"drafter", c.drafter},
-                    {"drafter_spec", c.drafter_spec.empty() ? "none" : c.drafter_spec},
+                    {"drafter_spec", c.drafter_spec.empty() ? std::string(kAutoregressive) : c.drafter_spec},
                     {"params", c.params},
                     {"rule", c.rule_spec},
                     {"resolved_rule", exp.resolved_rule[c.index]},

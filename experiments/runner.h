@@ -10,18 +10,22 @@
 // Shard I/N runs the units u with u % N == I.
 //
 // Rules. "auto" resolves per (configuration, temperature) to default_rule_for(kind, greedy) of
-// the kind of tree the drafter proposes for the first prompt; the resolved name goes into the
-// CSVs. Validation happens in two rounds, each listing all its problems in one Error: (1) spec
-// values, files (prompts, model, tokenizer, draft models), drafter names/params; (2) when
-// round 1 is clean, a dry run of every (drafter spec, rule, temperature) for 4 tokens on the
-// first prompt at the largest budget, so a rule invalid for a drafter's trees is reported
-// before the real work.
+// the kind of tree the drafter proposes at that temperature, as the drafter registry states it
+// (drafters/registry.h drafter_child_sampling; no proposal is run); the resolved name goes into
+// the CSVs. Validation happens in two rounds, each listing all its problems in one Error: (1)
+// spec values, files (prompts, model, tokenizer, draft models), drafter names/params (every
+// problem of a drafter spec on its own line); (2) when round 1 is clean, a dry run of every
+// (drafter spec, rule, temperature) for 4 tokens on the first prompt at the largest budget, so
+// a rule invalid for a drafter's trees is reported before the real work. Optional drafters
+// whose files (DrafterKey::file: draft model, heads, adapters) are missing are skipped with a
+// note.
 //
 // Drafter state policy. One drafter object per configuration lives for the whole run.
-// "cold": begin() resets per sequence (recycling and aded get state=cold); "warm": recycling
-// and aded get state=warm, so their tables carry across prompts in unit order (and thus differ
-// between a sharded and a single run). An explicit state=... in a drafter spec wins. The
-// resulting state appears in the `params` column.
+// Drafters with cross-prompt state (DrafterKind::cross_prompt_state: tables learnt from the
+// target's output) get the policy as their state= key: "cold": begin() resets per sequence;
+// "warm": their tables carry across prompts in unit order (and thus differ between a sharded
+// and a single run). An explicit state=... in a drafter spec wins. The resulting state appears
+// in the `params` column.
 //
 // Model. spec.model "synthetic" (or "") builds a random LlamaModel (dim 64, 2 layers, 4 heads,
 // vocab 512, context 1024, weights seed 1234, final norm scaled by 0.3 so its distributions are

@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "drafters/drafter_params.h"
+#include "drafters/registry.h"
 #include "verifiers/rules.h"
 
 namespace speclab {
@@ -204,7 +205,7 @@ std::vector<std::string> spec_problems(const ExperimentSpec& s, const std::strin
     const auto& d = s.drafters[i];
     try {
       const auto params = DrafterParams::parse(d.spec);
-      if (params.drafter() == "none" || params.drafter() == "ar") {
+      if (is_autoregressive(params.drafter())) {
         add(fmt::format("drafters[{}] = '{}': the autoregressive baseline is always run; do not list it", i, d.spec));
       }
     } catch (const Error& e) {
