@@ -83,7 +83,7 @@ void warm_up(Drafter& d, std::size_t& len, int n_steps) {
     len += 3;
     StepFeedback fb{&tree, &acc, kVocab,
                     std::span<const float>(f.logits).first(static_cast<std::size_t>(tree.size()) * kVocab),
-                    0, {}, std::span<const Token>(f.seq.data(), len)};
+                    std::span<const Token>(f.seq.data(), len)};
     d.observe(fb);
   }
 }
@@ -130,7 +130,7 @@ void BM_Observe(benchmark::State& state, const std::string& name) {
       state.ResumeTiming();
     }
     len += 3;
-    StepFeedback fb{&tree, &acc, kVocab, f.logits, 0, {}, std::span<const Token>(f.seq.data(), len)};
+    StepFeedback fb{&tree, &acc, kVocab, f.logits, std::span<const Token>(f.seq.data(), len)};
     d->observe(fb);
   }
 }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "model/llama_model.h"
+#include "model/prefill.h"
 #include "base/rng.h"
 #include "synthetic/synthetic_weights.h"
 
@@ -82,19 +83,12 @@ double memory_bandwidth(int n_threads) {
   return best;
 }
 
-void prefill(LlamaModel& model, Rng& rng) {
+// A random kPrefix-token context in the model's cache.
+void prefill_random(LlamaModel& model, Rng& rng) {
   std::vector<Token> tokens(kPrefix);
-  std::vector<std::int32_t> pos(kPrefix);
-  for (int i = 0; i < kPrefix; ++i) {
-    tokens[i] = static_cast<Token>(rng.below(32000));
-    pos[i] = i;
-  }
-  ForwardBatch b;
-  b.tokens = tokens;
-  b.positions = pos;
-  b.all_logits = false;
+  for (Token& t : tokens) t = static_cast<Token>(rng.below(32000));
   ForwardOutput out;
-  model.forward(b, out);
+  prefill(model, tokens, {}, out);
 }
 
 void BM_MemoryBandwidth(benchmark::State& state) {
@@ -122,7 +116,7 @@ void BM_Decode(benchmark::State& state) {
   const double bw = memory_bandwidth(threads);
   LlamaModel model(w, threads);
   Rng rng(1);
-  prefill(model, rng);
+  prefill_random(model, rng);
   ForwardOutput out;
   decode_one(model, 5, out);  // warm-up
   for (auto _ : state) {
@@ -144,7 +138,7 @@ void BM_TreeForward(benchmark::State& state) {
   const auto w = stories110m();
   LlamaModel model(w, threads);
   Rng rng(2);
-  prefill(model, rng);
+  prefill_random(model, rng);
   // Random tree: parent of node i uniform in [0, i); mask = ancestors; position = 128 + depth.
   std::vector<Token> tokens(n);
   std::vector<std::int32_t> parent(n, -1), depth(n, 0), pos(n);

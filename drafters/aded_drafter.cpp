@@ -360,11 +360,11 @@ void AdedDrafter::search(std::int32_t iterations, std::int32_t max_depth) {
   }
 }
 
-void AdedDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
+DraftFacts AdedDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
   SPECLAB_ASSERT(!ctx.tokens.empty());
   const Token root = ctx.tokens.back();
   out.reset(root, ChildSampling::kDeterministic);
-  if (budget.max_nodes <= 0) return;
+  if (budget.max_nodes <= 0) return {};
   const std::int32_t max_depth =
       budget.max_depth > 0 ? std::min(budget.max_depth, options_.depth) : options_.depth;
   const std::int32_t iterations =
@@ -397,6 +397,7 @@ void AdedDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, Dr
     SPECLAB_ASSERT(par >= 0);
     out_index_[i] = out.add(node_token_[i], par, out.score[par] + std::log(node_p_[i]));
   }
+  return {};
 }
 
 }  // namespace speclab

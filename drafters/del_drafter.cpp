@@ -151,13 +151,13 @@ void DelDrafter::begin(std::span<const Token> prompt) {
   proposed_ = false;
 }
 
-void DelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
+DraftFacts DelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
   choice_ = choose_exit(alpha_, n_layers_, opt_.max_d, candidates_, opt_.head_cost);
-  engine_.draft(ctx, budget,
-                ExitRound{choice_.exit_layer, choice_.draft_len, opt_.threshold, opt_.kv_reuse,
-                          /*keep_hidden=*/true},
-                out);
   proposed_ = true;
+  return engine_.draft(ctx, budget,
+                       ExitRound{choice_.exit_layer, choice_.draft_len, opt_.threshold, opt_.kv_reuse,
+                                 /*keep_hidden=*/true},
+                       out);
 }
 
 Token DelDrafter::shadow_token(std::span<const float> h, std::int32_t layer) {

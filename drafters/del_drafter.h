@@ -15,7 +15,7 @@
 // Each round DEL drafts at the (E, d) maximising TPL (drafters/del_policy.h) over the candidate
 // layers (`layers`, default all; alpha is tracked for every layer) and d in [1, max_d], and stops drafting early when the exit distribution's top
 // probability falls below `threshold` (after the first token). The chosen E is logged per step
-// (DraftTree::draft_exit_layer -> steps.csv exit_layer). Alpha is reset per sequence (begin()).
+// (DraftFacts::exit_layer -> steps.csv exit_layer). Alpha is reset per sequence (begin()).
 //
 // Needs the target's weights (final norm + classifier for shadow tokens): DrafterEnv's
 // target_weights, i.e. a LlamaModel target.
@@ -80,7 +80,7 @@ class DelDrafter final : public Drafter {
     return {.target_layer_hidden = true, .self_speculative = true};
   }
   void begin(std::span<const Token> prompt) override;
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override;
 
   // alpha_l for l in [1, n_layers): alpha()[l - 1].

@@ -152,7 +152,7 @@ void DraftModelDrafter::sync(std::span<const Token> tokens) {
   root_logits_.assign(fwd_.logits.begin(), fwd_.logits.end());
 }
 
-void DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
+DraftFacts DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
                                 DraftTree& out) {
   const std::int32_t vocab = draft_->info().vocab_size;
   const ChildSampling kind = (opt_.mode == DraftModelMode::kTopK ||
@@ -165,7 +165,7 @@ void DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget& budg
   const std::int64_t len = static_cast<std::int64_t>(ctx.tokens.size());
   // The draft must hold the sequence plus the drafted nodes (chain: depth - 1 of them at once;
   // tree: all of them in one batch).
-  if (budget.max_nodes <= 0 || len + budget.max_nodes > draft_->info().max_seq_len) return;
+  if (budget.max_nodes <= 0 || len + budget.max_nodes > draft_->info().max_seq_len) return {};
   sync(ctx.tokens);
   if (opt_.mode == DraftModelMode::kChain) {
     propose_chain(ctx, budget, out);
@@ -174,6 +174,7 @@ void DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget& budg
   } else {
     propose_tree(ctx, budget, out);
   }
+  return {};
 }
 
 void DraftModelDrafter::propose_chain(const DraftContext& ctx, const DraftBudget& budget,

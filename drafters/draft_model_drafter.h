@@ -61,7 +61,7 @@ class DraftModelDrafter final : public Drafter {
   std::string_view name() const override { return "draft-model"; }
   DrafterNeeds needs() const override { return {}; }
   void begin(std::span<const Token> prompt) override;
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override {}
 
  private:

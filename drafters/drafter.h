@@ -23,11 +23,21 @@ struct DraftContext {
   std::span<const float> hidden = {};
   // The target itself, for self-speculative drafters (needs().self_speculative). On entry its
   // cache holds exactly tokens[0 .. size-2]. Such a drafter may append the root and draft
-  // tokens with early-exit forwards; it must then set DraftTree::n_resume to the number of
+  // tokens with early-exit forwards; it must then return in DraftFacts::n_resume the number of
   // tree rows (root first, then a chain of its descendants in tree order) it left in the cache,
   // so the verifier resumes them instead of recomputing (LanguageModel ForwardBatch::n_resume).
   // Null for other drafters.
   LanguageModel* target = nullptr;
+};
+
+// What a proposal left behind besides the tree (propose's return value).
+struct DraftFacts {
+  // Self-speculation: rows 0..n_resume-1 of the tree (the root and a chain of descendants) are
+  // already in the target's cache from early-exit draft forwards; the verifier resumes them.
+  std::int32_t n_resume = 0;
+  // Early-exit drafters (early-exit, del): the exit layer the chain was drafted at; 0 = none.
+  // Logged per step (StepRecord::exit_layer, steps.csv column exit_layer).
+  std::int32_t exit_layer = 0;
 };
 
 struct StepFeedback {
@@ -35,17 +45,15 @@ struct StepFeedback {
   const Acceptance* acceptance;
   std::int32_t vocab = 0;
   std::span<const float> logits;   // [tree.size(), vocab] target logits of every node
-  std::int32_t hidden_dim = 0;
-  std::span<const float> hidden;   // [tree.size(), dim] target final-normed hidden; empty unless requested
   std::span<const Token> tokens;   // the sequence after this step (accepted tokens and bonus appended)
   // Residual streams after layers 1..n_layers-1 of every node: layer_hidden[l-1] is
   // [tree.size(), dim]. Empty unless needs().target_layer_hidden. Rows the verifier resumed
-  // (DraftTree::n_resume) hold NaN for layers below their resume depth (never computed there).
+  // (DraftFacts::n_resume) hold NaN for layers below their resume depth (never computed there).
   std::span<const std::vector<float>> layer_hidden;
 };
 
 struct DrafterNeeds {
-  bool target_hidden = false;        // wants StepFeedback::hidden and DraftContext::hidden
+  bool target_hidden = false;        // wants DraftContext::hidden
   bool target_layer_hidden = false;  // wants StepFeedback::layer_hidden
   bool self_speculative = false;     // drafts with the target itself (DraftContext::target)
 };
@@ -57,8 +65,9 @@ class Drafter {
   virtual DrafterNeeds needs() const = 0;
   // Per-sequence reset. State policy (cold/warm) is the drafter's parameter.
   virtual void begin(std::span<const Token> prompt) = 0;
-  // Fills `out` with a tree rooted at ctx.tokens.back() within `budget`.
-  virtual void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) = 0;
+  // Fills `out` with a tree rooted at ctx.tokens.back() within `budget`; returns what it left
+  // in the target's cache (self-speculative drafters) and its exit layer, else {}.
+  virtual DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) = 0;
   virtual void observe(const StepFeedback& fb) = 0;
 };
 

@@ -112,7 +112,7 @@ void ExitChainEngine::reserve(std::int32_t max_d, bool keep_hidden) {
   reserved_d_ = std::max(reserved_d_, max_d);
 }
 
-void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
+DraftFacts ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
                             const ExitRound& round, DraftTree& out) {
   if (ctx.target == nullptr) {
     fail("drafter early-exit: no target in the draft context: self-speculative drafters need "
@@ -133,7 +133,7 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
   exit_layer_ = round.exit_layer;
   std::int32_t d = std::min(round.max_d, budget.max_nodes);
   if (budget.max_depth > 0) d = std::min(d, budget.max_depth);
-  if (d <= 0) return;
+  if (d <= 0) return {};
 
   const std::int32_t E = round.exit_layer;
   const bool hidden_short =
@@ -201,13 +201,8 @@ void ExitChainEngine::draft(const DraftContext& ctx, const DraftBudget& budget,
     tok = x;
     ++pos;
   }
-  if (round.kv_reuse) {
-    out.n_resume = n_run_;
-  } else {
-    target.truncate(n_before);
-    out.n_resume = 0;
-  }
-  out.draft_exit_layer = E;
+  if (!round.kv_reuse) target.truncate(n_before);
+  return DraftFacts{round.kv_reuse ? n_run_ : 0, E};
 }
 
 namespace {
@@ -295,11 +290,10 @@ EarlyExitDrafter::EarlyExitDrafter(const ModelInfo& target, EarlyExitOptions opt
   }
 }
 
-void EarlyExitDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
+DraftFacts EarlyExitDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
                                DraftTree& out) {
-  engine_.draft(ctx, budget,
-                ExitRound{opt_.exit_layer, opt_.draft_len, opt_.threshold, opt_.kv_reuse, false},
-                out);
+  return engine_.draft(ctx, budget,
+                       ExitRound{opt_.exit_layer, opt_.draft_len, opt_.threshold, opt_.kv_reuse, false}, out);
 }
 
 }  // namespace speclab

@@ -7,7 +7,7 @@
 // KV reuse (kv_reuse=1, default): the drafting forwards leave the root and the drafted tokens
 // except the last (which was only predicted, never run) in the target's cache at depth E, with
 // exactly the layer-[0, E) K/V the full model computes for them; the tree reports them as
-// DraftTree::n_resume rows and the verifier resumes them from layer E (ForwardBatch::n_resume),
+// DraftFacts::n_resume rows and the verifier resumes them from layer E (ForwardBatch::n_resume),
 // running all layers only for the last drafted token. kv_reuse=0 truncates the drafted slots and
 // verification recomputes all layers: same tokens, more work (for measuring the saving).
 //
@@ -77,10 +77,10 @@ class ExitChainEngine {
   // even when the exit layer or length changes (DEL).
   void reserve(std::int32_t max_d, bool keep_hidden);
   // Drafts on ctx.target (must be non-null, with ctx.tokens.size() - 1 cached slots) and fills
-  // `out` (root = ctx.tokens.back()); on return the target holds n_before + out.n_resume slots.
-  // Sets out.draft_exit_layer. Throws Error for a null target or an exit layer outside
+  // `out` (root = ctx.tokens.back()); on return the target holds n_before + n_resume slots (the returned facts).
+  // Returns the exit layer and the rows left in the cache. Throws Error for a null target or an exit layer outside
   // [1, n_layers).
-  void draft(const DraftContext& ctx, const DraftBudget& budget, const ExitRound& round,
+  DraftFacts draft(const DraftContext& ctx, const DraftBudget& budget, const ExitRound& round,
              DraftTree& out);
   // Rows run through the exit layers by the last draft(): tree rows 0..n_run()-1.
   std::int32_t n_run() const { return n_run_; }
@@ -140,7 +140,7 @@ class EarlyExitDrafter final : public Drafter {
   std::string_view name() const override { return "early-exit"; }
   DrafterNeeds needs() const override { return {.self_speculative = true}; }
   void begin(std::span<const Token> prompt) override {}
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override {}
 
  private:

@@ -198,13 +198,13 @@ void HydraDrafter::node_candidates(const DraftTree& tree, std::int32_t v, std::i
       std::span<const float>(level_logits_).subspan(row * vocab_, vocab_), k, cands, idx_, probs);
 }
 
-void HydraDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
+DraftFacts HydraDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
   SPECLAB_ASSERT(!ctx.tokens.empty());
   const Token root = ctx.tokens.back();
   if (budget.max_nodes < 0) fail("draft budget: max_nodes = {}: must be >= 0", budget.max_nodes);
   if (ctx.hidden.empty() || budget.max_nodes == 0) {
     out.reset(root);
-    return;
+    return {};
   }
   hidden_ = ctx.hidden;
   level_depth_ = -1;
@@ -214,6 +214,7 @@ void HydraDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, D
     propose_dynamic(root, budget, out);
   }
   hidden_ = {};
+  return {};
 }
 
 void HydraDrafter::propose_dynamic(Token root, const DraftBudget& budget, DraftTree& out) {

@@ -77,7 +77,7 @@ class HydraDrafter final : public Drafter {
   std::string_view name() const override { return "hydra"; }
   DrafterNeeds needs() const override { return {.target_hidden = true}; }
   void begin(std::span<const Token> prompt) override {}
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override {}
 
   const HeadNet& heads() const { return net_; }

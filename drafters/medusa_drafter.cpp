@@ -253,13 +253,13 @@ MedusaDrafter::MedusaDrafter(HeadNet heads, MedusaOptions options)
   idx_.resize(vocab_);
 }
 
-void MedusaDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
+DraftFacts MedusaDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
   SPECLAB_ASSERT(!ctx.tokens.empty());
   const Token root = ctx.tokens.back();
   if (ctx.hidden.empty() || budget.max_nodes == 0) {
     if (budget.max_nodes < 0) fail("draft budget: max_nodes = {}: must be >= 0", budget.max_nodes);
     out.reset(root);
-    return;
+    return {};
   }
   const TreeTemplate& t = templates_.get(budget);
   const std::int32_t n_depth = t.max_depth();
@@ -295,6 +295,7 @@ void MedusaDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, 
       std::copy(src.begin(), src.end(), out.q_row_mut(i).begin());
     }
   }
+  return {};
 }
 
 }  // namespace speclab

@@ -125,7 +125,7 @@ class MedusaDrafter final : public Drafter {
   std::string_view name() const override { return "medusa"; }
   DrafterNeeds needs() const override { return {.target_hidden = true}; }
   void begin(std::span<const Token> prompt) override {}
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override {}
 
   const HeadNet& heads() const { return net_; }

@@ -207,16 +207,17 @@ void NgramDrafter::emit(const DraftBudget& budget, DraftTree& out) {
   }
 }
 
-void NgramDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
+DraftFacts NgramDrafter::propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) {
   SPECLAB_ASSERT(!ctx.tokens.empty());
   out.reset(ctx.tokens.back(), ChildSampling::kDeterministic);
   sync(ctx.tokens);
-  if (budget.max_nodes <= 0) return;
+  if (budget.max_nodes <= 0) return {};
   const std::int32_t max_len = budget.max_depth > 0 ? budget.max_depth : budget.max_nodes;
   collect_matches();
-  if (match_end_.empty()) return;
+  if (match_end_.empty()) return {};
   build_trie(max_len);
   emit(budget, out);
+  return {};
 }
 
 }  // namespace speclab

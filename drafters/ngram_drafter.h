@@ -58,7 +58,7 @@ class NgramDrafter final : public Drafter {
   std::string_view name() const override { return name_; }
   DrafterNeeds needs() const override { return {}; }
   void begin(std::span<const Token> prompt) override;
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override;
 
   const NgramOptions& options() const { return options_; }

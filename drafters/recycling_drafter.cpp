@@ -331,11 +331,11 @@ void RecyclingDrafter::observe(const StepFeedback& fb) {
   }
 }
 
-void RecyclingDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
+DraftFacts RecyclingDrafter::propose(const DraftContext& ctx, const DraftBudget& budget,
                                DraftTree& out) {
   SPECLAB_ASSERT(!ctx.tokens.empty());
   out.reset(ctx.tokens.back(), ChildSampling::kDeterministic);
-  if (budget.max_nodes <= 0 || vocab_ == 0) return;
+  if (budget.max_nodes <= 0 || vocab_ == 0) return {};
   const RecyclingTemplate& tpl = options_.tree;
   const std::int32_t k = options_.k;
   const auto n_max = static_cast<std::size_t>(budget.max_nodes) + 1;
@@ -371,6 +371,7 @@ void RecyclingDrafter::propose(const DraftContext& ctx, const DraftBudget& budge
     if (last < 0) first_child_[p] = id; else next_sibling_[last] = id;
     map_[t] = id;
   }
+  return {};
 }
 
 void RecyclingDrafter::save_state(const std::string& path) const {

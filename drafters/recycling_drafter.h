@@ -96,7 +96,7 @@ class RecyclingDrafter final : public Drafter {
   std::string_view name() const override { return name_; }
   DrafterNeeds needs() const override { return {}; }
   void begin(std::span<const Token> prompt) override;
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override;
 
   // Binary state file: magic "SPLTRCY1", uint32 version 1, int32 V, int32 k, then V*k int32

@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <memory>
 
 #include "base/error.h"
+#include "experiments/target_session.h"
 #include "verifiers/rules.h"
-#include "verifiers/tree_verifier.h"
 
 namespace speclab {
 
@@ -23,28 +22,54 @@ const char* to_string(StopReason r) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+void check_options(const DecodeOptions& o) {
+  o.sampling.validate();
+  if (o.max_new_tokens < 0) fail("max_new_tokens = {}: must be >= 0", o.max_new_tokens);
+  if (o.budget.max_nodes < 0) fail("budget = {}: must be >= 0", o.budget.max_nodes);
 }
 
-void check_prompt(const ModelInfo& info, std::span<const Token> prompt, std::int32_t capacity) {
-  if (prompt.empty()) fail("prompt: empty: it needs at least one token (e.g. BOS)");
-  for (std::size_t i = 0; i < prompt.size(); ++i) {
-    if (prompt[i] < 0 || prompt[i] >= info.vocab_size) {
-      fail("prompt: token {} at index {}: must be in [0, vocab_size = {})", prompt[i], i,
-           info.vocab_size);
-    }
-  }
-  if (static_cast<std::int64_t>(prompt.size()) > capacity) {
-    fail("prompt: {} tokens: does not fit the context of {} positions", prompt.size(), capacity);
-  }
+// Reserves every result array for the longest possible run, so that steps never allocate:
+// at most max_new steps, each with at most min(budget, context) depths and one accepted rank
+// per emitted token.
+void reserve(DecodeResult& r, const DecodeOptions& o, std::int32_t context) {
+  const std::size_t steps = o.max_new_tokens, depth = std::min(o.budget.max_nodes, context);
+  r.tokens.reserve(steps);
+  r.steps.reserve(steps);
+  r.drafted_by_depth.reserve(steps * (o.budget.max_depth > 0 ? std::min<std::size_t>(depth, o.budget.max_depth) : depth));
+  r.accepted_rank.reserve(steps);
 }
 
-// Sibling rank of node `node`: its index among its parent's children (tree index order).
+// Sibling rank of `node`: its index among its parent's children (tree index order).
 std::int32_t sibling_rank(const DraftTree& tree, std::int32_t node) {
   std::int32_t rank = 0;
   for (std::int32_t j = node - 1; j > tree.parent[node]; --j) rank += tree.parent[j] == tree.parent[node];
   return rank;
+}
+
+// The drafter contract (drafters/drafter.h), checked on every proposal with always-on asserts:
+// a drafter that breaks it is a bug, not bad input.
+void check_proposal(const DraftTree& tree, const DraftFacts& facts, const DraftBudget& budget, Token root,
+                    std::int32_t cached_before, std::int32_t cached_after) {
+  SPECLAB_ASSERT(tree.size() >= 1 && tree.token[0] == root);
+  SPECLAB_ASSERT(tree.size() - 1 <= budget.max_nodes);
+  SPECLAB_ASSERT(budget.max_depth == 0 || tree.max_depth() <= budget.max_depth);
+  SPECLAB_ASSERT(facts.n_resume >= 0 && facts.n_resume <= tree.size());
+  SPECLAB_ASSERT(cached_after == cached_before + facts.n_resume);
+}
+
+// Fills the step's shape: nodes per depth and the accepted nodes' sibling ranks.
+void record_shape(const DraftTree& tree, const Acceptance& acc, StepRecord& rec, DecodeResult& r) {
+  rec.n_drafted = tree.size() - 1;
+  rec.tree_depth = tree.max_depth();
+  rec.n_accepted = acc.n_accepted();
+  rec.bonus = acc.bonus;
+  rec.depth_offset = static_cast<std::int32_t>(r.drafted_by_depth.size());
+  r.drafted_by_depth.resize(r.drafted_by_depth.size() + rec.tree_depth, 0);
+  for (std::int32_t i = 1; i < tree.size(); ++i) ++r.drafted_by_depth[rec.depth_offset + tree.depth[i] - 1];
+  rec.rank_offset = static_cast<std::int32_t>(r.accepted_rank.size());
+  for (std::size_t k = 1; k < acc.path.size(); ++k) r.accepted_rank.push_back(sibling_rank(tree, acc.path[k]));
 }
 
 }  // namespace
@@ -52,152 +77,76 @@ std::int32_t sibling_rank(const DraftTree& tree, std::int32_t node) {
 DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
                     std::span<const Token> prompt, const DecodeOptions& options) {
   const ModelInfo& info = target.info();
-  const std::int32_t capacity = info.max_seq_len;
-  options.sampling.validate();
-  if (options.max_new_tokens < 0) fail("max_new_tokens = {}: must be >= 0", options.max_new_tokens);
-  if (options.budget.max_nodes < 0) fail("budget = {}: must be >= 0", options.budget.max_nodes);
-  check_prompt(info, prompt, capacity);
-
+  check_options(options);
   DecodeResult result;
-  result.tokens.reserve(options.max_new_tokens);
-  result.steps.reserve(options.max_new_tokens);
+  reserve(result, options, info.max_seq_len);
   std::vector<Token> seq(prompt.begin(), prompt.end());
-  seq.reserve(prompt.size() + options.max_new_tokens + options.budget.max_nodes + 1);
-
+  seq.reserve(prompt.size() + options.max_new_tokens);
   Rng rng(options.seed);
   Rng draft_rng = rng.split();
-  TreeVerifier verifier;
+  DefaultRules default_rules(options.sampling.greedy());
   DraftTree tree;
   Acceptance acc;
   acc.path.reserve(options.budget.max_nodes + 1);
 
-  // Prefill everything but the last prompt token: that one is the first step's root.
-  target.truncate(0);
+  TargetSession session(target, drafter ? drafter->needs() : DrafterNeeds{});
   const auto t_prefill = Clock::now();
-  const DrafterNeeds needs = drafter ? drafter->needs() : DrafterNeeds{};
-  // Final-normed target hidden state of the last cached token (DraftContext::hidden).
-  std::vector<float> root_hidden;
-  root_hidden.reserve(info.dim);
-  if (prompt.size() > 1) {
-    std::vector<std::int32_t> pos(prompt.size() - 1);
-    for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
-    ForwardBatch batch;
-    batch.tokens = prompt.first(prompt.size() - 1);
-    batch.positions = pos;
-    batch.all_logits = false;
-    static constexpr std::int32_t kFinal[] = {kFinalNormedHidden};
-    if (needs.target_hidden) batch.hidden_layers = kFinal;
-    ForwardOutput out;
-    target.forward(batch, out);
-    if (needs.target_hidden) {
-      const std::size_t last = (prompt.size() - 2) * static_cast<std::size_t>(info.dim);
-      root_hidden.assign(out.hidden[0].begin() + last, out.hidden[0].begin() + last + info.dim);
-    }
-  }
+  session.prefill(prompt);
   if (drafter) drafter->begin(prompt);
   result.prefill_ms = ms_since(t_prefill);
 
-  std::unique_ptr<AcceptanceRule> auto_rules[3];  // per ChildSampling, made on first use
-  const TreeVerifier::Wants wants{needs.target_hidden, needs.target_layer_hidden};
   const auto t_decode = Clock::now();
   std::int32_t n_new = 0;
-  while (n_new < options.max_new_tokens) {
-    // The root occupies one slot; drafts must fit in what is left of the context.
-    const std::int32_t room = capacity - target.n_cached() - 1;
-    if (room < 0) {
+  bool stopped = false;
+  while (!stopped && n_new < options.max_new_tokens) {
+    if (session.room() < 0) {
       result.stop = StopReason::kContextFull;
       break;
     }
     StepRecord rec;
-    rec.step = static_cast<std::int32_t>(result.steps.size());
-
+    // Draft: a tree rooted at the last accepted token, within the budget and the context.
     const auto t_draft = Clock::now();
-    DraftBudget budget = options.budget;
-    budget.max_nodes = std::min(budget.max_nodes, room);
+    const DraftBudget budget{std::min(options.budget.max_nodes, session.room()), options.budget.max_depth};
+    DraftFacts facts;
     if (drafter && budget.max_nodes > 0) {
-      const std::int32_t n_before = target.n_cached();
-      DraftContext ctx{seq, &options.sampling, &draft_rng, root_hidden,
-                       needs.self_speculative ? &target : nullptr};
-      drafter->propose(ctx, budget, tree);
-      SPECLAB_ASSERT(tree.size() >= 1 && tree.token[0] == seq.back());
-      SPECLAB_ASSERT(tree.n_resume >= 0 && tree.n_resume <= tree.size());
-      SPECLAB_ASSERT(target.n_cached() == n_before + tree.n_resume);
-      SPECLAB_ASSERT(tree.size() - 1 <= budget.max_nodes);
-      SPECLAB_ASSERT(budget.max_depth == 0 || tree.max_depth() <= budget.max_depth);
+      const std::int32_t cached = target.n_cached();
+      facts = drafter->propose(session.draft_context(seq, options.sampling, draft_rng), budget, tree);
+      check_proposal(tree, facts, budget, seq.back(), cached, target.n_cached());
     } else {
       tree.reset(seq.back());
     }
     rec.draft_ms = ms_since(t_draft);
-    const AcceptanceRule* step_rule = rule;
-    if (!step_rule) {
-      auto& slot = auto_rules[static_cast<int>(tree.children)];
-      if (!slot) slot = make_rule(default_rule_for(tree.children, options.sampling.greedy()));
-      step_rule = slot.get();
-    }
-    step_rule->check_tree(tree);
+    rec.exit_layer = facts.exit_layer;
 
+    // Verify: one target forward, the rule picks the accepted path and the bonus token.
+    const AcceptanceRule& step_rule = rule ? *rule : default_rules.for_tree(tree.children);
+    step_rule.check_tree(tree);
     const auto t_verify = Clock::now();
-    verifier.verify(target, tree, options.sampling, *step_rule, rng, wants, acc);
-    if (needs.target_hidden) {
-      const auto h = verifier.hidden().subspan(
-          static_cast<std::size_t>(acc.path.back()) * info.dim, info.dim);
-      root_hidden.assign(h.begin(), h.end());
-    }
+    session.verify(tree, facts, options.sampling, step_rule, rng, acc);
     rec.verify_ms = ms_since(t_verify);
+    record_shape(tree, acc, rec, result);
 
-    rec.n_drafted = tree.size() - 1;
-    rec.exit_layer = tree.draft_exit_layer;
-    rec.tree_depth = tree.max_depth();
-    rec.n_accepted = acc.n_accepted();
-    rec.bonus = acc.bonus;
-    rec.drafted_by_depth.assign(rec.tree_depth, 0);
-    for (std::int32_t i = 1; i < tree.size(); ++i) ++rec.drafted_by_depth[tree.depth[i] - 1];
-    rec.accepted_by_depth.assign(rec.tree_depth, 0);
-    for (std::int32_t d = 0; d < rec.n_accepted; ++d) rec.accepted_by_depth[d] = 1;
-    for (std::size_t k = 1; k < acc.path.size(); ++k) {
-      rec.accepted_rank.push_back(sibling_rank(tree, acc.path[k]));
-    }
-
-    // Emit accepted tokens then the bonus, honouring stop conditions token by token.
-    bool stopped = false;
-    auto emit = [&](Token t) {
-      if (stopped) return;
+    // Emit the accepted tokens then the bonus, stopping at BOS / EOS / the token limit.
+    for (std::size_t k = 1; k <= acc.path.size() && !stopped; ++k) {
+      const Token t = k < acc.path.size() ? tree.token[acc.path[k]] : acc.bonus;
       if (options.stop_at_bos && t == info.bos_id) {
         result.stop = StopReason::kBos;
         stopped = true;
-        return;
-      }
-      if (options.stop_at_eos && info.is_eos(t)) {
+      } else if (options.stop_at_eos && info.is_eos(t)) {
         result.stop = StopReason::kEos;
         stopped = true;
-        return;
+      } else {
+        seq.push_back(t);
+        result.tokens.push_back(t);
+        ++rec.n_emitted;
+        if (++n_new >= options.max_new_tokens) {
+          result.stop = StopReason::kMaxTokens;
+          stopped = true;
+        }
       }
-      seq.push_back(t);
-      result.tokens.push_back(t);
-      ++rec.n_emitted;
-      ++n_new;
-      if (n_new >= options.max_new_tokens) {
-        result.stop = StopReason::kMaxTokens;
-        stopped = true;
-      }
-    };
-    for (std::size_t k = 1; k < acc.path.size(); ++k) emit(tree.token[acc.path[k]]);
-    emit(acc.bonus);
-    result.steps.push_back(std::move(rec));
-    if (stopped) break;
-
-    if (drafter) {
-      StepFeedback fb;
-      fb.tree = &tree;
-      fb.acceptance = &acc;
-      fb.vocab = verifier.vocab();
-      fb.logits = verifier.logits();
-      fb.hidden_dim = info.dim;
-      fb.hidden = verifier.hidden();
-      fb.layer_hidden = verifier.layer_hidden();
-      fb.tokens = seq;
-      drafter->observe(fb);
     }
+    result.steps.push_back(rec);
+    if (drafter && !stopped) drafter->observe(session.feedback(tree, acc, seq));
   }
   result.decode_ms = ms_since(t_decode);
   return result;

@@ -1,16 +1,17 @@
-// The decoding loop (DESIGN.md): prefill, then per step
+// The decoding loop (DESIGN.md), shaped like llama2.c's generate(): prefill, then per step
 //   propose -> verify (one target forward over root + tree) -> accept -> keep_batch_rows -> observe.
 // Autoregressive decoding is the same loop with no drafter (a tree of just the root), so the
-// baseline and every drafter are timed by the same code.
+// baseline and every drafter are timed by the same code. The target side (prefill, hidden
+// states, verification, feedback) is experiments/target_session.h.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "drafters/drafter.h"
 #include "model/language_model.h"
 #include "ops/sampling.h"
-#include "drafters/drafter.h"
 #include "verifiers/acceptance_rule.h"
 
 namespace speclab {
@@ -27,36 +28,44 @@ struct DecodeOptions {
 enum class StopReason { kMaxTokens, kEos, kBos, kContextFull };
 const char* to_string(StopReason r);
 
+// One step (one target forward). Flat: the per-depth and per-accepted-node lists live in
+// DecodeResult's arrays, at the offsets recorded here.
 struct StepRecord {
-  std::int32_t step = 0;
-  std::int32_t n_drafted = 0;          // draft nodes proposed (root excluded)
-  std::int32_t tree_depth = 0;         // max depth of the proposed tree
-  std::int32_t n_accepted = 0;         // accepted draft nodes (bonus excluded)
-  std::int32_t n_emitted = 0;          // tokens appended this step (accepted + bonus, after stops)
+  std::int32_t n_drafted = 0;     // draft nodes proposed (root excluded)
+  std::int32_t tree_depth = 0;    // max depth of the proposed tree
+  std::int32_t n_accepted = 0;    // accepted draft nodes (bonus excluded)
+  std::int32_t n_emitted = 0;     // tokens appended this step (accepted + bonus, after stops)
   Token bonus = -1;
+  std::int32_t exit_layer = 0;    // early-exit drafters: exit layer of the draft (0 = none)
   double draft_ms = 0.0;
-  double verify_ms = 0.0;              // target forward + acceptance + cache compaction
-  std::vector<std::int32_t> accepted_by_depth;  // [tree_depth]: 1 if depth d+1 accepted
-  std::vector<std::int32_t> drafted_by_depth;   // [tree_depth]: nodes at depth d+1
-  std::vector<std::int32_t> accepted_rank;      // sibling rank of each accepted node (path order)
-  std::int32_t exit_layer = 0;         // early-exit drafters: exit layer of the draft (0 = none)
+  double verify_ms = 0.0;         // target forward + acceptance + cache compaction
+  std::int32_t depth_offset = 0;  // DecodeResult::drafted_by_depth[depth_offset ..+ tree_depth)
+  std::int32_t rank_offset = 0;   // DecodeResult::accepted_rank[rank_offset ..+ n_accepted)
 };
 
 struct DecodeResult {
-  std::vector<Token> tokens;           // generated tokens only (prompt excluded)
+  std::vector<Token> tokens;                   // generated tokens only (prompt excluded)
   std::vector<StepRecord> steps;
+  std::vector<std::int32_t> drafted_by_depth;  // per step: nodes at depth 1 .. tree_depth
+  std::vector<std::int32_t> accepted_rank;     // per step: sibling rank of each accepted node (path order)
   StopReason stop = StopReason::kMaxTokens;
   double prefill_ms = 0.0;
-  double decode_ms = 0.0;              // wall time of all steps
+  double decode_ms = 0.0;                      // wall time of all steps
   std::int32_t n_target_forwards() const { return static_cast<std::int32_t>(steps.size()); }
+  std::span<const std::int32_t> drafted_by_depth_of(const StepRecord& s) const {
+    return std::span<const std::int32_t>(drafted_by_depth).subspan(s.depth_offset, s.tree_depth);
+  }
+  std::span<const std::int32_t> accepted_rank_of(const StepRecord& s) const {
+    return std::span<const std::int32_t>(accepted_rank).subspan(s.rank_offset, s.n_accepted);
+  }
 };
 
 // Runs one sequence. `drafter` may be null (autoregressive). `rule` may be null: each tree then
 // gets the lossless default rule for how its children were made (verifiers/rules.h
-// default_rule_for). A given rule must accept the drafter's trees (rule->check_tree is called on
-// every tree and throws Error otherwise). The target's cache is reset
-// (truncate(0)) first. Throws Error for an empty prompt, out-of-range token ids, or a prompt
-// that does not fit the context.
+// DefaultRules). A given rule must accept the drafter's trees (rule->check_tree is called on
+// every tree and throws Error otherwise). The target's cache is reset (truncate(0)) first.
+// Throws Error for bad options, an empty prompt, out-of-range token ids, or a prompt that does
+// not fit the context. Every result array is reserved up front: steps allocate nothing.
 DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
                     std::span<const Token> prompt, const DecodeOptions& options);
 

@@ -362,7 +362,8 @@ RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const P
       s.tokens_hash = tokens_hash(res.tokens);
       s.prefill_ms = res.prefill_ms;
       s.decode_ms = res.decode_ms;
-      for (const auto& st : res.steps) {
+      for (std::size_t k = 0; k < res.steps.size(); ++k) {
+        const StepRecord& st = res.steps[k];
         s.drafted_tokens += st.n_drafted;
         s.accepted_tokens += st.n_accepted;
         s.draft_ms += st.draft_ms;
@@ -370,14 +371,15 @@ RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const P
         StepRow r;
         r.unit = u->index;
         r.config = c.index;
-        r.step = st.step;
+        r.step = static_cast<std::int32_t>(k);
         r.n_drafted = st.n_drafted;
         r.tree_depth = st.tree_depth;
         r.n_accepted = st.n_accepted;
         r.n_emitted = st.n_emitted;
         r.bonus = st.bonus;
-        r.drafted_by_depth = st.drafted_by_depth;
-        r.accepted_rank = st.accepted_rank;
+        const auto by_depth = res.drafted_by_depth_of(st), ranks = res.accepted_rank_of(st);
+        r.drafted_by_depth.assign(by_depth.begin(), by_depth.end());
+        r.accepted_rank.assign(ranks.begin(), ranks.end());
         r.draft_ms = st.draft_ms;
         r.verify_ms = st.verify_ms;
         r.exit_layer = st.exit_layer;

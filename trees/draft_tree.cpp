@@ -24,8 +24,6 @@ void DraftTree::reset(Token root, ChildSampling kind, std::int32_t q_vocab_) {
   q_token.clear();
   children = kind;
   q_vocab = q_vocab_;
-  n_resume = 0;
-  draft_exit_layer = 0;
   token.push_back(root);
   parent.push_back(-1);
   depth.push_back(0);

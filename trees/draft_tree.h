@@ -31,13 +31,6 @@ struct DraftTree {
   std::int32_t q_vocab = 0;          // length of a q row; 0 = no dense rows recorded
   std::vector<float> q;              // [n, q_vocab] row i = distribution i's children were drawn from
   std::vector<float> q_token;        // [n] q of node i's token under its parent's row (root: 1); may be empty
-  // Self-speculation (drafters/drafter.h DraftContext::target): rows 0..n_resume-1 (the root and
-  // a chain of descendants) are already in the target's cache from early-exit draft forwards;
-  // the verifier resumes them (ForwardBatch::n_resume). 0 for every other drafter.
-  std::int32_t n_resume = 0;
-  // Early-exit drafters (early-exit, del): the exit layer the chain was drafted at; 0 = none.
-  // Logged per step (StepRecord::exit_layer, steps.csv column exit_layer).
-  std::int32_t draft_exit_layer = 0;
 
   std::int32_t size() const { return static_cast<std::int32_t>(token.size()); }
   bool has_q() const { return q_vocab > 0; }

@@ -36,4 +36,11 @@ std::string default_rule_for(ChildSampling children, bool greedy) {
   return "deterministic";
 }
 
+DefaultRules::DefaultRules(bool greedy) {
+  for (ChildSampling c :
+       {ChildSampling::kDeterministic, ChildSampling::kIidSampled, ChildSampling::kWithoutReplacement}) {
+    rules_[static_cast<int>(c)] = make_rule(default_rule_for(c, greedy));
+  }
+}
+
 }  // namespace speclab

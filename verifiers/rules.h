@@ -26,4 +26,15 @@ std::vector<std::string> rule_names();
 // sampling is greedy, else "deterministic", "multi-iid" or "without-replacement".
 std::string default_rule_for(ChildSampling children, bool greedy);
 
+// The default rules of one decode (greedy or not), one per ChildSampling kind: for_tree()
+// returns default_rule_for(kind, greedy). All are made up front (no allocation per step).
+class DefaultRules {
+ public:
+  explicit DefaultRules(bool greedy);
+  const AcceptanceRule& for_tree(ChildSampling children) const { return *rules_[static_cast<int>(children)]; }
+
+ private:
+  std::unique_ptr<AcceptanceRule> rules_[3];
+};
+
 }  // namespace speclab

@@ -5,14 +5,14 @@
 
 namespace speclab {
 
-void TreeVerifier::verify(LanguageModel& target, const DraftTree& tree,
+void TreeVerifier::verify(LanguageModel& target, const DraftTree& tree, std::int32_t n_resume,
                           const SamplingParams& sampling, const AcceptanceRule& rule, Rng& rng,
                           Wants wants, Acceptance& out) {
   const std::int32_t n = tree.size();
   SPECLAB_ASSERT(n >= 1);
-  SPECLAB_ASSERT(tree.n_resume >= 0 && tree.n_resume <= n);
-  SPECLAB_ASSERT(target.n_cached() >= tree.n_resume);
-  const std::int32_t base = target.n_cached() - tree.n_resume;
+  SPECLAB_ASSERT(n_resume >= 0 && n_resume <= n);
+  SPECLAB_ASSERT(target.n_cached() >= n_resume);
+  const std::int32_t base = target.n_cached() - n_resume;
   tree_positions(tree, base, positions_);
   ancestor_mask(tree, mask_);
 
@@ -29,7 +29,7 @@ void TreeVerifier::verify(LanguageModel& target, const DraftTree& tree,
   batch.mask = mask_;
   batch.all_logits = true;
   batch.hidden_layers = selectors_;
-  batch.n_resume = tree.n_resume;
+  batch.n_resume = n_resume;
   target.forward(batch, fwd_);
 
   const std::int32_t vocab = fwd_.vocab;

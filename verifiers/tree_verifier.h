@@ -23,9 +23,10 @@ class TreeVerifier {
     bool layer_hidden = false;  // residual after layers 1..n_layers-1 of every node (DEL)
   };
   // Runs verification of `tree` on `target` (whose cache holds exactly the sequence before the
-  // root, plus the tree's first tree.n_resume rows when a self-speculative drafter left them
-  // there). Fills `out`. Buffers are members: no allocation once they have grown.
-  void verify(LanguageModel& target, const DraftTree& tree, const SamplingParams& sampling,
+  // root, plus the tree's first n_resume rows — the root and a chain of its descendants in tree
+  // order — when a self-speculative drafter left them there: ForwardBatch::n_resume). Fills
+  // `out`. Buffers are members: no allocation once they have grown.
+  void verify(LanguageModel& target, const DraftTree& tree, std::int32_t n_resume, const SamplingParams& sampling,
               const AcceptanceRule& rule, Rng& rng, Wants wants, Acceptance& out);
 
   // Results of the last verify(): target logits and p of every node, hidden when requested.

@@ -102,7 +102,7 @@ TEST(Aded, TreeWeightLearnsTop1OfRejectedNodes) {
   logits[1 * V + 3] = 1;
   logits[2 * V + 5] = 1;
   const std::vector<Token> seq = {1, 2, 8, 5};
-  StepFeedback fb{&tree, &acc, V, logits, 0, {}, seq};
+  StepFeedback fb{&tree, &acc, V, logits, seq};
   d.observe(fb);
   EXPECT_EQ(slots(d.table(), 2, 7), (std::map<Token, float>{{3, 0.5f}}));
   EXPECT_EQ(slots(d.table(), 1, 2), (std::map<Token, float>{{8, 1.0f}}));
@@ -118,7 +118,7 @@ TEST(Aded, DecayScalesCountsPeriodically) {
   Acceptance acc;
   acc.path = {0};
   std::vector<Token> seq = {1, 2, 3, 4};
-  StepFeedback fb{&tree, &acc, 0, {}, 0, {}, seq};
+  StepFeedback fb{&tree, &acc, 0, {}, seq};
   d.observe(fb);  // 1 new token: no decay yet
   EXPECT_EQ(slots(d.table(), 1, 2), (std::map<Token, float>{{3, 1.0f}}));
   seq.push_back(5);

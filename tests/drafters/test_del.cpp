@@ -128,7 +128,7 @@ TEST(Del, ShadowTokensMatchAnIndependentEarlyExitForward) {
         target, *d, {1, 7, 9, 12}, sampled, DraftBudget{8, 0}, 20,
         [&](std::int32_t, const testing::ManualStep& st, const std::vector<Token>& seq,
             const TreeVerifier&) {
-          n_resumed_steps += st.tree.n_resume > 0;
+          n_resumed_steps += st.facts.n_resume > 0;
           const std::int32_t n = static_cast<std::int32_t>(seq.size()) - 1;  // bonus excluded
           std::vector<std::int32_t> pos(n);
           for (std::int32_t i = 0; i < n; ++i) pos[i] = i;
@@ -144,7 +144,7 @@ TEST(Del, ShadowTokensMatchAnIndependentEarlyExitForward) {
             ForwardOutput out;
             ref.forward(b, out);
             const double want = argmax(out.row(0)) == seq.back() ? 1.0 : 0.0;
-            EXPECT_EQ(d->alpha()[l - 1], want) << "layer " << l << " E " << st.tree.draft_exit_layer;
+            EXPECT_EQ(d->alpha()[l - 1], want) << "layer " << l << " E " << st.facts.exit_layer;
             n_matches += want == 1.0;
             ++n_checks;
           }
@@ -169,7 +169,7 @@ TEST(Del, AlphaIsADecayedAverageAndChoiceFollowsIt) {
                            EXPECT_LE(a, 1.0);
                          }
                          const auto& c = d->last_choice();
-                         EXPECT_EQ(st.tree.draft_exit_layer, c.exit_layer);
+                         EXPECT_EQ(st.facts.exit_layer, c.exit_layer);
                          EXPECT_LE(st.tree.size() - 1, c.draft_len);
                        });
   // The next choice is the TPL argmax of the current table.
@@ -186,10 +186,10 @@ TEST(Del, AlphaIsADecayedAverageAndChoiceFollowsIt) {
   target.forward(b, out);
   SamplingParams greedy;
   Rng rng(0);
-  d->propose(DraftContext{seq, &greedy, &rng, {}, &target}, DraftBudget{16, 0}, tree);
+  const DraftFacts facts = d->propose(DraftContext{seq, &greedy, &rng, {}, &target}, DraftBudget{16, 0}, tree);
   EXPECT_EQ(d->last_choice().exit_layer, want.exit_layer);
   EXPECT_EQ(d->last_choice().draft_len, want.draft_len);
-  EXPECT_EQ(tree.draft_exit_layer, want.exit_layer);
+  EXPECT_EQ(facts.exit_layer, want.exit_layer);
 }
 
 TEST(Del, GreedyLosslessOnRandomLlama) {

@@ -66,9 +66,9 @@ TEST(EarlyExit, ProposeLeavesResumedRowsInTheCache) {
     testing::manual_loop(target, *d, prompt, greedy, DraftBudget{c.budget, c.depth_cap}, 1,
                          [&](std::int32_t, const testing::ManualStep& st, const auto&, const auto&) {
                            EXPECT_EQ(st.tree.size(), c.tree_size);
-                           EXPECT_EQ(st.tree.n_resume, c.n_resume);
+                           EXPECT_EQ(st.facts.n_resume, c.n_resume);
                            EXPECT_EQ(st.tree.children, ChildSampling::kDeterministic);
-                           EXPECT_GT(st.tree.draft_exit_layer, 0);
+                           EXPECT_GT(st.facts.exit_layer, 0);
                            ++checked;
                          });
     EXPECT_EQ(checked, 1);
@@ -84,10 +84,10 @@ TEST(EarlyExit, ProposeLeavesResumedRowsInTheCache) {
   target.forward(b, out);
   DraftTree tree;
   Rng rng(1);
-  d->propose(DraftContext{prompt, &greedy, &rng, {}, &target}, DraftBudget{8, 0}, tree);
+  const DraftFacts facts = d->propose(DraftContext{prompt, &greedy, &rng, {}, &target}, DraftBudget{8, 0}, tree);
   EXPECT_EQ(target.n_cached(), 4 + 3);
-  EXPECT_EQ(tree.n_resume, 3);
-  EXPECT_EQ(tree.draft_exit_layer, 2);
+  EXPECT_EQ(facts.n_resume, 3);
+  EXPECT_EQ(facts.exit_layer, 2);
   // Without the target in the context the drafter cannot work.
   target.truncate(4);
   EXPECT_THROW(d->propose(DraftContext{prompt, &greedy, &rng, {}, nullptr}, DraftBudget{8, 0}, tree),
@@ -111,7 +111,7 @@ TEST(EarlyExit, KvReuseVerificationEqualsFullRecompute) {
         testing::manual_loop(target, *d, {1, 7, 9, 12}, sp, DraftBudget{16, 0}, 25,
                              [&](std::int32_t, const testing::ManualStep& st, const auto&,
                                  const TreeVerifier& v) {
-                               EXPECT_EQ(st.tree.n_resume > 0, reuse == 1);
+                               EXPECT_EQ(st.facts.n_resume > 0, reuse == 1);
                                logits[reuse].emplace_back(v.logits().begin(), v.logits().end());
                                trees[reuse].push_back(st.tree.token);
                              });

@@ -185,20 +185,24 @@ TEST(ExitAdapters, ZeroAdaptersDraftLikeThePlainExit) {
                              "early-exit:exit=3,d=3,kv_reuse=0"}) {
       SCOPED_TRACE(fmt::format("{} T={}", base, temperature));
       std::vector<DraftTree> trees[2];
+      std::vector<DraftFacts> facts[2];
       for (int adapted = 0; adapted < 2; ++adapted) {
         LlamaModel target(w, 1);
         auto d = make(adapted ? fmt::format("{},adapters={}", base, a) : std::string(base), w);
         testing::manual_loop(target, *d, {1, 7, 9, 12}, sp, DraftBudget{8, 0}, 20,
                              [&](std::int32_t, const testing::ManualStep& st, const auto&,
-                                 const auto&) { trees[adapted].push_back(st.tree); });
+                                 const auto&) {
+                               trees[adapted].push_back(st.tree);
+                               facts[adapted].push_back(st.facts);
+                             });
       }
       ASSERT_EQ(trees[0].size(), trees[1].size());
       for (std::size_t s = 0; s < trees[0].size(); ++s) {
         const DraftTree& p = trees[0][s];
         const DraftTree& q = trees[1][s];
         ASSERT_EQ(p.token, q.token) << "step " << s;
-        EXPECT_EQ(p.n_resume, q.n_resume);
-        EXPECT_EQ(p.draft_exit_layer, q.draft_exit_layer);
+        EXPECT_EQ(facts[0][s].n_resume, facts[1][s].n_resume);
+        EXPECT_EQ(facts[0][s].exit_layer, facts[1][s].exit_layer);
         ASSERT_EQ(p.q.size(), q.q.size());
         for (std::size_t i = 0; i < p.q.size(); ++i) EXPECT_NEAR(p.q[i], q.q[i], 1e-5);
       }
@@ -289,9 +293,8 @@ TEST(ExitAdapters, DelShadowTokensUseTheAdapters) {
         target, *d, {1, 7, 9, 12}, sampled, DraftBudget{8, 0}, 20,
         [&](std::int32_t, const testing::ManualStep& st, const std::vector<Token>& seq,
             const auto&) {
-          EXPECT_TRUE(st.tree.draft_exit_layer == 1 || st.tree.draft_exit_layer == 3)
-              << st.tree.draft_exit_layer;
-          resumed += st.tree.n_resume > 0;
+          EXPECT_TRUE(st.facts.exit_layer == 1 || st.facts.exit_layer == 3) << st.facts.exit_layer;
+          resumed += st.facts.n_resume > 0;
           const std::vector<Token> ctx(seq.begin(), seq.end() - 1);  // bonus excluded
           for (std::int32_t l = 1; l < L; ++l) {
             const Token shadow = net.adapter_index(l) >= 0

@@ -393,7 +393,7 @@ TEST(Recycling, SamplingLosslessWithDeterministicRule) {
   }
   Acceptance acc;
   acc.path = {0};
-  StepFeedback fb{&tree, &acc, target.vocab(), logits, 0, {}, context};
+  StepFeedback fb{&tree, &acc, target.vocab(), logits, context};
   d.observe(fb);
   testing::expect_sampling_lossless(d, target, context, "recycling");
 }

@@ -13,6 +13,7 @@
 #include "drafters/draft_model_drafter.h"
 #include "experiments/decode.h"
 #include "verifiers/rules.h"
+#include "tests/testing/alloc_counter.h"
 
 namespace speclab {
 namespace {
@@ -171,6 +172,36 @@ TEST(Decode, SameSeedSameTokensWhateverTheThreadCount) {
     }
   }
   for (const auto& o : outs) EXPECT_EQ(o, outs[0]);
+}
+
+// Steps allocate nothing (DESIGN.md): decode reserves every result array and the target side
+// keeps its buffers, so a run of 96 tokens makes exactly as many heap allocations as a run of
+// 24 (autoregressive, and with a chain drafter that keeps its tree size).
+TEST(Decode, StepsDoNotAllocate) {
+  auto info = synthetic_info(32, 64, 2, 4, 2, 50, 256);
+  auto w = std::make_shared<const LlamaWeights>(random_llama_weights(info, 11));
+  LlamaModel target(w, 1);
+  DraftModelOptions dopt;
+  dopt.mode = DraftModelMode::kChain;
+  DraftModelDrafter drafter(std::make_unique<LlamaModel>(w, 1), 50, dopt);
+  auto rule = make_rule("greedy");
+  for (Drafter* d : {static_cast<Drafter*>(nullptr), static_cast<Drafter*>(&drafter)}) {
+    long long counts[2];
+    for (int i = 0; i < 2; ++i) {
+      DecodeOptions opt;
+      opt.max_new_tokens = i == 0 ? 24 : 96;
+      opt.budget.max_nodes = 4;
+      opt.stop_at_bos = opt.stop_at_eos = false;
+      const std::vector<Token> prompt = {1, 7, 9};
+      decode(target, d, rule.get(), prompt, opt);  // warm the target and drafter buffers
+      const long long a0 = testing::g_allocations.load();
+      const DecodeResult r = decode(target, d, rule.get(), prompt, opt);
+      counts[i] = testing::g_allocations.load() - a0;
+      ASSERT_EQ(r.tokens.size(), static_cast<std::size_t>(opt.max_new_tokens));
+    }
+    EXPECT_EQ(counts[0], counts[1]) << (d ? "draft-model chain" : "autoregressive")
+                                    << ": allocations grow with the number of steps";
+  }
 }
 
 }  // namespace

@@ -193,7 +193,7 @@ long long steady_state_allocations(Drafter& d, const FakeTarget& target,
       acc.bonus = seq[len];
       StepFeedback fb{&tree, &acc, target.vocab,
                       std::span<const float>(logits).first(static_cast<std::size_t>(tree.size()) * target.vocab),
-                      0, {}, std::span<const Token>(seq.data(), len + 2)};
+                      std::span<const Token>(seq.data(), len + 2)};
       d.observe(fb);
     }
     counted = counter.load() - before;

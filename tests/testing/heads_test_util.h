@@ -142,11 +142,12 @@ class RecordingDrafter final : public Drafter {
   std::string_view name() const override { return inner_.name(); }
   DrafterNeeds needs() const override { return inner_.needs(); }
   void begin(std::span<const Token> prompt) override { inner_.begin(prompt); }
-  void propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override {
-    inner_.propose(ctx, budget, out);
+  DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override {
+    const DraftFacts facts = inner_.propose(ctx, budget, out);
     trees.push_back(out);
     hiddens.emplace_back(ctx.hidden.begin(), ctx.hidden.end());
     contexts.emplace_back(ctx.tokens.begin(), ctx.tokens.end());
+    return facts;
   }
   void observe(const StepFeedback& fb) override { inner_.observe(fb); }
 

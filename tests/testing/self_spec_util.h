@@ -14,6 +14,7 @@
 #include "synthetic/synthetic_weights.h"
 #include "experiments/decode.h"
 #include "verifiers/rules.h"
+#include "model/prefill.h"
 #include "verifiers/tree_verifier.h"
 
 namespace speclab::testing {
@@ -66,6 +67,7 @@ inline std::int64_t expect_self_spec_lossless(LanguageModel& target, const Draft
 // One step of a hand-driven speculative loop (no stop conditions).
 struct ManualStep {
   DraftTree tree;
+  DraftFacts facts;
   Acceptance acc;
 };
 
@@ -84,16 +86,8 @@ void manual_loop(LanguageModel& target, Drafter& drafter, const std::vector<Toke
   std::vector<Token> seq(prompt);
   seq.reserve(prompt.size() + static_cast<std::size_t>(n_steps) * (budget.max_nodes + 2));
   target.truncate(0);
-  if (prompt.size() > 1) {
-    std::vector<std::int32_t> pos(prompt.size() - 1);
-    for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int32_t>(i);
-    ForwardBatch b;
-    b.tokens = std::span<const Token>(prompt).first(prompt.size() - 1);
-    b.positions = pos;
-    b.all_logits = false;
-    ForwardOutput out;
-    target.forward(b, out);
-  }
+  ForwardOutput prefilled;
+  prefill(target, std::span<const Token>(prompt).first(prompt.size() - 1), {}, prefilled);
   drafter.begin(prompt);
   Rng rng(3), draft_rng(4);
   TreeVerifier verifier;
@@ -104,9 +98,9 @@ void manual_loop(LanguageModel& target, Drafter& drafter, const std::vector<Toke
     const long long a0 = count ? counter->load() : 0;
     DraftContext ctx{seq, &sampling, &draft_rng, {},
                      needs.self_speculative ? &target : nullptr};
-    drafter.propose(ctx, budget, st.tree);
+    st.facts = drafter.propose(ctx, budget, st.tree);
     if (count) *allocs += counter->load() - a0;
-    verifier.verify(target, st.tree, sampling, *rule, rng,
+    verifier.verify(target, st.tree, st.facts.n_resume, sampling, *rule, rng,
                     TreeVerifier::Wants{false, needs.target_layer_hidden}, st.acc);
     for (std::size_t k = 1; k < st.acc.path.size(); ++k) seq.push_back(st.tree.token[st.acc.path[k]]);
     seq.push_back(st.acc.bonus);

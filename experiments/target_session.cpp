@@ -1,0 +1,66 @@
+#include "experiments/target_session.h"
+
+#include <algorithm>
+
+#include "base/error.h"
+#include "model/prefill.h"
+
+namespace speclab {
+
+TargetSession::TargetSession(LanguageModel& target, const DrafterNeeds& needs) : target_(target), needs_(needs) {
+  root_hidden_.reserve(target.info().dim);
+}
+
+void TargetSession::prefill(std::span<const Token> prompt) {
+  const ModelInfo& info = target_.info();
+  if (prompt.empty()) fail("prompt: empty: it needs at least one token (e.g. BOS)");
+  for (std::size_t i = 0; i < prompt.size(); ++i) {
+    if (prompt[i] < 0 || prompt[i] >= info.vocab_size) {
+      fail("prompt: token {} at index {}: must be in [0, vocab_size = {})", prompt[i], i, info.vocab_size);
+    }
+  }
+  if (static_cast<std::int64_t>(prompt.size()) > info.max_seq_len) {
+    fail("prompt: {} tokens: does not fit the context of {} positions", prompt.size(), info.max_seq_len);
+  }
+  target_.truncate(0);
+  root_hidden_.clear();
+  static constexpr std::int32_t kFinal[] = {kFinalNormedHidden};
+  const std::span<const std::int32_t> selectors =
+      needs_.target_hidden ? std::span<const std::int32_t>(kFinal) : std::span<const std::int32_t>();
+  speclab::prefill(target_, prompt.first(prompt.size() - 1), selectors, prefill_out_);
+  if (needs_.target_hidden && prompt.size() > 1) {
+    const auto& h = prefill_out_.hidden[0];
+    root_hidden_.assign(h.end() - info.dim, h.end());
+  }
+}
+
+std::int32_t TargetSession::room() const { return target_.info().max_seq_len - target_.n_cached() - 1; }
+
+DraftContext TargetSession::draft_context(std::span<const Token> tokens, const SamplingParams& sampling, Rng& rng) {
+  return DraftContext{tokens, &sampling, &rng, root_hidden_, needs_.self_speculative ? &target_ : nullptr};
+}
+
+void TargetSession::verify(const DraftTree& tree, const DraftFacts& facts, const SamplingParams& sampling,
+                           const AcceptanceRule& rule, Rng& rng, Acceptance& out) {
+  verifier_.verify(target_, tree, facts.n_resume, sampling, rule, rng,
+                   TreeVerifier::Wants{needs_.target_hidden, needs_.target_layer_hidden}, out);
+  if (needs_.target_hidden) {
+    const std::int32_t dim = target_.info().dim;
+    const auto h = verifier_.hidden().subspan(static_cast<std::size_t>(out.path.back()) * dim, dim);
+    root_hidden_.assign(h.begin(), h.end());
+  }
+}
+
+StepFeedback TargetSession::feedback(const DraftTree& tree, const Acceptance& acc,
+                                     std::span<const Token> tokens) const {
+  StepFeedback fb;
+  fb.tree = &tree;
+  fb.acceptance = &acc;
+  fb.vocab = verifier_.vocab();
+  fb.logits = verifier_.logits();
+  fb.tokens = tokens;
+  fb.layer_hidden = verifier_.layer_hidden();
+  return fb;
+}
+
+}  // namespace speclab
