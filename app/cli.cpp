@@ -11,12 +11,14 @@
 
 namespace speclab::cli {
 
-cxxopts::ParseResult parse_or_usage(cxxopts::Options& opts, int argc, char** argv) {
+cxxopts::ParseResult parse_or_usage(cxxopts::Options& opts, int argc, char** argv,
+                                    const std::string& help_epilog) {
   opts.add_options()("h,help", "Print this help");
   try {
     auto r = opts.parse(argc, argv);
     if (r.count("help")) {
       std::fputs(opts.help().c_str(), stdout);
+      if (!help_epilog.empty()) std::fputs(("\n" + help_epilog).c_str(), stdout);
       std::exit(0);
     }
     if (!r.unmatched().empty()) {

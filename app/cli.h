@@ -25,8 +25,10 @@ int cmd_train_heads(int argc, char** argv);
 
 
 
-// Parses argv with `opts`; --help prints usage and exits 0; bad flags throw UsageError.
-cxxopts::ParseResult parse_or_usage(cxxopts::Options& opts, int argc, char** argv);
+// Parses argv with `opts`; --help prints usage (then `help_epilog`, e.g. the drafter list) and
+// exits 0; bad flags throw UsageError.
+cxxopts::ParseResult parse_or_usage(cxxopts::Options& opts, int argc, char** argv,
+                                    const std::string& help_epilog = "");
 
 // Requires a flag; UsageError naming it when absent.
 std::string required(const cxxopts::ParseResult& r, const std::string& flag);

@@ -13,8 +13,8 @@
 #include "model/llama_model.h"
 #include "formats/model_loader.h"
 #include "tokenizers/tokenizer_loader.h"
+#include "drafters/registry.h"
 #include "experiments/decode.h"
-#include "experiments/drafter_registry.h"
 #include "verifiers/rules.h"
 
 namespace speclab::cli {
@@ -45,14 +45,14 @@ int cmd_generate(int argc, char** argv) {
       ("top-p", "Nucleus mass (1 = off)", cxxopts::value<float>()->default_value("1"))
       ("seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("0"))
       ("threads", "Threads for the models", cxxopts::value<int>()->default_value("2"))
-      ("drafter", "Drafter spec NAME[:key=value,...] (none = autoregressive)", cxxopts::value<std::string>()->default_value("none"))
-      ("draft-model", "Draft model file for the draft-model drafter", cxxopts::value<std::string>()->default_value(""))
+      ("drafter", "Drafter spec NAME[:key=value,...] (drafters and their keys below)", cxxopts::value<std::string>()->default_value(std::string(kAutoregressive)))
+      ("draft-model", "Draft model file (default of a drafter's model= key)", cxxopts::value<std::string>()->default_value(""))
       ("rule", "Acceptance rule (default: the lossless rule valid for the drafter's trees)", cxxopts::value<std::string>()->default_value(""))
       ("budget", "Draft nodes per step (tree tokens verified - 1)", cxxopts::value<int>()->default_value("16"))
       ("depth", "Maximum tree depth (0 = unlimited)", cxxopts::value<int>()->default_value("0"))
       ("num-samples", "Number of samples (seeds seed, seed+1, ...)", cxxopts::value<int>()->default_value("1"))
       ("json", "One JSON object per sample on stdout");
-  auto r = parse_or_usage(opts, argc, argv);
+  auto r = parse_or_usage(opts, argc, argv, drafter_help());
   const std::string model_path = required(r, "model");
   if (r.count("steps") && r.count("max-new")) throw UsageError("give at most one of --steps and --max-new");
   const int threads = r["threads"].as<int>();
