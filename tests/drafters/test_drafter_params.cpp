@@ -5,6 +5,8 @@
 #include "base/error.h"
 #include "drafters/drafter_params.h"
 
+#include <vector>
+
 namespace speclab {
 namespace {
 
@@ -86,6 +88,66 @@ TEST(DrafterParams, UnknownKeyListsKnownOnes) {
   EXPECT_NE(e.find("colour = red"), std::string::npos) << e;
   EXPECT_NE(e.find("min_n, max_n"), std::string::npos) << e;
   EXPECT_NO_THROW(DrafterParams::parse("ngram:min_n=1").check_known({"min_n", "max_n"}));
+}
+
+constexpr DrafterKey kKeys[] = {
+    {"n", "3", "a count"},
+    {"x", "0.5", "a number"},
+    {"mode", "fast", "fast|slow"},
+    {"on", "1", "a switch"},
+    {"path", "", "a path"},
+};
+
+TEST(ParamReader, CollectsEveryProblemAndReturnsDefaults) {
+  const auto p = DrafterParams::parse("toy:n=0,x=abc,mode=medium,on=maybe,colour=red,size=9");
+  ParamReader r(p, kKeys);
+  EXPECT_EQ(r.get_int("n", 3, 1, 9), 3);
+  EXPECT_DOUBLE_EQ(r.get_double("x", 0.5, 0, 1), 0.5);
+  EXPECT_EQ(r.get_choice("mode", "fast", {"fast", "slow"}), "fast");
+  EXPECT_TRUE(r.get_bool("on", true));
+  EXPECT_EQ(r.get_string("path", ""), "");
+  r.problem("n", "0", "a drafter-specific rule");
+  const std::vector<std::string> want = {
+      // unknown keys first (key order), with the same text as check_known
+      "drafter toy: colour = red: unknown key (known keys: n, x, mode, on, path)",
+      "drafter toy: size = 9: unknown key (known keys: n, x, mode, on, path)",
+      "drafter toy: n = 0: must be in [1, 9]",
+      "drafter toy: x = abc: expected a finite number",
+      "drafter toy: mode = medium: must be one of fast|slow",
+      "drafter toy: on = maybe: expected a boolean (1/0, true/false, yes/no, on/off)",
+      "drafter toy: n = 0: a drafter-specific rule",
+  };
+  EXPECT_EQ(r.problems(), want);
+  const std::string e = error_of([&] { r.throw_if_problems(); });
+  EXPECT_EQ(e.rfind("drafter spec 'toy:colour=red,mode=medium,n=0,on=maybe,size=9,x=abc': 7 problems:\n  ", 0), 0u) << e;
+  for (const auto& line : want) EXPECT_NE(e.find("\n  " + line), std::string::npos) << line;
+}
+
+TEST(ParamReader, GoodValuesAndASingleProblem) {
+  const auto p = DrafterParams::parse("toy:n=7,x=0.25,mode=slow,on=off,path=/a/b");
+  ParamReader r(p, kKeys);
+  EXPECT_EQ(r.get_int("n", 3, 1, 9), 7);
+  EXPECT_DOUBLE_EQ(r.get_double("x", 0.5, 0, 1), 0.25);
+  EXPECT_EQ(r.get_choice("mode", "fast", {"fast", "slow"}), "slow");
+  EXPECT_FALSE(r.get_bool("on", true));
+  EXPECT_EQ(r.get_string("path", ""), "/a/b");
+  EXPECT_TRUE(r.problems().empty());
+  EXPECT_NO_THROW(r.throw_if_problems());
+  EXPECT_TRUE(r.attempt([] {}));
+  EXPECT_FALSE(r.attempt([] { fail("drafter toy: path = /a/b: not a directory"); }));
+  // One problem is thrown as is.
+  EXPECT_EQ(error_of([&] { r.throw_if_problems(); }), "drafter toy: path = /a/b: not a directory");
+}
+
+// The key table is the documentation: a getter whose default differs from it, or that reads a
+// key missing from it, is a bug (always-on assert).
+TEST(ParamReaderDeathTest, DefaultsMustMatchTheKeyTable) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const auto p = DrafterParams::parse("toy");
+  EXPECT_DEATH(ParamReader(p, kKeys).get_int("n", 4, 1, 9), "default");
+  EXPECT_DEATH(ParamReader(p, kKeys).get_choice("mode", "slow", {"fast", "slow"}), "default");
+  EXPECT_DEATH(ParamReader(p, kKeys).get_int("absent", 1, 1, 9), "key table");
+  EXPECT_EQ(ParamReader(p, kKeys).get_double("x", 0.5, 0, 1), 0.5);  // "0.5" == 0.5
 }
 
 }  // namespace
