@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "drafters/registry.h"
 #include "model/language_model.h"
 #include "model/llama_weights.h"
 #include "tokenizers/tokenizer.h"
@@ -50,7 +51,7 @@ namespace speclab {
 
 struct Configuration {
   std::int32_t index = 0;
-  std::string drafter = "none";     // drafter name
+  std::string drafter{kAutoregressive};  // drafter name (the baseline: autoregressive)
   std::string drafter_spec;         // what make_drafter gets (state policy applied)
   std::string params;               // canonical "key=value,..." (may be empty)
   std::string rule_spec = "none";   // "auto", a rule name, or "none" (baseline)
