@@ -251,7 +251,7 @@ TEST(DrafterRegistry, OptionalFileKeys) {
   EXPECT_EQ(note("draft-model:model=" + tmp.path("other.bin"), draft), "draft model '" + tmp.path("other.bin") + "' not found");
   // Heads directories need heads.json and heads.safetensors.
   const std::string heads = tmp.path("heads");
-  for (const std::string spec : {"medusa:heads=" + heads, "hydra:heads=" + heads, "del:adapters=" + heads,
+  for (const std::string& spec : {"medusa:heads=" + heads, "hydra:heads=" + heads, "del:adapters=" + heads,
                                  "early-exit:adapters=" + heads}) {
     std::filesystem::remove_all(heads);
     EXPECT_EQ(note(spec), "no trained heads in '" + heads + "' (heads.json missing; run speclab train-heads)") << spec;

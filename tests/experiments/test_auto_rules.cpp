@@ -42,10 +42,16 @@ struct Fixture {
   Fixture() {
     std::ofstream(prompts) << "{\"id\": \"a\", \"prompt\": \"the cat sat. the cat sat. the cat\"}\n";
     testing::write_llama2c(random_llama_weights(synthetic_info(32, 64, 1, 2, 2, 512, 1024), 7), draft, 0);
-    save_heads(HeadNet::init(HeadConfig{.kind = HeadKind::kMedusa, .n_heads = 3}, target), medusa);
-    save_heads(HeadNet::init(HeadConfig{.kind = HeadKind::kHydra, .n_heads = 3}, target), hydra);
-    save_heads(HeadNet::init(HeadConfig{.kind = HeadKind::kExitAdapter, .n_heads = 1, .exit_layers = {1}}, target),
-               exits);
+    HeadConfig cfg;
+    cfg.n_heads = 3;
+    cfg.kind = HeadKind::kMedusa;
+    save_heads(HeadNet::init(cfg, target), medusa);
+    cfg.kind = HeadKind::kHydra;
+    save_heads(HeadNet::init(cfg, target), hydra);
+    cfg.kind = HeadKind::kExitAdapter;
+    cfg.n_heads = 1;
+    cfg.exit_layers = {1};
+    save_heads(HeadNet::init(cfg, target), exits);
   }
   DrafterEnv env() const {
     DrafterEnv e;
