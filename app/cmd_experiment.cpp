@@ -14,6 +14,7 @@
 
 #include "app/cli.h"
 #include "base/error.h"
+#include "drafters/registry.h"
 #include "experiments/plots.h"
 #include "experiments/report.h"
 #include "experiments/runner.h"
@@ -233,7 +234,7 @@ int cmd_compare(int argc, char** argv) {
       ("draft-model", "Draft model for the draft-model drafter", cxxopts::value<std::string>()->default_value(""))
       ("prompts", "Prompt sets (JSONL), comma-separated", cxxopts::value<std::string>())
       ("max-prompts", "Use the first N prompts of each set (0 = all)", cxxopts::value<int>()->default_value("0"))
-      ("drafters", "Drafter specs NAME[:key=value,...], comma-separated", cxxopts::value<std::string>()->default_value("ngram,recycling,aded"))
+      ("drafters", "Drafter specs NAME[:key=value,...], comma-separated", cxxopts::value<std::string>()->default_value(std::string(kDefaultCompareDrafters)))
       ("rules", "Acceptance rules, comma-separated (auto = lossless default)", cxxopts::value<std::string>()->default_value("auto"))
       ("budgets", "Draft nodes per step, comma-separated", cxxopts::value<std::string>()->default_value("8,16,32,64"))
       ("depths", "Tree depth caps, comma-separated (0 = unlimited)", cxxopts::value<std::string>()->default_value("0"))

@@ -13,7 +13,7 @@
 #include "model/llama_model.h"
 #include "base/rng.h"
 #include "synthetic/synthetic_weights.h"
-#include "experiments/drafter_registry.h"
+#include "drafters/registry.h"
 #include "heads/distill_data.h"
 #include "heads/head_net.h"
 #include "heads/head_trainer.h"

@@ -25,6 +25,8 @@ namespace speclab {
 // The name of autoregressive decoding (the baseline's drafter column); "ar" is accepted too.
 inline constexpr std::string_view kAutoregressive = "none";
 bool is_autoregressive(std::string_view name);
+// The drafters `speclab compare` runs when --drafters is not given: the training-free ones.
+inline constexpr std::string_view kDefaultCompareDrafters = "ngram,recycling,aded";
 
 // Every drafter kind, in help order.
 std::span<const DrafterKind* const> drafter_kinds();

@@ -14,7 +14,7 @@
 #include "formats/model_loader.h"
 #include "tokenizers/tokenizer_loader.h"
 #include "drafters/del_policy.h"
-#include "experiments/drafter_registry.h"
+#include "drafters/registry.h"
 #include "tests/testing/alloc_counter.h"
 #include "tests/testing/self_spec_util.h"
 #include "tests/testing/models_dir.h"

@@ -11,7 +11,7 @@
 
 #include "base/error.h"
 #include "formats/model_loader.h"
-#include "experiments/drafter_registry.h"
+#include "drafters/registry.h"
 #include "tests/testing/alloc_counter.h"
 #include "tests/testing/decode_lossless.h"
 #include "tests/testing/self_spec_util.h"

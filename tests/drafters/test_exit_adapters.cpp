@@ -24,7 +24,7 @@
 #include "tokenizers/tokenizer_loader.h"
 #include "drafters/del_drafter.h"
 #include "drafters/early_exit_drafter.h"
-#include "experiments/drafter_registry.h"
+#include "drafters/registry.h"
 #include "experiments/spec.h"
 #include "heads/head_net.h"
 #include "tests/testing/alloc_counter.h"

@@ -10,7 +10,7 @@
 #include "model/llama_model.h"
 #include "ops/sampling.h"
 #include "experiments/decode.h"
-#include "experiments/drafter_registry.h"
+#include "drafters/registry.h"
 #include "tests/testing/heads_test_util.h"
 #include "tests/testing/stat_harness.h"
 #include "verifiers/rules.h"

@@ -15,7 +15,7 @@
 #include "synthetic/synthetic_weights.h"
 #include "tokenizers/tokenizer_loader.h"
 #include "experiments/decode.h"
-#include "experiments/drafter_registry.h"
+#include "drafters/registry.h"
 #include "tests/testing/models_dir.h"
 #include "verifiers/rules.h"
 
