@@ -72,6 +72,31 @@ void record_shape(const DraftTree& tree, const Acceptance& acc, StepRecord& rec,
   for (std::size_t k = 1; k < acc.path.size(); ++k) r.accepted_rank.push_back(sibling_rank(tree, acc.path[k]));
 }
 
+// Appends the accepted tokens then the bonus to `seq` and the result, stopping at BOS / EOS
+// (not emitted) or at the token limit; true when the sequence is finished.
+bool emit(const DraftTree& tree, const Acceptance& acc, const ModelInfo& info, const DecodeOptions& o,
+          std::vector<Token>& seq, StepRecord& rec, DecodeResult& r) {
+  for (std::size_t k = 1; k <= acc.path.size(); ++k) {
+    const Token t = k < acc.path.size() ? tree.token[acc.path[k]] : acc.bonus;
+    if (o.stop_at_bos && t == info.bos_id) {
+      r.stop = StopReason::kBos;
+      return true;
+    }
+    if (o.stop_at_eos && info.is_eos(t)) {
+      r.stop = StopReason::kEos;
+      return true;
+    }
+    seq.push_back(t);
+    r.tokens.push_back(t);
+    ++rec.n_emitted;
+    if (static_cast<std::int32_t>(r.tokens.size()) >= o.max_new_tokens) {
+      r.stop = StopReason::kMaxTokens;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
@@ -96,9 +121,8 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
   result.prefill_ms = ms_since(t_prefill);
 
   const auto t_decode = Clock::now();
-  std::int32_t n_new = 0;
-  bool stopped = false;
-  while (!stopped && n_new < options.max_new_tokens) {
+  bool stopped = options.max_new_tokens == 0;
+  while (!stopped) {
     if (session.room() < 0) {
       result.stop = StopReason::kContextFull;
       break;
@@ -126,25 +150,8 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     rec.verify_ms = ms_since(t_verify);
     record_shape(tree, acc, rec, result);
 
-    // Emit the accepted tokens then the bonus, stopping at BOS / EOS / the token limit.
-    for (std::size_t k = 1; k <= acc.path.size() && !stopped; ++k) {
-      const Token t = k < acc.path.size() ? tree.token[acc.path[k]] : acc.bonus;
-      if (options.stop_at_bos && t == info.bos_id) {
-        result.stop = StopReason::kBos;
-        stopped = true;
-      } else if (options.stop_at_eos && info.is_eos(t)) {
-        result.stop = StopReason::kEos;
-        stopped = true;
-      } else {
-        seq.push_back(t);
-        result.tokens.push_back(t);
-        ++rec.n_emitted;
-        if (++n_new >= options.max_new_tokens) {
-          result.stop = StopReason::kMaxTokens;
-          stopped = true;
-        }
-      }
-    }
+    // Emit the accepted tokens and the bonus; then the drafter learns from the verification.
+    stopped = emit(tree, acc, info, options, seq, rec, result);
     result.steps.push_back(rec);
     if (drafter && !stopped) drafter->observe(session.feedback(tree, acc, seq));
   }
