@@ -71,8 +71,12 @@ void build_dynamic_tree(Token root, const DraftBudget& budget, const DynamicTree
   if (budget.max_nodes < 0) fail("draft budget: max_nodes = {}: must be >= 0", budget.max_nodes);
   out.reset(root, ChildSampling::kDeterministic);
   if (budget.max_nodes == 0) return;
-  const std::int32_t depth_cap =
-      budget.max_depth > 0 ? std::min(options.max_depth, budget.max_depth) : options.max_depth;
+  // A kept node at depth d needs its d - 1 ancestors kept too (the kept set is ancestor-closed),
+  // so nothing deeper than max_nodes can survive the rerank: do not expand (or run a draft model
+  // on) paths longer than that. Besides saving work this keeps a drafter's forwards inside the
+  // context left for the tree (the decode loop caps max_nodes by it).
+  std::int32_t depth_cap = std::min(options.max_depth, budget.max_nodes);
+  if (budget.max_depth > 0) depth_cap = std::min(depth_cap, budget.max_depth);
 
   DraftTree stage;
   stage.reset(root, ChildSampling::kDeterministic);

@@ -204,5 +204,36 @@ TEST(Decode, StepsDoNotAllocate) {
   }
 }
 
+// Every draft-model mode decodes to the end of a short context (greedy and sampled) without
+// placing a draft position beyond the draft's context (issue 14: the dynamic tree expanded to its
+// depth cap past it), and greedy output still equals autoregressive output.
+TEST(Decode, DraftModelRunsToContextFullOnAShortContext) {
+  auto info = synthetic_info(32, 64, 2, 4, 2, 50, 40);
+  auto w = std::make_shared<const LlamaWeights>(random_llama_weights(info, 11));
+  auto wd = std::make_shared<const LlamaWeights>(random_llama_weights(info, 12));
+  LlamaModel target(w, 1);
+  for (auto mode : {DraftModelMode::kChain, DraftModelMode::kTopK, DraftModelMode::kIid, DraftModelMode::kSwor,
+                    DraftModelMode::kDynamic}) {
+    for (float temperature : {0.0f, 1.0f}) {
+      DraftModelOptions dopt;
+      dopt.mode = mode;
+      DraftModelDrafter drafter(std::make_unique<LlamaModel>(wd, 1), 50, dopt);
+      DecodeOptions opt;
+      opt.max_new_tokens = 100;
+      opt.budget.max_nodes = 16;
+      opt.sampling.temperature = temperature;
+      opt.stop_at_bos = opt.stop_at_eos = false;
+      const std::vector<Token> prompt = {1, 7, 9};
+      DecodeResult sp;
+      ASSERT_NO_THROW(sp = decode(target, &drafter, nullptr, prompt, opt)) << "mode " << int(mode);
+      EXPECT_EQ(sp.stop, StopReason::kContextFull) << "mode " << int(mode) << " T " << temperature;
+      EXPECT_EQ(prompt.size() + sp.tokens.size(), 40u + 1u) << "the last token is emitted, not run";
+      if (temperature == 0.0f) {
+        EXPECT_EQ(sp.tokens, decode(target, nullptr, nullptr, prompt, opt).tokens) << "mode " << int(mode);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace speclab

@@ -166,6 +166,29 @@ TEST(TreeBuilders, DynamicTreeKeepsBestPathsAncestorClosed) {
   // Depth cap from the budget.
   build_dynamic_tree(2, DraftBudget{50, 2}, opt, cand, t);
   EXPECT_LE(t.max_depth(), 2);
+  // No path longer than the node budget is expanded (a draft model would run it past the context
+  // left for the tree: issue 14), and the kept tree is the same as without that cap.
+  std::int32_t deepest = 0;
+  const CandidateFn depth_probe = [&](const DraftTree& tree, std::int32_t node, std::int32_t k,
+                                      std::vector<Candidate>& out) {
+    deepest = std::max(deepest, tree.depth[node] + 1);
+    cand(tree, node, k, out);
+  };
+  for (std::int32_t nodes : {1, 2, 3, 4}) {
+    deepest = 0;
+    DraftTree capped, wide;
+    build_dynamic_tree(2, DraftBudget{nodes, 0}, opt, depth_probe, capped);
+    EXPECT_LE(deepest, nodes) << "budget " << nodes;
+    // The same tree as the uncapped expansion reranked to `nodes`: the best `nodes` of all
+    // drafted scores (ancestor-closed), which never reach deeper than `nodes`.
+    build_dynamic_tree(2, DraftBudget{1000, 0}, opt, cand, wide);
+    std::vector<float> want(wide.score.begin() + 1, wide.score.end());
+    std::sort(want.rbegin(), want.rend());
+    want.resize(nodes);
+    std::vector<float> got(capped.score.begin() + 1, capped.score.end());
+    std::sort(got.rbegin(), got.rend());
+    EXPECT_EQ(got, want) << "budget " << nodes;
+  }
   build_dynamic_tree(2, DraftBudget{0, 0}, opt, cand, t);
   EXPECT_EQ(t.size(), 1);
   // Positive log-probs are bad input.
