@@ -1,6 +1,6 @@
-// Fixtures for the head drafters' tests (medusa, hydra): perturbed heads on a synthetic (or real)
-// Llama target saved to a temporary directory, a drafter wrapper that records every proposed
-// tree, and a reference top-k. Losslessness and sampling harnesses: decode_lossless.h.
+// Fixtures for the head drafters' tests (medusa, hydra, exit adapters): perturbed heads on a
+// synthetic (or real) Llama target saved to a temporary directory, a drafter wrapper that records
+// every proposed tree, and a reference top-k. Losslessness and sampling harnesses: decode_lossless.h.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,18 +8,20 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include "base/error.h"
 #include "model/llama_model.h"
 #include "formats/model_loader.h"
 #include "base/rng.h"
 #include "synthetic/synthetic_weights.h"
 #include "tokenizers/tokenizer_loader.h"
 #include "experiments/decode.h"
-#include "experiments/drafter_registry.h"
+#include "drafters/registry.h"
 #include "heads/head_net.h"
 #include "tests/testing/decode_lossless.h"
 #include "tests/testing/models_dir.h"
@@ -86,6 +88,34 @@ inline HeadNet perturbed_heads(HeadKind kind, std::shared_ptr<const LlamaWeights
   return net;
 }
 
+// Exit adapters (kind exit-adapter) for `layers`: HeadNet::init (identity blocks, so a fresh
+// adapter drafts exactly the plain exit), then, for scale > 0, every block weight and bias
+// replaced by N(0, (scale / sqrt(dim))^2) resp. N(0, scale^2 / 4) noise. Deterministic in seed.
+inline HeadNet perturbed_adapters(const std::shared_ptr<const LlamaWeights>& target,
+                                  const std::vector<std::int32_t>& layers, std::int32_t n_blocks,
+                                  double scale, std::uint64_t seed = 5) {
+  HeadConfig c;
+  c.kind = HeadKind::kExitAdapter;
+  c.n_heads = static_cast<std::int32_t>(layers.size());
+  c.n_blocks = n_blocks;
+  c.exit_layers = layers;
+  HeadNet net = HeadNet::init(c, target);
+  if (scale > 0.0) {
+    Rng rng(seed);
+    const double sw = scale / std::sqrt(static_cast<double>(target->info.dim));
+    for (std::int32_t h = 0; h < net.n_heads(); ++h) {
+      HeadParams& p = net.params(h);
+      for (auto& m : p.block_w) {
+        for (float& v : m) v = static_cast<float>(sw * rng.normal());
+      }
+      for (auto& b : p.block_b) {
+        for (float& v : b) v = static_cast<float>(0.5 * scale * rng.normal());
+      }
+    }
+  }
+  return net;
+}
+
 // Top-k of a logits row by a full stable sort (reference for the drafters' partial sort):
 // (token, log_softmax) pairs, ties to the lower id.
 inline std::vector<Candidate> reference_top_k(std::span<const float> logits, std::int32_t k) {
@@ -133,6 +163,37 @@ inline DrafterEnv heads_env(const std::shared_ptr<const LlamaWeights>& w) {
   env.target = &w->info;
   env.target_weights = w;
   return env;
+}
+
+// Perturbed heads of one kind (medusa or hydra) for heads_target_weights(), saved to a
+// temporary directory; make() builds the registry drafter "NAME:heads=DIR[,params]".
+struct HeadsFixture {
+  std::shared_ptr<const LlamaWeights> w = heads_target_weights();
+  TempDir dir;
+  std::string drafter;  // "medusa" | "hydra"
+  std::string heads;    // the heads directory
+  HeadNet net;
+  HeadsFixture(HeadKind kind, std::int32_t n_heads, std::uint64_t seed)
+      : drafter(to_string(kind)), heads(dir.sub(std::string(to_string(kind)))) {
+    net = perturbed_heads(kind, w, n_heads, seed);
+    save_heads(net, heads);
+  }
+  std::string spec(const std::string& params = "") const {
+    return drafter + ":heads=" + heads + (params.empty() ? "" : "," + params);
+  }
+  std::unique_ptr<Drafter> make(const std::string& params = "") const {
+    return make_drafter(spec(params), heads_env(w));
+  }
+};
+
+// The message of the Error `f` throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 // Forwards everything to `inner` and keeps a copy of every proposed tree and context hidden.

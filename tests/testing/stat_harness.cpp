@@ -274,4 +274,57 @@ void exact_laws(const SyntheticTarget& target, const SamplingParams& sp,
   }
 }
 
+// ---- through the real decode loop ---------------------------------------------------------
+
+void exact_laws(LanguageModel& model, const SamplingParams& sp, std::span<const Token> prompt,
+                std::vector<double>& first, std::vector<double>& pair) {
+  const std::int32_t v = model.info().vocab_size;
+  std::vector<float> p1(v), p2(v);
+  std::vector<std::int32_t> scratch, pos;
+  std::vector<Token> seq(prompt.begin(), prompt.end());
+  ForwardOutput out;
+  // p(. | seq) into `p`, from a forward of the whole sequence.
+  auto probs_after = [&](std::vector<float>& p) {
+    model.truncate(0);
+    pos.resize(seq.size());
+    std::iota(pos.begin(), pos.end(), 0);
+    ForwardBatch b;
+    b.tokens = seq;
+    b.positions = pos;
+    model.forward(b, out);
+    logits_to_probs(out.row(out.n_rows - 1), sp, p, scratch);
+  };
+  probs_after(p1);
+  first.assign(p1.begin(), p1.end());
+  pair.assign(static_cast<std::size_t>(v) * v, 0.0);
+  seq.push_back(0);
+  for (Token a = 0; a < v; ++a) {
+    if (p1[a] <= 0.0f) continue;
+    seq.back() = a;
+    probs_after(p2);
+    for (Token b = 0; b < v; ++b) pair[static_cast<std::size_t>(a) * v + b] = double(p1[a]) * p2[b];
+  }
+  model.truncate(0);
+}
+
+DecodeDraws decode_draws(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
+                         std::span<const Token> prompt, DecodeOptions options, std::int32_t n_draws,
+                         std::uint64_t seed0) {
+  const std::int32_t v = target.info().vocab_size;
+  DecodeDraws d;
+  d.first.assign(v, 0);
+  d.pair.assign(static_cast<std::size_t>(v) * v, 0);
+  options.max_new_tokens = 2;
+  options.stop_at_bos = options.stop_at_eos = false;
+  for (std::int32_t i = 0; i < n_draws; ++i) {
+    options.seed = seed0 + static_cast<std::uint64_t>(i);
+    const DecodeResult r = decode(target, drafter, rule, prompt, options);
+    if (r.tokens.size() != 2) fail("decode_draws: draw {} emitted {} tokens, not 2", i, r.tokens.size());
+    ++d.first[r.tokens[0]];
+    ++d.pair[static_cast<std::size_t>(r.tokens[0]) * v + r.tokens[1]];
+    for (const StepRecord& s : r.steps) d.accepted += s.n_accepted;
+  }
+  return d;
+}
+
 }  // namespace speclab::testing

@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "base/rng.h"
+#include "drafters/drafter.h"
+#include "experiments/decode.h"
+#include "model/language_model.h"
 #include "ops/sampling.h"
 #include "trees/draft_tree.h"
 #include "verifiers/acceptance_rule.h"
@@ -102,5 +105,26 @@ SimulationResult simulate(const SyntheticTarget& target, const SamplingParams& s
 void exact_laws(const SyntheticTarget& target, const SamplingParams& sp,
                 std::span<const Token> context, std::vector<double>& first,
                 std::vector<double>& pair);
+
+// ---- through the real decode loop (experiments/decode.h) ----------------------------------
+
+// Exact laws of a model target after `prompt` under `sp`, from the model's own forwards (full
+// recomputation of each context, cache reset first): first[v] = p(v | prompt) and
+// pair[a * vocab + b] = p(a | prompt) p(b | prompt, a).
+void exact_laws(LanguageModel& model, const SamplingParams& sp, std::span<const Token> prompt,
+                std::vector<double>& first, std::vector<double>& pair);
+
+struct DecodeDraws {
+  std::vector<std::int64_t> first;  // [vocab] counts of the first emitted token
+  std::vector<std::int64_t> pair;   // [vocab * vocab] counts of (first, second)
+  std::int64_t accepted = 0;        // accepted draft tokens over all draws
+};
+
+// n_draws decodes of two tokens from `prompt` (options.seed = seed0 + draw; max_new_tokens and
+// the stop flags are overridden: 2 tokens, no stops) with one drafter object (may be null), and
+// the counts of the first token and the pair. Throws Error when a decode emits fewer tokens.
+DecodeDraws decode_draws(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
+                         std::span<const Token> prompt, DecodeOptions options, std::int32_t n_draws,
+                         std::uint64_t seed0);
 
 }  // namespace speclab::testing
