@@ -1,10 +1,11 @@
-// hydra: greedy losslessness through the decode loop (synthetic target and stories260K, budgets
-// 4..128, dynamic and template trees); trees respect budget and depth; children of a node are
-// the head's top-k for that node's own path (so they differ between paths); the dynamic tree
-// equals build_dynamic_tree over a reference candidate function; the template mode has the
-// choices shape; q rows are the per-path head softmax; save -> load -> identical drafts; errors
-// (missing dir, wrong kind, fingerprint mismatch, max_depth > n_heads, bad keys); sampled decoding
-// with the deterministic and typical rules; no allocation in template-mode propose once warm.
+// hydra (the drafter contract suite, test_drafter_contract, proves the dynamic and template
+// trees: greedy losslessness, budget / depth limits, no allocation once warm or its documented
+// exception, reproducibility and the sampling law): greedy losslessness of option variants on a
+// synthetic target and on stories260K; children of a node are the head's top-k for that node's
+// own path (so they differ between paths); the dynamic tree equals build_dynamic_tree over a
+// reference candidate function; the template mode has the choices shape; q rows are the per-path
+// head softmax; save -> load -> identical drafts; errors (missing dir, wrong kind, fingerprint
+// mismatch, max_depth > n_heads, bad keys); sampled decoding with the typical rule.
 #include "drafters/hydra_drafter.h"
 
 #include <gtest/gtest.h>
@@ -13,7 +14,6 @@
 #include <set>
 
 #include "base/error.h"
-#include "tests/testing/alloc_counter.h"
 #include "tests/testing/heads_test_util.h"
 #include "trees/choices.h"
 
@@ -24,29 +24,12 @@ using testing::TempDir;
 
 constexpr const char* kChoices = "[[0],[1],[2],[0,0],[0,1],[1,0],[0,0,0],[0,0,1],[2,0]]";
 
-struct Fixture {
-  std::shared_ptr<const LlamaWeights> w = testing::heads_target_weights();
-  TempDir dir;
-  std::string heads = dir.sub("hydra");
-  HeadNet net;
-  explicit Fixture(std::int32_t n_heads = 3, std::uint64_t seed = 6) {
-    net = testing::perturbed_heads(HeadKind::kHydra, w, n_heads, seed);
-    save_heads(net, heads);
-  }
-  std::unique_ptr<Drafter> make(const std::string& params = "") const {
-    return make_drafter("hydra:heads=" + heads + (params.empty() ? "" : "," + params),
-                        testing::heads_env(w));
-  }
+// Perturbed Hydra heads (3 heads) on testing::heads_target_weights() in a temporary directory.
+struct Fixture : testing::HeadsFixture {
+  Fixture() : HeadsFixture(HeadKind::kHydra, 3, 6) {}
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using testing::error_of;
 
 // Root-to-node tokens of node v (root first).
 std::vector<Token> path_to(const DraftTree& t, std::int32_t v) {
@@ -69,13 +52,15 @@ const std::vector<std::string>& lossless_params() {
   return p;
 }
 
-TEST(Hydra, GreedyLosslessOnRandomLlama) {
+// The default (dynamic) and template trees are proved by the drafter contract suite
+// (test_drafter_contract); here the option variants it does not run.
+TEST(Hydra, GreedyLosslessForOptionVariants) {
   Fixture fx;
   LlamaModel target(fx.w, 1);
   std::int64_t accepted = 0;
   for (const std::string& params : lossless_params()) {
-    const std::string spec = "hydra:heads=" + fx.heads + (params.empty() ? "" : "," + params);
-    accepted += testing::expect_greedy_lossless(target, spec, testing::heads_prompts(), 64).accepted;
+    if (params.empty() || params == "tree=template") continue;  // contract suite cases
+    accepted += testing::expect_greedy_lossless(target, fx.spec(params), testing::heads_prompts(), 64).accepted;
   }
   EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
 }
@@ -322,12 +307,11 @@ TEST(Hydra, ErrorsNameTheProblem) {
   EXPECT_NO_THROW(fx.make("max_depth=3,top_k=1,expand_top=1"));
 }
 
-TEST(Hydra, SampledDecodingWithDeterministicAndTypicalRules) {
+// With the default rule (deterministic) the contract suite proves reproducibility and the law.
+TEST(Hydra, SampledDecodingWithTheTypicalRule) {
   Fixture fx;
-  for (const char* rule : {"deterministic", "typical"}) {
-    testing::expect_sampling_reproducible_on(fx.w, "hydra:heads=" + fx.heads, rule);
-    testing::expect_sampling_reproducible_on(fx.w, "hydra:heads=" + fx.heads + ",tree=template", rule);
-  }
+  testing::expect_sampling_reproducible_on(fx.w, fx.spec(), "typical");
+  testing::expect_sampling_reproducible_on(fx.w, fx.spec("tree=template"), "typical");
 }
 
 // The loop passes the target's hidden state: the root's children are head 0's top-k at the
@@ -351,30 +335,6 @@ TEST(Hydra, LoopPassesHiddenAndTreesUseIt) {
         testing::head_logits(fx.net, 0, rec.hiddens[s], std::vector<Token>{t.token[0]}), 10);
     const auto c = children(t, 0);
     for (std::size_t j = 0; j < c.size(); ++j) EXPECT_EQ(t.token[c[j]], top[j].token);
-  }
-}
-
-TEST(Hydra, NoAllocationInTemplateProposeOnceWarm) {
-  Fixture fx;
-  const auto hidden = testing::random_hidden(fx.w->info.dim, 5);
-  const std::vector<Token> ctx_tokens = {1, 7, 9};
-  SamplingParams greedy;
-  Rng rng(1);
-  for (const std::string& params : std::vector<std::string>{"tree=template", "tree=template,q=0"}) {
-    auto d = fx.make(params);
-    DraftTree t;
-    for (int i = 0; i < 3; ++i) {
-      for (std::int32_t budget : {8, 32}) {
-        d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{budget, 0}, t);
-      }
-    }
-    const long long before = testing::g_allocations.load();
-    for (int i = 0; i < 10; ++i) {
-      for (std::int32_t budget : {8, 32}) {
-        d->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{budget, 0}, t);
-      }
-    }
-    EXPECT_EQ(testing::g_allocations.load() - before, 0) << params;
   }
 }
 
