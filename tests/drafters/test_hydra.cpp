@@ -240,57 +240,16 @@ TEST(Hydra, SaveLoadGivesIdenticalDrafts) {
   HydraOptions o;
   o.heads_dir = fx.heads;
   HydraDrafter direct(fx.net, o);
-  auto loaded = fx.make();
-  SamplingParams greedy;
-  Rng rng(1);
-  const std::vector<Token> ctx_tokens = {1, 4, 5};
-  for (std::uint64_t s = 0; s < 5; ++s) {
-    const auto hidden = testing::random_hidden(fx.w->info.dim, 10 + s);
-    DraftTree a, b;
-    direct.propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, a);
-    loaded->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, b);
-    EXPECT_EQ(a.token, b.token);
-    EXPECT_EQ(a.parent, b.parent);
-    EXPECT_EQ(a.score, b.score);
-    EXPECT_EQ(a.q, b.q);
-  }
+  testing::expect_loaded_drafts_equal(direct, fx);
 }
 
 TEST(Hydra, ErrorsNameTheProblem) {
   Fixture fx;
   const DrafterEnv env = testing::heads_env(fx.w);
+  testing::expect_head_file_errors(fx, HeadKind::kMedusa);
   using Fn = void (*)(const std::string&, const DrafterEnv&);
   const Fn both[] = {&validate_drafter_spec,
                      +[](const std::string& s, const DrafterEnv& e) { make_drafter(s, e); }};
-  const std::string missing = fx.dir.sub("nope");
-  for (Fn f : both) {
-    const std::string msg = error_of([&] { f("hydra:heads=" + missing, env); });
-    EXPECT_NE(msg.find("heads = " + missing), std::string::npos) << msg;
-    EXPECT_NE(msg.find("not found"), std::string::npos) << msg;
-  }
-  EXPECT_NE(error_of([&] { make_drafter("hydra:top_k=3", env); }).find("heads"), std::string::npos);
-  // Wrong kind: medusa heads given to hydra.
-  TempDir other;
-  save_heads(testing::perturbed_heads(HeadKind::kMedusa, fx.w, 2, 1), other.sub("medusa"));
-  for (Fn f : both) {
-    const std::string msg = error_of([&] { f("hydra:heads=" + other.sub("medusa"), env); });
-    EXPECT_NE(msg.find("kind = medusa"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("medusa drafter"), std::string::npos) << msg;
-  }
-  // Fingerprint mismatch.
-  auto w2 = testing::heads_target_weights(99);
-  save_heads(testing::perturbed_heads(HeadKind::kHydra, w2, 2, 1), other.sub("foreign"));
-  {
-    const std::string msg = error_of([&] { make_drafter("hydra:heads=" + other.sub("foreign"), env); });
-    EXPECT_NE(msg.find("trained for"), std::string::npos) << msg;
-  }
-  // No Llama target weights.
-  DrafterEnv no_weights;
-  no_weights.target = &fx.w->info;
-  for (Fn f : both) {
-    const std::string msg = error_of([&] { f("hydra:heads=" + fx.heads, no_weights); });
-    EXPECT_NE(msg.find("needs a Llama target"), std::string::npos) << msg;
-  }
   // max_depth beyond the heads.
   for (Fn f : both) {
     const std::string msg = error_of([&] { f("hydra:heads=" + fx.heads + ",max_depth=4", env); });

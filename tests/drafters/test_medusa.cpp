@@ -28,8 +28,6 @@ struct Fixture : testing::HeadsFixture {
   Fixture() : HeadsFixture(HeadKind::kMedusa, 3, 5) {}
 };
 
-using testing::error_of;
-
 // The default tree and a choices template are proved by the drafter contract suite
 // (test_drafter_contract); here the option variants it does not run.
 TEST(Medusa, GreedyLosslessForOptionVariants) {
@@ -207,66 +205,13 @@ TEST(Medusa, SaveLoadGivesIdenticalDrafts) {
   MedusaOptions o;
   o.heads_dir = fx.heads;
   MedusaDrafter direct(fx.net, o);
-  auto loaded = fx.make();
-  auto loaded2 = fx.make();
-  SamplingParams greedy;
-  Rng rng(1);
-  const std::vector<Token> ctx_tokens = {1, 4, 5};
-  for (std::uint64_t s = 0; s < 5; ++s) {
-    const auto hidden = testing::random_hidden(fx.w->info.dim, 10 + s);
-    DraftTree a, b, c;
-    direct.propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, a);
-    loaded->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, b);
-    loaded2->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, c);
-    EXPECT_EQ(a.token, b.token);
-    EXPECT_EQ(a.parent, b.parent);
-    EXPECT_EQ(a.score, b.score);
-    EXPECT_EQ(a.q, b.q);
-    EXPECT_EQ(b.token, c.token);
-    EXPECT_EQ(b.q, c.q);
-  }
+  testing::expect_loaded_drafts_equal(direct, fx);
 }
 
 TEST(Medusa, ErrorsNameTheProblem) {
   Fixture fx;
   const DrafterEnv env = testing::heads_env(fx.w);
-  // Missing directory (both the cheap validation and the full build).
-  const std::string missing = fx.dir.sub("nope");
-  for (auto* f : {&validate_drafter_spec, +[](const std::string& s, const DrafterEnv& e) {
-                    make_drafter(s, e);
-                  }}) {
-    const std::string msg = error_of([&] { f("medusa:heads=" + missing, env); });
-    EXPECT_NE(msg.find("heads = " + missing), std::string::npos) << msg;
-    EXPECT_NE(msg.find("not found"), std::string::npos) << msg;
-  }
-  // No heads key.
-  EXPECT_NE(error_of([&] { make_drafter("medusa", env); }).find("heads"), std::string::npos);
-  // Wrong kind: hydra heads given to medusa.
-  TempDir other;
-  save_heads(testing::perturbed_heads(HeadKind::kHydra, fx.w, 2, 1), other.sub("hydra"));
-  for (auto* f : {&validate_drafter_spec, +[](const std::string& s, const DrafterEnv& e) {
-                    make_drafter(s, e);
-                  }}) {
-    const std::string msg = error_of([&] { f("medusa:heads=" + other.sub("hydra"), env); });
-    EXPECT_NE(msg.find("kind = hydra"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("hydra drafter"), std::string::npos) << msg;
-  }
-  // Heads trained for a different target (another synthetic model of the same shape).
-  auto w2 = testing::heads_target_weights(99);
-  save_heads(testing::perturbed_heads(HeadKind::kMedusa, w2, 2, 1), other.sub("foreign"));
-  {
-    const std::string msg = error_of([&] { make_drafter("medusa:heads=" + other.sub("foreign"), env); });
-    EXPECT_NE(msg.find("trained for"), std::string::npos) << msg;
-  }
-  // No Llama target weights.
-  DrafterEnv no_weights;
-  no_weights.target = &fx.w->info;
-  for (auto* f : {&validate_drafter_spec, +[](const std::string& s, const DrafterEnv& e) {
-                    make_drafter(s, e);
-                  }}) {
-    const std::string msg = error_of([&] { f("medusa:heads=" + fx.heads, no_weights); });
-    EXPECT_NE(msg.find("needs a Llama target"), std::string::npos) << msg;
-  }
+  testing::expect_head_file_errors(fx, HeadKind::kHydra);
   // Bad keys and values.
   for (const std::string& params : std::vector<std::string>
        {"top_k=0", "top_k=65", "tree=dynamic", "choices=[[0,0]]", "choices=[[0],[0]]",

@@ -196,6 +196,62 @@ inline std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
+// Heads built in memory and loaded from disk draft the same: `direct` (a drafter made from fx.net)
+// and two registry loads of fx's directory propose identical trees for five random hidden states.
+inline void expect_loaded_drafts_equal(Drafter& direct, const HeadsFixture& fx) {
+  auto loaded = fx.make();
+  auto loaded2 = fx.make();
+  SamplingParams greedy;
+  Rng rng(1);
+  const std::vector<Token> ctx_tokens = {1, 4, 5};
+  for (std::uint64_t s = 0; s < 5; ++s) {
+    const auto hidden = random_hidden(fx.w->info.dim, 10 + s);
+    DraftTree a, b, c;
+    direct.propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, a);
+    loaded->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, b);
+    loaded2->propose(DraftContext{ctx_tokens, &greedy, &rng, hidden}, DraftBudget{24, 0}, c);
+    EXPECT_EQ(a.token, b.token);
+    EXPECT_EQ(a.parent, b.parent);
+    EXPECT_EQ(a.score, b.score);
+    EXPECT_EQ(a.q, b.q);
+    EXPECT_EQ(b.token, c.token);
+    EXPECT_EQ(b.q, c.q);
+  }
+}
+
+// The file errors of a head drafter (fx.drafter), from validate_drafter_spec and make_drafter
+// alike: a missing heads directory, no heads key, heads of `other` kind, heads trained for another
+// target (fingerprint), a target without Llama weights. Each message names the problem.
+inline void expect_head_file_errors(const HeadsFixture& fx, HeadKind other) {
+  const DrafterEnv env = heads_env(fx.w);
+  using Fn = void (*)(const std::string&, const DrafterEnv&);
+  const Fn both[] = {&validate_drafter_spec,
+                     +[](const std::string& s, const DrafterEnv& e) { make_drafter(s, e); }};
+  const std::string missing = fx.dir.sub("nope"), other_name(to_string(other));
+  for (Fn f : both) {
+    const std::string msg = error_of([&] { f(fx.drafter + ":heads=" + missing, env); });
+    EXPECT_NE(msg.find("heads = " + missing), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not found"), std::string::npos) << msg;
+  }
+  EXPECT_NE(error_of([&] { make_drafter(fx.drafter, env); }).find("heads"), std::string::npos);
+  TempDir dir;
+  save_heads(perturbed_heads(other, fx.w, 2, 1), dir.sub("other"));
+  for (Fn f : both) {
+    const std::string msg = error_of([&] { f(fx.drafter + ":heads=" + dir.sub("other"), env); });
+    EXPECT_NE(msg.find("kind = " + other_name), std::string::npos) << msg;
+    EXPECT_NE(msg.find(other_name + " drafter"), std::string::npos) << msg;
+  }
+  save_heads(perturbed_heads(fx.net.config().kind, heads_target_weights(99), 2, 1), dir.sub("foreign"));
+  const std::string foreign = error_of([&] { make_drafter(fx.drafter + ":heads=" + dir.sub("foreign"), env); });
+  EXPECT_NE(foreign.find("trained for"), std::string::npos) << foreign;
+  DrafterEnv no_weights;
+  no_weights.target = &fx.w->info;
+  for (Fn f : both) {
+    const std::string msg = error_of([&] { f(fx.spec(), no_weights); });
+    EXPECT_NE(msg.find("needs a Llama target"), std::string::npos) << msg;
+  }
+}
+
 // Forwards everything to `inner` and keeps a copy of every proposed tree and context hidden.
 class RecordingDrafter final : public Drafter {
  public:
