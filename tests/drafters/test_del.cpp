@@ -1,8 +1,9 @@
 // del (DEL dynamic exit layer): the TPL chooser equals a brute-force argmax on hand-made alpha
 // tables; shadow tokens (hence alpha) equal an independent early-exit forward of the sequence,
 // including rows the verifier resumed (whose low-layer residuals come from the draft forwards);
-// greedy losslessness through decode with and without KV reuse; the chosen exit is logged per
-// step; sampled runs; bad params; no allocation once warm; stories260K.
+// greedy losslessness through decode with and without KV reuse for more options than the drafter
+// contract suite (test_drafter_contract: losslessness, limits, no allocation once warm,
+// reproducibility, sampling law); the chosen exit is logged per step; bad params; stories260K.
 #include "drafters/del_drafter.h"
 
 #include <gtest/gtest.h>
@@ -12,10 +13,9 @@
 
 #include "base/error.h"
 #include "formats/model_loader.h"
-#include "tokenizers/tokenizer_loader.h"
 #include "drafters/del_policy.h"
 #include "drafters/registry.h"
-#include "tests/testing/alloc_counter.h"
+#include "tests/testing/decode_lossless.h"
 #include "tests/testing/self_spec_util.h"
 #include "tests/testing/models_dir.h"
 
@@ -196,7 +196,7 @@ TEST(Del, GreedyLosslessOnRandomLlama) {
   const auto w = testing::self_spec_weights();
   LlamaModel target(w, 1);
   std::int64_t accepted = 0;
-  for (const char* params : {"", "threshold=0", "threshold=0.6,max_d=3", "kv_reuse=0",
+  for (const char* params : {"threshold=0", "threshold=0.6,max_d=3", "kv_reuse=0",
                              "layers=2-3,decay=0.5", "layers=1,max_d=6,threshold=0",
                              "alpha0=0,max_d=2", "head_cost=1"}) {
     accepted += testing::expect_self_spec_lossless(
@@ -226,29 +226,6 @@ TEST(Del, ExitLayerIsLoggedPerStep) {
   for (const auto& s : ar.steps) EXPECT_EQ(s.exit_layer, 0);
 }
 
-TEST(Del, SampledRunsCompleteAndAreReproducible) {
-  const auto w = testing::self_spec_weights();
-  LlamaModel target(w, 1);
-  DecodeOptions opt;
-  opt.sampling.temperature = 0.9f;
-  opt.max_new_tokens = 60;
-  opt.seed = 4;
-  opt.budget.max_nodes = 8;
-  opt.stop_at_bos = opt.stop_at_eos = false;
-  auto rule = make_rule("speculative");
-  std::vector<Token> first;
-  std::int64_t accepted = 0;
-  for (int run = 0; run < 2; ++run) {
-    auto d = make_del(w, "threshold=0.1");
-    const auto r = decode(target, d.get(), rule.get(), std::vector<Token>{1, 7, 9}, opt);
-    EXPECT_EQ(r.tokens.size(), 60u);
-    for (const auto& s : r.steps) accepted += s.n_accepted;
-    if (run == 0) first = r.tokens;
-    else EXPECT_EQ(r.tokens, first);
-  }
-  EXPECT_GT(accepted, 0);
-}
-
 TEST(Del, BadParamsThrow) {
   const auto w = testing::self_spec_weights();
   for (const char* p : {"layers=0", "layers=4", "layers=1-9", "decay=1", "max_d=0",
@@ -261,33 +238,12 @@ TEST(Del, BadParamsThrow) {
   EXPECT_THROW(DelDrafter(nullptr, DelOptions{}), Error);
 }
 
-TEST(Del, NoAllocationInProposeOrObserveOnceWarm) {
-  const auto w = testing::self_spec_weights();
-  LlamaModel target(w, 1);
-  for (const char* params : {"", "kv_reuse=0,threshold=0"}) {
-    auto d = make_del(w, params);
-    long long allocs = -1;
-    // Warm until every exit layer has been used once (buffers grow per exit layer).
-    testing::manual_loop(target, *d, {1, 7, 9, 12}, SamplingParams{}, DraftBudget{8, 0}, 50,
-                         [](std::int32_t, const auto&, const auto&, const auto&) {},
-                         &testing::g_allocations, &allocs, 25);
-    EXPECT_EQ(allocs, 0) << params;
-  }
-}
-
 TEST(Del, GreedyLosslessOnStories260K) {
-  const std::string model = testing::model_path("stories260K.bin");
-  const std::string tok_path = testing::model_path("tok512.bin");
-  if (!std::filesystem::exists(model) || !std::filesystem::exists(tok_path)) {
-    GTEST_SKIP() << "stories260K not found";
-  }
-  const auto w = load_weights_shared(model);
+  if (!testing::stories_available()) GTEST_SKIP() << "stories260K not found";
+  const auto w = load_weights_shared(testing::model_path("stories260K.bin"));
   LlamaModel target(w, 1);
-  auto tok = load_tokenizer(tok_path);
-  std::vector<std::vector<Token>> prompts;
-  for (const char* text : {"Once upon a time", "Lily wanted to bake a big cake for her mom"}) {
-    prompts.push_back(tok->encode(text, true));
-  }
+  const auto all = testing::stories_prompts();
+  const std::vector<std::vector<Token>> prompts = {all[0], all[2]};
   std::int64_t accepted = 0;
   for (const char* params : {"", "kv_reuse=0", "threshold=0.5,max_d=4"}) {
     accepted += testing::expect_self_spec_lossless(

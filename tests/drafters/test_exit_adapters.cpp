@@ -1,6 +1,8 @@
 // Exit adapters (adapters=DIR) in the self-speculative drafters early-exit and del:
 //  - greedy losslessness through the decode loop with perturbed adapters (synthetic target and
-//    stories260K, skipped when absent), with and without KV reuse, thresholds, DEL;
+//    stories260K, skipped when absent), with and without KV reuse, thresholds, DEL (the drafter
+//    contract suite, test_drafter_contract, proves two adapted configurations: losslessness,
+//    limits, no allocation once warm, reproducibility and the sampling law);
 //  - freshly initialised (zero) adapters are the identity: the drafts (and q rows of sampled
 //    drafts, and DEL's exit choices) equal the plain exit's;
 //  - with perturbed adapters every drafted token is the argmax of HeadNet::logits on the layer-E
@@ -8,88 +10,40 @@
 //    somewhere, so the check is not vacuous); DEL's alpha follows the adapters' shadow tokens;
 //  - errors: heads of another kind, an exit layer without an adapter, a fingerprint mismatch,
 //    a missing directory, no target weights;
-//  - no allocation in propose()/observe() once warm;
 //  - the sweep spec experiments/specs/early_exit_adapters.json builds.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
-#include <filesystem>
 #include <numeric>
 
 #include "base/error.h"
 #include "formats/model_loader.h"
 #include "base/rng.h"
 #include "ops/sampling.h"
-#include "tokenizers/tokenizer_loader.h"
 #include "drafters/del_drafter.h"
 #include "drafters/early_exit_drafter.h"
 #include "drafters/registry.h"
 #include "experiments/spec.h"
 #include "heads/head_net.h"
-#include "tests/testing/alloc_counter.h"
+#include "tests/testing/heads_test_util.h"
 #include "tests/testing/decode_lossless.h"
 #include "tests/testing/self_spec_util.h"
 
 namespace speclab {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::TempDir;
 
-// A fresh directory under the system temp folder, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() /
-             fmt::format("speclab_exit_adapters_{}_{}", name, static_cast<long>(::getpid()))) {
-    fs::remove_all(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
-};
-
-// Exit adapters for `layers`: HeadNet::init (identity blocks), then every block weight and bias
-// perturbed by N(0, (scale / sqrt(dim))^2) resp. N(0, scale^2 / 4) from a fixed Rng.
-HeadNet make_adapters(const std::shared_ptr<const LlamaWeights>& w,
-                      const std::vector<std::int32_t>& layers, std::int32_t n_blocks,
-                      double scale, std::uint64_t seed = 5) {
-  HeadConfig c;
-  c.kind = HeadKind::kExitAdapter;
-  c.n_heads = static_cast<std::int32_t>(layers.size());
-  c.n_blocks = n_blocks;
-  c.exit_layers = layers;
-  HeadNet net = HeadNet::init(c, w);
-  if (scale > 0.0) {
-    Rng rng(seed);
-    const double sw = scale / std::sqrt(static_cast<double>(w->info.dim));
-    for (std::int32_t h = 0; h < net.n_heads(); ++h) {
-      HeadParams& p = net.params(h);
-      for (auto& m : p.block_w) {
-        for (float& v : m) v = static_cast<float>(sw * rng.normal());
-      }
-      for (auto& b : p.block_b) {
-        for (float& v : b) v = static_cast<float>(0.5 * scale * rng.normal());
-      }
-    }
-  }
-  return net;
-}
-
+// testing::perturbed_adapters saved in `dir`; returns the adapters directory.
 std::string saved_adapters(const TempDir& dir, const std::shared_ptr<const LlamaWeights>& w,
                            const std::vector<std::int32_t>& layers, std::int32_t n_blocks,
                            double scale, std::uint64_t seed = 5) {
-  save_heads(make_adapters(w, layers, n_blocks, scale, seed), dir.str());
-  return dir.str();
+  save_heads(testing::perturbed_adapters(w, layers, n_blocks, scale, seed), dir.sub("adapters"));
+  return dir.sub("adapters");
 }
 
 std::unique_ptr<Drafter> make(const std::string& spec, const std::shared_ptr<const LlamaWeights>& w) {
-  DrafterEnv env;
-  env.target = &w->info;
-  env.target_weights = w;
-  return make_drafter(spec, env);
+  return make_drafter(spec, testing::heads_env(w));
 }
 
 // Runs `f`, expects an Error whose message contains every one of `parts`.
@@ -157,11 +111,11 @@ Token adapter_argmax(const HeadNet& net, std::int32_t layer, std::span<const flo
 TEST(ExitAdapters, GreedyLosslessOnRandomLlama) {
   const auto w = testing::self_spec_weights();
   LlamaModel target(w, 1);
-  TempDir dir("lossless");
+  TempDir dir;
   const std::string a = saved_adapters(dir, w, {1, 2, 3}, 2, 1.0);
   std::int64_t accepted = 0;
   for (const std::string spec :
-       {"early-exit:exit=1,d=4,adapters=" + a, "early-exit:exit=2,d=3,adapters=" + a,
+       {"early-exit:exit=1,d=4,adapters=" + a,
         "early-exit:exit=3,d=6,adapters=" + a, "early-exit:exit=2,d=5,kv_reuse=0,adapters=" + a,
         "early-exit:exit=2,d=6,threshold=0.3,adapters=" + a, "del:adapters=" + a,
         "del:kv_reuse=0,threshold=0,adapters=" + a, "del:layers=2-3,decay=0.5,adapters=" + a,
@@ -176,7 +130,7 @@ TEST(ExitAdapters, GreedyLosslessOnRandomLlama) {
 // (q rows equal up to float rounding of the norm), with and without KV reuse.
 TEST(ExitAdapters, ZeroAdaptersDraftLikeThePlainExit) {
   const auto w = testing::self_spec_weights(37);
-  TempDir dir("zero");
+  TempDir dir;
   const std::string a = saved_adapters(dir, w, {1, 2, 3}, 2, 0.0);
   for (float temperature : {0.0f, 0.8f}) {
     SamplingParams sp;
@@ -236,7 +190,7 @@ TEST(ExitAdapters, ZeroAdaptersDraftLikeThePlainExit) {
 // E layers of an independent full-context forward (not the drafter's incremental cache).
 TEST(ExitAdapters, DraftsAreTheAdapterArgmaxOnAnIndependentResidual) {
   const auto w = testing::self_spec_weights(39);
-  TempDir dir("argmax");
+  TempDir dir;
   const std::string a = saved_adapters(dir, w, {1, 2, 3}, 2, 1.5);
   const HeadNet net = load_heads(a, w);
   LlamaModel ref(w, 1);
@@ -273,7 +227,7 @@ TEST(ExitAdapters, DraftsAreTheAdapterArgmaxOnAnIndependentResidual) {
 TEST(ExitAdapters, DelShadowTokensUseTheAdapters) {
   const auto w = testing::self_spec_weights(41);
   const std::int32_t L = w->info.n_layers;
-  TempDir dir("del");
+  TempDir dir;
   const std::string a = saved_adapters(dir, w, {1, 3}, 1, 1.5);
   const HeadNet net = load_heads(a, w);
   for (const char* params : {"decay=0,max_d=4", "decay=0,max_d=3,kv_reuse=0", "decay=0,layers=3"}) {
@@ -315,20 +269,20 @@ TEST(ExitAdapters, DelShadowTokensUseTheAdapters) {
 TEST(ExitAdapters, Errors) {
   const auto w = testing::self_spec_weights();
   // Heads of another kind.
-  TempDir medusa("medusa");
+  TempDir medusa;
   {
     HeadConfig c;
     c.kind = HeadKind::kMedusa;
     c.n_heads = 2;
-    save_heads(HeadNet::init(c, w), medusa.str());
+    save_heads(HeadNet::init(c, w), medusa.sub("medusa"));
   }
   for (const char* name : {"early-exit:exit=1", "del"}) {
     expect_error([&] { make(fmt::format("{}{}adapters={}", name, std::string(name) == "del" ? ":" : ",",
-                                        medusa.str()), w); },
+                                        medusa.sub("medusa")), w); },
                  {"adapters = ", "kind medusa", "exit-adapter"}, name);
   }
   // An exit layer without an adapter.
-  TempDir partial("partial");
+  TempDir partial;
   const std::string a = saved_adapters(partial, w, {1, 3}, 1, 0.5);
   expect_error([&] { make("early-exit:exit=2,adapters=" + a, w); },
                {"exit = 2", "no adapter for layer 2", "adapted layers: 1, 3"}, "early-exit exit=2");
@@ -358,37 +312,13 @@ TEST(ExitAdapters, Errors) {
   EXPECT_THROW(DelDrafter(w, dopt), Error);
 }
 
-TEST(ExitAdapters, NoAllocationInProposeOrObserveOnceWarm) {
-  const auto w = testing::self_spec_weights();
-  LlamaModel target(w, 1);
-  TempDir dir("alloc");
-  const std::string a = saved_adapters(dir, w, {1, 2, 3}, 2, 1.0);
-  for (float temperature : {0.0f, 1.0f}) {
-    SamplingParams sp;
-    sp.temperature = temperature;
-    for (const std::string spec :
-         {"early-exit:exit=2,d=5,adapters=" + a, "early-exit:exit=1,d=5,kv_reuse=0,adapters=" + a,
-          "del:adapters=" + a, "del:kv_reuse=0,threshold=0,adapters=" + a}) {
-      auto d = make(spec, w);
-      long long allocs = -1;
-      testing::manual_loop(target, *d, {1, 7, 9, 12}, sp, DraftBudget{8, 0}, 50,
-                           [](std::int32_t, const auto&, const auto&, const auto&) {},
-                           &testing::g_allocations, &allocs, 25);
-      EXPECT_EQ(allocs, 0) << spec << " T=" << temperature;
-    }
-  }
-}
-
 TEST(ExitAdapters, GreedyLosslessOnStories260K) {
   if (!testing::stories_available()) GTEST_SKIP() << "stories260K not found";
   const auto w = load_weights_shared(testing::model_path("stories260K.bin"));
   LlamaModel target(w, 1);
-  auto tok = load_tokenizer(testing::model_path("tok512.bin"));
-  std::vector<std::vector<Token>> prompts;
-  for (const char* text : {"Once upon a time", "Tom and his dog went to the park."}) {
-    prompts.push_back(tok->encode(text, true));
-  }
-  TempDir dir("stories");
+  auto prompts = testing::stories_prompts();
+  prompts.resize(2);
+  TempDir dir;
   const std::string a = saved_adapters(dir, w, {1, 2, 3, 4}, 1, 0.5);
   std::int64_t accepted = 0;
   for (const std::string spec :
@@ -400,7 +330,7 @@ TEST(ExitAdapters, GreedyLosslessOnStories260K) {
   }
   EXPECT_GT(accepted, 0);
   // Zero adapters on the real model draft like the plain exit.
-  TempDir zero("stories_zero");
+  TempDir zero;
   const std::string z = saved_adapters(zero, w, {2, 4}, 1, 0.0);
   for (std::int32_t e : {2, 4}) {
     std::vector<Token> drafted[2];
@@ -425,7 +355,7 @@ TEST(ExitAdapters, SweepSpecDraftersAreValid) {
       load_spec(std::string(SPECLAB_SOURCE_DIR) + "/experiments/specs/early_exit_adapters.json");
   if (!testing::stories_available()) GTEST_SKIP() << "stories260K not found";
   const auto w = load_weights_shared(testing::model_path("stories260K.bin"));
-  TempDir dir("spec");
+  TempDir dir;
   const std::string a = saved_adapters(dir, w, {1, 2, 3, 4}, 1, 0.0);
   const std::string fixed = "results/heads/{model_stem}-exit";
   DrafterEnv env;
