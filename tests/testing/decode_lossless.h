@@ -1,10 +1,12 @@
 // End-to-end greedy losslessness of a drafter through the real decode loop
 // (experiments/decode.h): the loop with the drafter and the `greedy` rule must emit exactly the
-// autoregressive tokens, on a random synthetic LlamaModel and on the real stories260K checkpoint
-// (skipped when absent), for budgets 4..128 and several prompts.
+// autoregressive tokens, for budgets 4..128 and several prompts, on any target (e.g. the real
+// stories260K checkpoint, skipped when absent). Every registered drafter gets this on a random
+// LlamaModel from the contract suite (tests/drafters/test_drafter_contract.cpp).
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -75,15 +77,6 @@ inline LosslessStats expect_greedy_lossless(LanguageModel& target, const std::st
   return stats;
 }
 
-inline LosslessStats lossless_on_random_llama(const std::string& spec) {
-  auto info = synthetic_info(32, 64, 2, 4, 2, 60, 512);
-  auto w = std::make_shared<const LlamaWeights>(random_llama_weights(info, 21));
-  LlamaModel target(w, 1);
-  const std::vector<std::vector<Token>> prompts = {
-      {1, 7, 9, 12}, {1, 3, 3, 3, 4, 5, 6, 3, 4}, {1, 40, 2, 59, 17, 17, 8}};
-  return expect_greedy_lossless(target, spec, prompts, 96);
-}
-
 // Sampling through the real loop (temperature 0.9, top-p 0.95; `rule_name` or, when empty, the
 // loop's default lossless rule for the drafter's trees): runs, respects the budget, emits
 // in-range tokens, and is reproducible (same seed, same tokens) with a fresh drafter each time.
@@ -116,12 +109,6 @@ inline void expect_sampling_reproducible_on(const std::shared_ptr<const LlamaWei
   }
 }
 
-inline void expect_sampling_reproducible(const std::string& spec) {
-  expect_sampling_reproducible_on(std::make_shared<const LlamaWeights>(random_llama_weights(
-                                      synthetic_info(32, 64, 2, 4, 2, 60, 512), 22)),
-                                  spec);
-}
-
 // Returns false (and the caller skips) when the model or tokenizer is absent.
 inline bool stories_available() {
   return std::filesystem::exists(model_path("stories260K.bin")) &&
@@ -142,6 +129,16 @@ inline std::vector<std::vector<Token>> stories_prompts() {
 inline LosslessStats lossless_on_stories(const std::string& spec) {
   LlamaModel target(load_weights_shared(model_path("stories260K.bin")), 1);
   return expect_greedy_lossless(target, spec, stories_prompts(), 100);
+}
+
+// lossless_on_stories, and fewer target forwards than autoregressive decoding (lookup drafters
+// find the stories' repetitions). Skips the test when stories260K is absent.
+inline void expect_lossless_with_fewer_forwards_on_stories(const std::string& spec) {
+  if (!stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  const LosslessStats st = lossless_on_stories(spec);
+  std::printf("%s stories260K: %lld target forwards vs %lld autoregressive\n", spec.c_str(),
+              static_cast<long long>(st.target_forwards), static_cast<long long>(st.ar_forwards));
+  EXPECT_LT(st.target_forwards, st.ar_forwards) << spec;
 }
 
 }  // namespace speclab::testing
