@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <ostream>
+#include <string>
 
 #include "ops/sampling.h"
 #include "synthetic/table_model.h"
@@ -69,6 +71,17 @@ struct Case {
   float top_p;
 };
 
+std::string case_name(const Case& c) {
+  return std::string(to_string(c.mode)) + (c.draft_seed == 7 ? "_SameTable" : "_OtherTable") + "_T" +
+         std::to_string(int(c.temperature * 10)) + "_topk" + std::to_string(c.top_k) + "_topp" +
+         std::to_string(int(c.top_p * 100));
+}
+// gtest prints the parameter in test listings (and ctest shows it).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << "mode " << to_string(c.mode) << ", draft " << (c.draft_seed == 7 ? "= target table" : "other table")
+      << ", T " << c.temperature << ", top-k " << c.top_k << ", top-p " << c.top_p;
+}
+
 class DecodeStatistics : public ::testing::TestWithParam<Case> {};
 
 TEST_P(DecodeStatistics, FirstTokenAndPairFollowTheTarget) {
@@ -104,12 +117,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DraftModelMode::kTopK, 8, 1.0f, 0, 1.0f},
                       Case{DraftModelMode::kTopK, 7, 0.7f, 0, 0.9f},
                       Case{DraftModelMode::kDynamic, 8, 1.0f, 0, 1.0f}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      const Case& c = info.param;
-      return std::string(to_string(c.mode)) + (c.draft_seed == 7 ? "_SameTable" : "_OtherTable") +
-             "_T" + std::to_string(int(c.temperature * 10)) + "_topk" + std::to_string(c.top_k) +
-             "_topp" + std::to_string(int(c.top_p * 100));
-    });
+    [](const ::testing::TestParamInfo<Case>& info) { return case_name(info.param); });
 
 TEST(DecodeStatisticsHarness, RejectsTheLossyTypicalRule) {
   TableModel target(kVocab, 2, 64, 1.5f, 7);

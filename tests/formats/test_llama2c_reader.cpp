@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
+#include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "formats/llama2c_weights.h"
@@ -97,7 +100,24 @@ void expect_q80_close(const LlamaWeights& want, const LlamaWeights& got, int gro
   }
 }
 
-class Llama2cRoundTrip : public ::testing::TestWithParam<std::tuple<int, int>> {};
+// One round trip: a shape of kShapes and a llama2.c version.
+struct RoundTrip {
+  int shape_index;
+  int version;
+  std::string name() const { return std::string(kShapes[shape_index].label) + "_v" + std::to_string(version); }
+};
+// gtest prints the parameter in test listings (and ctest shows it).
+void PrintTo(const RoundTrip& r, std::ostream* os) { *os << kShapes[r.shape_index].label << " v" << r.version; }
+
+std::vector<RoundTrip> all_round_trips() {
+  std::vector<RoundTrip> out;
+  for (int s = 0; s < 3; ++s) {
+    for (int v = 0; v < 3; ++v) out.push_back({s, v});
+  }
+  return out;
+}
+
+class Llama2cRoundTrip : public ::testing::TestWithParam<RoundTrip> {};
 
 TEST_P(Llama2cRoundTrip, LoadsWhatWasWritten) {
   const auto [shape_index, version] = GetParam();
@@ -122,9 +142,8 @@ TEST_P(Llama2cRoundTrip, LoadsWhatWasWritten) {
   expect_exact(got, via_loader);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllShapesAllVersions, Llama2cRoundTrip,
-                         ::testing::Combine(::testing::Values(0, 1, 2),
-                                            ::testing::Values(0, 1, 2)));
+INSTANTIATE_TEST_SUITE_P(AllShapesAllVersions, Llama2cRoundTrip, ::testing::ValuesIn(all_round_trips()),
+                         [](const ::testing::TestParamInfo<RoundTrip>& info) { return info.param.name(); });
 
 TEST(Llama2cReader, WriterMatchesLlama2cExportLayoutByHand) {
   // A 1-layer model whose every value is distinct: check a few absolute v1 offsets by hand so
