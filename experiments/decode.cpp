@@ -103,6 +103,7 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
                     std::span<const Token> prompt, const DecodeOptions& options) {
   const ModelInfo& info = target.info();
   check_options(options);
+  if (rule) check_rule_sampling(*rule, options.sampling);
   DecodeResult result;
   reserve(result, options, info.max_seq_len);
   std::vector<Token> seq(prompt.begin(), prompt.end());

@@ -25,6 +25,9 @@ class AcceptanceRule {
   virtual std::string_view name() const = 0;
   // False only for lossy rules (typical acceptance); reports carry it.
   virtual bool lossless() const = 0;
+  // True for rules whose output is the target's only at temperature 0 (`greedy`): decode()
+  // refuses them with a sampled target (verifiers/rules.h check_rule_sampling).
+  virtual bool requires_greedy() const = 0;
   // Throws Error naming the rule and the tree property if the rule is not valid for this tree
   // (e.g. `speculative` on a tree with branching, or without q rows).
   virtual void check_tree(const DraftTree& tree) const = 0;

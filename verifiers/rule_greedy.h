@@ -4,8 +4,8 @@
 // argmax p(. | node) (lowest id on ties), as long as one exists; the bonus token is the argmax of
 // the last accepted node's row. The output equals greedy autoregressive decoding token for token.
 // It draws no random numbers. Valid for every tree (any shape, any ChildSampling, q unused).
-// It ignores the sampling temperature: at temperature > 0 it is not the sampling distribution
-// (use a sampling rule there).
+// At temperature > 0 it is not the sampling distribution, so decode() refuses it there
+// (requires_greedy; use a sampling rule, or "auto").
 #pragma once
 #include "verifiers/acceptance_rule.h"
 
@@ -15,6 +15,7 @@ class GreedyRule final : public AcceptanceRule {
  public:
   std::string_view name() const override { return "greedy"; }
   bool lossless() const override { return true; }
+  bool requires_greedy() const override { return true; }
   void check_tree(const DraftTree& tree) const override;
   void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
               Acceptance& out) const override;

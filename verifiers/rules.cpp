@@ -36,6 +36,14 @@ std::string default_rule_for(ChildSampling children, bool greedy) {
   return "deterministic";
 }
 
+void check_rule_sampling(const AcceptanceRule& rule, const SamplingParams& sampling) {
+  if (rule.requires_greedy() && !sampling.greedy()) {
+    fail("rule {}: temperature = {}: {} accepts only the target's argmax, so with a sampled target its output does "
+         "not follow the target distribution; use temperature 0 or a sampling rule (auto)",
+         rule.name(), sampling.temperature, rule.name());
+  }
+}
+
 DefaultRules::DefaultRules(bool greedy) {
   for (ChildSampling c :
        {ChildSampling::kDeterministic, ChildSampling::kIidSampled, ChildSampling::kWithoutReplacement}) {

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ops/sampling.h"
 #include "trees/draft_tree.h"
 #include "verifiers/acceptance_rule.h"
 #include "verifiers/rule_typical.h"
@@ -25,6 +26,10 @@ std::vector<std::string> rule_names();
 // The lossless rule to use for trees whose children were made as `children`: "greedy" when
 // sampling is greedy, else "deterministic", "multi-iid" or "without-replacement".
 std::string default_rule_for(ChildSampling children, bool greedy);
+
+// Throws Error naming the rule and the temperature when `rule` is valid only for greedy targets
+// (requires_greedy) and `sampling` samples.
+void check_rule_sampling(const AcceptanceRule& rule, const SamplingParams& sampling);
 
 // The default rules of one decode (greedy or not), one per ChildSampling kind: for_tree()
 // returns default_rule_for(kind, greedy). All are made up front (no allocation per step).

@@ -161,3 +161,14 @@ TEST(Cli, RunOverridesTheSpecsSizes) {
   std::filesystem::remove_all(dir);
   std::filesystem::remove(spec);
 }
+
+// `--rule greedy` with --temperature > 0 would not sample from the target: exit 1 naming the rule
+// and the temperature (it used to run and report lossless=true).
+TEST(Cli, GreedyRuleWithASampledTargetIsRefused) {
+  const std::string bin = speclab::testing::model_path("stories260K.bin");
+  SPECLAB_REQUIRE_MODEL(bin);
+  const auto r = run("generate --model " + q(bin) + " --prompt hi --max-new 4 --temperature 1 --rule greedy");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("rule greedy: temperature = 1"), std::string::npos) << r.err;
+  EXPECT_EQ(run("generate --model " + q(bin) + " --prompt hi --max-new 4 --temperature 0 --rule greedy").code, 0);
+}

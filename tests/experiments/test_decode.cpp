@@ -144,6 +144,17 @@ TEST(Decode, BadInputIsAnError) {
   DecodeOptions neg = opt;
   neg.sampling.temperature = -1.0f;
   EXPECT_THROW(decode(target, nullptr, rule.get(), std::vector<Token>{1}, neg), Error);
+  // `greedy` with a sampled target would not sample from it (issue 14): refused, naming both.
+  DecodeOptions sampled = opt;
+  sampled.sampling.temperature = 0.7f;
+  try {
+    decode(target, nullptr, rule.get(), std::vector<Token>{1}, sampled);
+    ADD_FAILURE() << "greedy at temperature 0.7 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rule greedy: temperature = 0.7"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(decode(target, nullptr, make_rule("deterministic").get(), std::vector<Token>{1}, sampled));
+  EXPECT_NO_THROW(decode(target, nullptr, nullptr, std::vector<Token>{1}, sampled));  // auto
 }
 
 TEST(Decode, DraftVocabMismatchIsAnError) {
