@@ -178,12 +178,8 @@ TEST(Del, AlphaIsADecayedAverageAndChoiceFollowsIt) {
   const std::vector<double> alpha(d->alpha().begin(), d->alpha().end());
   const ExitChoice want = choose_exit(alpha, 4, 6);
   target.truncate(0);
-  std::vector<std::int32_t> pos = {0, 1, 2};
-  ForwardBatch b;
-  b.tokens = std::span<const Token>(seq).first(3);
-  b.positions = pos;
   ForwardOutput out;
-  target.forward(b, out);
+  prefill(target, std::span<const Token>(seq).first(3), {}, out);
   SamplingParams greedy;
   Rng rng(0);
   const DraftFacts facts = d->propose(DraftContext{seq, &greedy, &rng, {}, &target}, DraftBudget{16, 0}, tree);

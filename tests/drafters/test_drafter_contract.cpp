@@ -145,6 +145,21 @@ SamplingParams at_temperature(float t) {
   return s;
 }
 
+// Decode options without stop tokens (a random model emits BOS / EOS ids by chance).
+DecodeOptions decode_options(float temperature, std::int32_t n_new, std::uint64_t seed, DraftBudget budget) {
+  DecodeOptions opt;
+  opt.sampling = at_temperature(temperature);
+  opt.max_new_tokens = n_new;
+  opt.seed = seed;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  opt.budget = budget;
+  return opt;
+}
+
+std::string where_of(float temperature, const DraftBudget& budget) {
+  return fmt::format("T={} budget {} depth cap {}", temperature, budget.max_nodes, budget.max_depth);
+}
+
 // Prompts for the vocab-60 target: one token (no cached token, no hidden state), a repetitive
 // one (lookup drafters find matches), two others.
 const std::vector<std::vector<Token>>& prompts() {
@@ -190,9 +205,7 @@ std::string joined(const Problems& p) {
 Problems check_greedy_lossless(LanguageModel& target, const DrafterFactory& make, Activity& act) {
   Problems problems;
   auto rule = make_rule("greedy");
-  DecodeOptions opt;
-  opt.max_new_tokens = 40;
-  opt.stop_at_bos = opt.stop_at_eos = false;
+  DecodeOptions opt = decode_options(0.0f, 40, 0, {});
   std::vector<std::vector<Token>> ar;
   for (const auto& p : prompts()) ar.push_back(decode(target, nullptr, rule.get(), p, opt).tokens);
   for (const std::int32_t budget : {1, 4, 16, 64}) {
@@ -227,14 +240,8 @@ Problems check_limits(LanguageModel& target, const DrafterFactory& make,
     for (const DraftBudget budget : {DraftBudget{1, 0}, DraftBudget{4, 3}, DraftBudget{16, 0}, DraftBudget{64, 3}}) {
       const auto inner = make();
       CheckedDrafter d(*inner, {.vocab = target.info().vocab_size, .children = children(sampling), .record = true});
-      DecodeOptions opt;
-      opt.sampling = sampling;
-      opt.max_new_tokens = 32;
-      opt.seed = 7;
-      opt.stop_at_bos = opt.stop_at_eos = false;
-      opt.budget = budget;
-      const std::string where =
-          fmt::format("T={} budget {} depth cap {}", temperature, budget.max_nodes, budget.max_depth);
+      const DecodeOptions opt = decode_options(temperature, 32, 7, budget);
+      const std::string where = where_of(temperature, budget);
       for (const auto* prompt : {&repetitive_prompt(), &other_prompt()}) {
         d.clear_records();
         try {
@@ -280,14 +287,8 @@ long long check_allocations(LanguageModel& target, const DrafterFactory& make, P
   for (const float temperature : {0.0f, 1.0f}) {
     for (const DraftBudget budget : {DraftBudget{16, 0}, DraftBudget{64, 3}}) {
       const auto inner = make();
-      DecodeOptions opt;
-      opt.sampling = at_temperature(temperature);
-      opt.max_new_tokens = 48;
-      opt.seed = 3;
-      opt.stop_at_bos = opt.stop_at_eos = false;
-      opt.budget = budget;
-      const std::string where =
-          fmt::format("T={} budget {} depth cap {}", temperature, budget.max_nodes, budget.max_depth);
+      const DecodeOptions opt = decode_options(temperature, 48, 3, budget);
+      const std::string where = where_of(temperature, budget);
       CheckedDrafter d(*inner, {.vocab = target.info().vocab_size});
       std::int32_t warm_steps = 0;
       std::int64_t warm_drafted = 0;
@@ -322,12 +323,7 @@ struct Run {
 Run sampled_run(LanguageModel& target, Drafter& drafter, const std::vector<Token>& prompt,
                 std::uint64_t seed, Problems& problems) {
   CheckedDrafter d(drafter, {.vocab = target.info().vocab_size, .record = true});
-  DecodeOptions opt;
-  opt.sampling = at_temperature(1.0f);
-  opt.max_new_tokens = 40;
-  opt.seed = seed;
-  opt.stop_at_bos = opt.stop_at_eos = false;
-  opt.budget = DraftBudget{16, 0};
+  const DecodeOptions opt = decode_options(1.0f, 40, seed, DraftBudget{16, 0});
   Run run;
   try {
     run.result = decode(target, &d, nullptr, prompt, opt);
@@ -420,9 +416,7 @@ struct LawResult {
 };
 
 LawResult check_law(LanguageModel& target, Drafter& drafter, std::int32_t n_draws) {
-  DecodeOptions opt;
-  opt.sampling = at_temperature(1.0f);
-  opt.budget = DraftBudget{4, 0};
+  const DecodeOptions opt = decode_options(1.0f, 2, 0, DraftBudget{4, 0});
   const DecodeDraws got = decode_draws(target, &drafter, nullptr, law_prompt(), opt, n_draws, 1000);
   std::vector<double> first, pair;
   exact_laws(target, opt.sampling, law_prompt(), first, pair);

@@ -70,12 +70,8 @@ TEST(EarlyExit, ProposeLeavesResumedRowsInTheCache) {
   // The cache after propose: n_before + n_resume (the decode loop asserts it too).
   auto d = make("early-exit:exit=2,d=3", w->info);
   target.truncate(0);
-  std::vector<std::int32_t> pos = {0, 1, 2, 3};
-  ForwardBatch b;
-  b.tokens = std::span<const Token>(prompt).first(4);
-  b.positions = pos;
   ForwardOutput out;
-  target.forward(b, out);
+  prefill(target, std::span<const Token>(prompt).first(4), {}, out);
   DraftTree tree;
   Rng rng(1);
   const DraftFacts facts = d->propose(DraftContext{prompt, &greedy, &rng, {}, &target}, DraftBudget{8, 0}, tree);

@@ -42,17 +42,7 @@ TEST(Medusa, GreedyLosslessForOptionVariants) {
 }
 
 TEST(Medusa, GreedyLosslessOnStories260K) {
-  if (!testing::stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
-  auto w = load_weights_shared(testing::model_path("stories260K.bin"));
-  TempDir dir;
-  save_heads(testing::perturbed_heads(HeadKind::kMedusa, w, 4, 3, 0.3), dir.sub("h"));
-  LlamaModel target(w, 1);
-  std::int64_t accepted = 0;
-  for (const std::string& params : std::vector<std::string>{"", std::string("choices=") + kChoices}) {
-    const std::string spec = "medusa:heads=" + dir.sub("h") + (params.empty() ? "" : "," + params);
-    accepted += testing::expect_greedy_lossless(target, spec, testing::stories_prompts(), 80).accepted;
-  }
-  EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
+  testing::expect_heads_lossless_on_stories(HeadKind::kMedusa, std::vector<std::string>{"", std::string("choices=") + kChoices});
 }
 
 // Budget and depth limits of every tree are the contract suite's; here the shapes: at most n_heads
@@ -200,13 +190,7 @@ TEST(Medusa, EmptyHiddenGivesRootOnly) {
 
 // Heads built in memory, saved, and loaded by the registry propose identical trees; so do two
 // loads of the same directory.
-TEST(Medusa, SaveLoadGivesIdenticalDrafts) {
-  Fixture fx;
-  MedusaOptions o;
-  o.heads_dir = fx.heads;
-  MedusaDrafter direct(fx.net, o);
-  testing::expect_loaded_drafts_equal(direct, fx);
-}
+TEST(Medusa, SaveLoadGivesIdenticalDrafts) { testing::expect_loaded_drafts_equal<MedusaDrafter, MedusaOptions>(Fixture()); }
 
 TEST(Medusa, ErrorsNameTheProblem) {
   Fixture fx;
@@ -247,19 +231,9 @@ TEST(Medusa, SampledDecodingWithTheTypicalRule) {
 // state the loop passed (the target's final-normed hidden of the token before the root).
 TEST(Medusa, LoopPassesHiddenAndTreesUseIt) {
   Fixture fx;
-  LlamaModel target(fx.w, 1);
-  auto inner = fx.make();
-  testing::RecordingDrafter rec(*inner);
-  DecodeOptions opt;
-  opt.max_new_tokens = 20;
-  opt.stop_at_bos = opt.stop_at_eos = false;
-  opt.budget.max_nodes = 12;
-  decode(target, &rec, nullptr, std::vector<Token>{1, 7, 9, 12}, opt);
-  ASSERT_FALSE(rec.trees.empty());
+  const testing::RecordedLoop rec = testing::record_default_loop(fx);
   for (std::size_t s = 0; s < rec.trees.size(); ++s) {
     const DraftTree& t = rec.trees[s];
-    ASSERT_EQ(rec.hiddens[s].size(), static_cast<std::size_t>(fx.w->info.dim));
-    ASSERT_GT(t.size(), 1);
     const auto top = testing::reference_top_k(testing::head_logits(fx.net, 0, rec.hiddens[s], {}), 10);
     std::int32_t rank = 0;
     for (std::int32_t i = 1; i < t.size(); ++i) {

@@ -362,8 +362,9 @@ TEST(Recycling, GreedyLosslessThroughDecodeOnStories260K) {
 }
 
 TEST(Recycling, SamplingLosslessWithDeterministicRule) {
-  const testing::SyntheticTarget target(8, 2, 31);
-  const auto context = testing::sample_context(target, SamplingParams{1.0f, 0, 1.0f}, 80, 4);
+  const testing::LookupStatCase c;
+  const testing::SyntheticTarget& target = c.target;
+  const std::vector<Token>& context = c.context;
   RecyclingDrafter d(DrafterParams::parse("recycling:k=4"));
   d.begin(context);
   // Fill every row with the target's top-4 after (context token 0, t): one feedback whose tree

@@ -28,10 +28,11 @@ class CheckedDrafter final : public Drafter {
  public:
   struct Options {
     std::int32_t vocab = 0;                  // token ids must lie in [0, vocab); 0 = unchecked
-    std::optional<ChildSampling> children;   // every tree's kind must be this
+    std::optional<ChildSampling> children = std::nullopt;  // every tree's kind must be this
     bool record = false;                     // keep a copy of every tree and its facts (allocates)
     // Count allocations (the counter of tests/testing/alloc_counter.h) made inside propose() and
-    // observe() from proposal number warm_steps on (0-based, counted since construction).
+    // observe() from proposal number warm_steps on (0-based, counted since construction); see
+    // also count_allocations_from_now().
     const std::atomic<long long>* allocation_counter = nullptr;
     std::int32_t warm_steps = 0;
   };

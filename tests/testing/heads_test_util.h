@@ -3,7 +3,6 @@
 // every proposed tree, and a reference top-k. Losslessness and sampling harnesses: decode_lossless.h.
 #pragma once
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,34 +23,20 @@
 #include "drafters/registry.h"
 #include "heads/head_net.h"
 #include "tests/testing/decode_lossless.h"
+#include "tests/testing/model_writers.h"
 #include "tests/testing/models_dir.h"
 #include "trees/tree_builders.h"
 #include "verifiers/rules.h"
 
 namespace speclab::testing {
 
-// A fresh directory under the system temp dir, removed (with its contents) on destruction.
-class TempDir {
+// A fresh directory under the system temp dir, removed (with its contents) on destruction
+// (model_writers.h ScopedTempDir): path() is the directory, sub("x") names an entry inside it.
+class TempDir : public ScopedTempDir {
  public:
-  TempDir() {
-    static int counter = 0;
-    path_ = (std::filesystem::temp_directory_path() /
-             ("speclab_heads_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
+  using ScopedTempDir::path;
+  const std::string& path() const { return dir(); }
+  std::string sub(const std::string& name) const { return path(name); }
 };
 
 // The small synthetic target used by the head tests (dim 32, 2 layers, vocab 60).
@@ -196,9 +181,14 @@ inline std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
-// Heads built in memory and loaded from disk draft the same: `direct` (a drafter made from fx.net)
-// and two registry loads of fx's directory propose identical trees for five random hidden states.
-inline void expect_loaded_drafts_equal(Drafter& direct, const HeadsFixture& fx) {
+// Heads built in memory and loaded from disk draft the same: a HeadDrafter (MedusaDrafter,
+// HydraDrafter) made from fx.net with default Options and two registry loads of fx's directory
+// propose identical trees for five random hidden states.
+template <class HeadDrafter, class Options>
+void expect_loaded_drafts_equal(const HeadsFixture& fx) {
+  Options o;
+  o.heads_dir = fx.heads;
+  HeadDrafter direct(fx.net, o);
   auto loaded = fx.make();
   auto loaded2 = fx.make();
   SamplingParams greedy;
@@ -275,6 +265,47 @@ class RecordingDrafter final : public Drafter {
  private:
   Drafter& inner_;
 };
+
+// Greedy losslessness on stories260K (the test is skipped when it is absent) of the head drafter
+// of `kind` with perturbed heads (4 heads, noise 0.3), for each parameter variant ("" = default);
+// some draft token must be accepted.
+inline void expect_heads_lossless_on_stories(HeadKind kind, const std::vector<std::string>& variants) {
+  if (!stories_available()) GTEST_SKIP() << "stories260K.bin / tok512.bin not found";
+  auto w = load_weights_shared(model_path("stories260K.bin"));
+  TempDir dir;
+  save_heads(perturbed_heads(kind, w, 4, 3, 0.3), dir.sub("h"));
+  LlamaModel target(w, 1);
+  std::int64_t accepted = 0;
+  for (const std::string& params : variants) {
+    const std::string spec = std::string(to_string(kind)) + ":heads=" + dir.sub("h") + (params.empty() ? "" : "," + params);
+    accepted += expect_greedy_lossless(target, spec, stories_prompts(), 80).accepted;
+  }
+  EXPECT_GT(accepted, 0) << "no draft token was ever accepted: the test is vacuous";
+}
+
+// Every tree fx's default drafter proposes while decoding 20 tokens from {1, 7, 9, 12} (budget 12)
+// and the hidden state the loop passed with it; each hidden has the target's dim and each tree
+// drafts something (checked).
+struct RecordedLoop {
+  std::vector<DraftTree> trees;
+  std::vector<std::vector<float>> hiddens;
+};
+inline RecordedLoop record_default_loop(const HeadsFixture& fx) {
+  LlamaModel target(fx.w, 1);
+  auto inner = fx.make();
+  RecordingDrafter rec(*inner);
+  DecodeOptions opt;
+  opt.max_new_tokens = 20;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  opt.budget.max_nodes = 12;
+  decode(target, &rec, nullptr, std::vector<Token>{1, 7, 9, 12}, opt);
+  EXPECT_FALSE(rec.trees.empty());
+  for (std::size_t s = 0; s < rec.trees.size(); ++s) {
+    EXPECT_EQ(rec.hiddens[s].size(), static_cast<std::size_t>(fx.w->info.dim));
+    EXPECT_GT(rec.trees[s].size(), 1);
+  }
+  return RecordedLoop{std::move(rec.trees), std::move(rec.hiddens)};
+}
 
 // Small prompts for the synthetic head target (vocab 60), including a one-token prompt (no
 // hidden state: the head drafters propose a root-only tree).

@@ -110,4 +110,18 @@ inline void expect_sampling_lossless(Drafter& drafter, const SyntheticTarget& ta
   EXPECT_LT(bad.first.p_value, 1e-6) << what << ": the greedy rule under sampling must be caught";
 }
 
+// The lookup drafters' case: an order-2 vocab-8 SyntheticTarget and an 80-token context sampled
+// from it (so the context has the target's n-gram statistics).
+struct LookupStatCase {
+  SyntheticTarget target{8, 2, 31};
+  std::vector<Token> context = sample_context(target, SamplingParams{1.0f, 0, 1.0f}, 80, 4);
+};
+
+// expect_sampling_lossless on a LookupStatCase after drafter.begin(context).
+inline void expect_sampling_lossless_after_begin(Drafter& drafter, const char* what) {
+  const LookupStatCase c;
+  drafter.begin(c.context);
+  expect_sampling_lossless(drafter, c.target, c.context, what);
+}
+
 }  // namespace speclab::testing
