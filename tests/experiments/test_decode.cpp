@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "model/llama_model.h"
@@ -41,16 +44,28 @@ TEST(Decode, AutoregressiveGreedyFollowsArgmax) {
   EXPECT_EQ(r.stop, StopReason::kMaxTokens);
 }
 
+// One run: a draft-model mode and a node budget.
 struct ModeCase {
   DraftModelMode mode;
-  std::vector<std::int32_t> branching;
+  std::int32_t budget;
+  std::string name() const { return std::string(to_string(mode)) + "_budget" + std::to_string(budget); }
 };
+// gtest prints the parameter in test listings (and ctest shows it).
+void PrintTo(const ModeCase& c, std::ostream* os) { *os << "mode " << to_string(c.mode) << ", budget " << c.budget; }
 
-class DraftModelGreedy : public ::testing::TestWithParam<std::tuple<int, int>> {};
+std::vector<ModeCase> all_mode_cases() {
+  std::vector<ModeCase> out;
+  for (const auto mode : {DraftModelMode::kChain, DraftModelMode::kTopK, DraftModelMode::kIid,
+                          DraftModelMode::kSwor, DraftModelMode::kDynamic}) {
+    for (const std::int32_t budget : {1, 2, 4, 8, 16}) out.push_back({mode, budget});
+  }
+  return out;
+}
+
+class DraftModelGreedy : public ::testing::TestWithParam<ModeCase> {};
 
 TEST_P(DraftModelGreedy, MatchesAutoregressiveOnTableTarget) {
-  const auto [mode_i, budget] = GetParam();
-  const auto mode = static_cast<DraftModelMode>(mode_i);
+  const auto [mode, budget] = GetParam();
   TableModel target(16, 2, 512, 2.0f, 3);
   // The draft is a perturbed copy: same table seed would accept everything; a different seed
   // rejects often. Use a different seed to exercise rejections.
@@ -71,9 +86,8 @@ TEST_P(DraftModelGreedy, MatchesAutoregressiveOnTableTarget) {
   for (const auto& s : sp.steps) EXPECT_LE(s.n_drafted, budget);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllModes, DraftModelGreedy,
-                         ::testing::Combine(::testing::Values(0, 1, 2, 3, 4),
-                                            ::testing::Values(1, 2, 4, 8, 16)));
+INSTANTIATE_TEST_SUITE_P(AllModes, DraftModelGreedy, ::testing::ValuesIn(all_mode_cases()),
+                         [](const ::testing::TestParamInfo<ModeCase>& info) { return info.param.name(); });
 
 TEST(Decode, DraftModelGreedyOnRandomLlamaAgreesWithAutoregressive) {
   auto info = synthetic_info(32, 64, 2, 4, 2, 50, 256);
