@@ -19,21 +19,31 @@ struct TargetRows {
   }
 };
 
+// What a rule guarantees: reports carry `lossless`, decode() checks `requires_greedy`.
+struct RuleTraits {
+  bool lossless = true;          // false only for lossy rules (typical acceptance)
+  bool requires_greedy = false;  // the output is the target's only at temperature 0 (`greedy`):
+                                 // refused with a sampled target (verifiers/rules.h check_rule_sampling)
+};
+
 class AcceptanceRule {
  public:
   virtual ~AcceptanceRule() = default;
   virtual std::string_view name() const = 0;
-  // False only for lossy rules (typical acceptance); reports carry it.
-  virtual bool lossless() const = 0;
-  // True for rules whose output is the target's only at temperature 0 (`greedy`): decode()
-  // refuses them with a sampled target (verifiers/rules.h check_rule_sampling).
-  virtual bool requires_greedy() const = 0;
+  bool lossless() const { return traits_.lossless; }
+  bool requires_greedy() const { return traits_.requires_greedy; }
   // Throws Error naming the rule and the tree property if the rule is not valid for this tree
   // (e.g. `speculative` on a tree with branching, or without q rows).
   virtual void check_tree(const DraftTree& tree) const = 0;
   // Decides the accepted path and bonus. Allocation-free when `out` has capacity.
   virtual void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
                       Acceptance& out) const = 0;
+
+ protected:
+  explicit AcceptanceRule(RuleTraits traits = {}) : traits_(traits) {}
+
+ private:
+  RuleTraits traits_;
 };
 
 }  // namespace speclab

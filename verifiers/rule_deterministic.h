@@ -25,8 +25,6 @@ namespace speclab {
 class DeterministicRule final : public AcceptanceRule {
  public:
   std::string_view name() const override { return "deterministic"; }
-  bool lossless() const override { return true; }
-  bool requires_greedy() const override { return false; }
   void check_tree(const DraftTree& tree) const override;
   void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
               Acceptance& out) const override;

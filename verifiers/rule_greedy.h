@@ -13,9 +13,8 @@ namespace speclab {
 
 class GreedyRule final : public AcceptanceRule {
  public:
+  GreedyRule() : AcceptanceRule(RuleTraits{.lossless = true, .requires_greedy = true}) {}
   std::string_view name() const override { return "greedy"; }
-  bool lossless() const override { return true; }
-  bool requires_greedy() const override { return true; }
   void check_tree(const DraftTree& tree) const override;
   void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
               Acceptance& out) const override;

@@ -16,7 +16,9 @@ void TypicalParams::validate() const {
   if (!(delta > 0.0f && delta <= 1.0f)) fail("typical rule: delta = {}: must be in (0, 1]", delta);
 }
 
-TypicalRule::TypicalRule(TypicalParams params) : params_(params) { params_.validate(); }
+TypicalRule::TypicalRule(TypicalParams params) : AcceptanceRule(RuleTraits{.lossless = false}), params_(params) {
+  params_.validate();
+}
 
 void TypicalRule::check_tree(const DraftTree& tree) const { tree.validate(); }
 

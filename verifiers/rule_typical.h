@@ -29,8 +29,6 @@ class TypicalRule final : public AcceptanceRule {
  public:
   explicit TypicalRule(TypicalParams params = {});
   std::string_view name() const override { return "typical"; }
-  bool lossless() const override { return false; }
-  bool requires_greedy() const override { return false; }
   void check_tree(const DraftTree& tree) const override;
   void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
               Acceptance& out) const override;

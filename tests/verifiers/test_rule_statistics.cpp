@@ -72,9 +72,8 @@ TEST(StatHarness, ZeroProbabilityCellFailsOutright) {
 // the ORIGINAL p instead of the residual (a classic bug). Valid for iid trees.
 class ResampleFromPRule final : public AcceptanceRule {
  public:
+  ResampleFromPRule() : AcceptanceRule(RuleTraits{.lossless = false}) {}
   std::string_view name() const override { return "wrong-resample-from-p"; }
-  bool lossless() const override { return false; }
-  bool requires_greedy() const override { return false; }
   void check_tree(const DraftTree& tree) const override { tree.validate(); }
   void accept(const DraftTree& tree, const TargetRows& p, Rng& rng,
               Acceptance& out) const override {
