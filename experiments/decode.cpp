@@ -31,14 +31,15 @@ void check_options(const DecodeOptions& o) {
 }
 
 // Reserves every result array for the longest possible run, so that steps never allocate:
-// at most max_new steps, each with at most min(budget, context) depths and one accepted rank
-// per emitted token.
+// at most max_new steps, each with at most min(budget, context) depths; accepted nodes are
+// emitted tokens, except in the last step, where a stop may cut the accepted path (up to
+// `depth` more ranks than tokens).
 void reserve(DecodeResult& r, const DecodeOptions& o, std::int32_t context) {
   const std::size_t steps = o.max_new_tokens, depth = std::min(o.budget.max_nodes, context);
   r.tokens.reserve(steps);
   r.steps.reserve(steps);
   r.drafted_by_depth.reserve(steps * (o.budget.max_depth > 0 ? std::min<std::size_t>(depth, o.budget.max_depth) : depth));
-  r.accepted_rank.reserve(steps);
+  r.accepted_rank.reserve(steps + depth);
 }
 
 // Sibling rank of `node`: its index among its parent's children (tree index order).
