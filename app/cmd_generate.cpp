@@ -37,7 +37,7 @@ int cmd_generate(int argc, char** argv) {
   opts.add_options()
       ("model", "Target model: llama2.c .bin, .gguf or Hugging Face directory", cxxopts::value<std::string>())
       ("tokenizer", "Tokenizer (default: embedded, or tok<vocab>.bin / tokenizer.bin beside the model)", cxxopts::value<std::string>())
-      ("prompt", "Prompt text", cxxopts::value<std::string>()->default_value(""))
+      ("prompt", "Prompt text (required, not empty; BOS is prepended)", cxxopts::value<std::string>())
       ("steps", "Total positions incl. BOS and prompt, as llama2.c -n (default 256)", cxxopts::value<int>())
       ("max-new", "New tokens to generate (instead of --steps)", cxxopts::value<int>())
       ("temperature", "0 = greedy", cxxopts::value<float>()->default_value("0"))
@@ -45,6 +45,7 @@ int cmd_generate(int argc, char** argv) {
       ("top-p", "Nucleus mass (1 = off)", cxxopts::value<float>()->default_value("1"))
       ("seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("0"))
       ("threads", "Threads for the models", cxxopts::value<int>()->default_value("2"))
+      ("ctx", "Context (KV cache slots) of the target (default: min(model maximum, 4096))", cxxopts::value<int>())
       ("drafter", "Drafter spec NAME[:key=value,...] (drafters and their keys below)", cxxopts::value<std::string>()->default_value(std::string(kAutoregressive)))
       ("draft-model", "Draft model file (default of a drafter's model= key)", cxxopts::value<std::string>()->default_value(""))
       ("rule", "Acceptance rule (default: the lossless rule valid for the drafter's trees)", cxxopts::value<std::string>()->default_value(""))
@@ -54,13 +55,21 @@ int cmd_generate(int argc, char** argv) {
       ("json", "One JSON object per sample on stdout");
   auto r = parse_or_usage(opts, argc, argv, drafter_help());
   const std::string model_path = required(r, "model");
+  const std::string prompt_text = required(r, "prompt");
+  if (prompt_text.empty()) {
+    throw UsageError("--prompt = '': must not be empty (the text to continue; BOS is prepended)");
+  }
   if (r.count("steps") && r.count("max-new")) throw UsageError("give at most one of --steps and --max-new");
   const int threads = r["threads"].as<int>();
   if (threads < 1 || threads > 1024) throw UsageError(fmt::format("--threads = {}: must be in [1, 1024]", threads));
   const int n_samples = r["num-samples"].as<int>();
-  if (n_samples < 1) throw UsageError(fmt::format("--num-samples = {}: must be >= 1", n_samples));
+  if (n_samples < 1 || n_samples > 100000) {
+    throw UsageError(fmt::format("--num-samples = {}: must be in [1, 100000]", n_samples));
+  }
   const int budget = r["budget"].as<int>();
-  if (budget < 0) throw UsageError(fmt::format("--budget = {}: must be >= 0", budget));
+  if (budget < 0 || budget > kMaxBudgetLimit) {
+    throw UsageError(fmt::format("--budget = {}: must be in [0, {}]", budget, kMaxBudgetLimit));
+  }
 
   DecodeOptions dopt;
   dopt.sampling.temperature = r["temperature"].as<float>();
@@ -69,7 +78,20 @@ int cmd_generate(int argc, char** argv) {
   dopt.sampling.validate();
   dopt.budget.max_nodes = budget;
   dopt.budget.max_depth = r["depth"].as<int>();
-  if (dopt.budget.max_depth < 0) throw UsageError(fmt::format("--depth = {}: must be >= 0", dopt.budget.max_depth));
+  if (dopt.budget.max_depth < 0 || dopt.budget.max_depth > kMaxDepthLimit) {
+    throw UsageError(fmt::format("--depth = {}: must be in [0, {}] (0 = unlimited)", dopt.budget.max_depth, kMaxDepthLimit));
+  }
+  int ctx = -1;
+  if (r.count("ctx")) {
+    ctx = r["ctx"].as<int>();
+    if (ctx < 1) throw UsageError(fmt::format("--ctx = {}: must be >= 1", ctx));
+  }
+  if (r.count("max-new")) {
+    const int n = r["max-new"].as<int>();
+    if (n < 0 || n > kMaxNewTokensLimit) {
+      throw UsageError(fmt::format("--max-new = {}: must be in [0, {}]", n, kMaxNewTokensLimit));
+    }
+  }
 
   auto weights = load_weights_shared(model_path);
   const ModelInfo& info = weights->info;
@@ -79,21 +101,23 @@ int cmd_generate(int argc, char** argv) {
     fail("tokenizer vocab_size = {}: must equal the model's vocab_size = {} ({})", tok->vocab_size(),
          info.vocab_size, model_path);
   }
-  const std::vector<Token> prompt = tok->encode(r["prompt"].as<std::string>(), true);
+  const std::vector<Token> prompt = tok->encode(prompt_text, true);
   if (prompt.empty()) fail("prompt: encodes to no tokens and the tokenizer has no BOS");
+  if (ctx > info.max_seq_len) {
+    fail("--ctx = {}: must be at most the model's maximum context {} ({})", ctx, info.max_seq_len, model_path);
+  }
+  LlamaModel target(weights, threads, ctx);
   if (r.count("max-new")) {
     dopt.max_new_tokens = r["max-new"].as<int>();
-    if (dopt.max_new_tokens < 0) throw UsageError("--max-new must be >= 0");
   } else {
     int steps = r.count("steps") ? r["steps"].as<int>() : 256;
     if (steps <= 0) throw UsageError(fmt::format("--steps = {}: must be > 0", steps));
-    steps = std::min(steps, info.max_seq_len);  // as llama2.c
+    steps = std::min(steps, target.info().max_seq_len);  // as llama2.c
     // llama2.c runs positions 0..steps-1 and prints the token chosen at each: the sequence ends
     // with steps + 1 tokens (BOS included).
     dopt.max_new_tokens = std::max<int>(0, steps + 1 - static_cast<int>(prompt.size()));
   }
 
-  LlamaModel target(weights, threads);
   DrafterEnv env{&info, r["draft-model"].as<std::string>(), threads, weights};
   const std::string drafter_spec = r["drafter"].as<std::string>();
   auto drafter = make_drafter(drafter_spec, env);

@@ -12,6 +12,7 @@
 
 #include "app/cli.h"
 #include "base/error.h"
+#include "base/input_file.h"
 #include "model/llama_model.h"
 #include "formats/model_loader.h"
 #include "tokenizers/tokenizer_loader.h"
@@ -188,11 +189,7 @@ int cmd_train_heads(int argc, char** argv) {
   DistillData data;
   const auto t0 = std::chrono::steady_clock::now();
   if (r.count("corpus")) {
-    std::ifstream f(source, std::ios::binary);
-    if (!f) fail("{}: cannot open corpus", source);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::vector<Token> toks = tok->encode(ss.str(), true);
+    const std::vector<Token> toks = tok->encode(read_input_file(source, kMaxTextInputBytes, "a corpus"), true);
     std::cerr << fmt::format("train-heads: corpus {} = {} tokens\n", source, toks.size());
     data = distill_from_corpus(target, toks, dopt, &std::cerr);
   } else {

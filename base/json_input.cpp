@@ -34,7 +34,7 @@ struct DepthExceeded {
 
 }  // namespace
 
-json parse_json(std::string_view text, std::string_view what) {
+json parse_json(std::string_view text, std::string_view what, std::uint64_t file_offset) {
   // The callback sees every value as it is parsed, before anything recurses over the result;
   // nlohmann's parser itself keeps its nesting on the heap.
   const json::parser_callback_t limit = [](int depth, json::parse_event_t event, json&) {
@@ -48,7 +48,10 @@ json parse_json(std::string_view text, std::string_view what) {
     return json::parse(text.begin(), text.end(), limit);
   } catch (const DepthExceeded& d) {
     fail("{}: JSON nested deeper than {} levels (the limit for untrusted input)", what, kMaxJsonDepth);
-  } catch (const json::exception& e) {
+  } catch (const json::parse_error& e) {
+    fail("{}: not valid JSON at byte {}: {}", what, file_offset + (e.byte > 0 ? e.byte - 1 : 0),
+         quote_untrusted(e.what(), 200));
+  } catch (const json::exception& e) {  // out_of_range (1e400) and the like
     fail("{}: not valid JSON: {}", what, quote_untrusted(e.what(), 200));
   }
 }

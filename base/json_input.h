@@ -21,9 +21,10 @@ namespace speclab {
 
 inline constexpr int kMaxJsonDepth = 128;
 
-// Parses `text`; `what` names the input in errors ("<what>: not valid JSON: ...",
-// "<what>: nesting deeper than 128 levels at byte N").
-nlohmann::json parse_json(std::string_view text, std::string_view what);
+// Parses `text`; `what` names the input in errors ("<what>: not valid JSON at byte N: ...",
+// "<what>: JSON nested deeper than 128 levels ..."). Byte N is the 0-based offset of the error
+// in the file, `text` starting at byte `file_offset` of it (a safetensors header starts at 8).
+nlohmann::json parse_json(std::string_view text, std::string_view what, std::uint64_t file_offset = 0);
 
 // `s` as it may appear in an error message: at most max_chars characters (then "..."), control
 // characters shown as '?'.

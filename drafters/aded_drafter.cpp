@@ -1,10 +1,12 @@
 #include "drafters/aded_drafter.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 
 #include "base/error.h"
+#include "base/input_file.h"
 
 namespace speclab {
 namespace {
@@ -185,17 +187,19 @@ const AdedOptions& checked(const AdedOptions& o) {
 AdedDrafter::AdedDrafter(const AdedOptions& options)
     : options_(checked(options)), table_(options.top_c), initial_(options.top_c) {
   if (!options_.corpus_path.empty()) {
-    std::ifstream f(options_.corpus_path, std::ios::binary | std::ios::ate);
-    if (!f) fail("drafter aded: corpus = {}: cannot open the file", options_.corpus_path);
-    const auto size = static_cast<std::int64_t>(f.tellg());
+    std::string bytes;
+    try {
+      bytes = read_input_file(options_.corpus_path, kMaxTextInputBytes, "an ADED corpus");
+    } catch (const Error& e) {
+      fail("drafter aded: corpus = {}: {}", options_.corpus_path, e.what());
+    }
+    const auto size = static_cast<std::int64_t>(bytes.size());
     if (size <= 0 || size % 4 != 0) {
       fail("drafter aded: corpus = {}: size {} bytes: expected a non-empty stream of int32 ids",
            options_.corpus_path, size);
     }
     std::vector<Token> tokens(static_cast<std::size_t>(size / 4));
-    f.seekg(0);
-    f.read(reinterpret_cast<char*>(tokens.data()), size);
-    if (!f) fail("drafter aded: corpus = {}: read failed", options_.corpus_path);
+    std::memcpy(tokens.data(), bytes.data(), bytes.size());
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       if (tokens[i] < 0) fail("drafter aded: corpus = {}: token {} = {}: ids must be >= 0", options_.corpus_path, i, tokens[i]);
     }

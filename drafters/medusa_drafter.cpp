@@ -9,6 +9,8 @@
 #include <numeric>
 
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
 
 namespace speclab {
 
@@ -24,14 +26,9 @@ HeadConfig read_config(const std::string& dir, HeadKind want, std::string_view d
          drafter, dir);
   }
   const std::string json_path = (fs::path(dir) / "heads.json").string();
-  std::ifstream in(json_path);
-  if (!in) fail("drafter {}: heads = {}: {} not found", drafter, dir, json_path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail("drafter {}: heads = {}: {}: malformed JSON: {}", drafter, dir, json_path, e.what());
-  }
+  if (!fs::exists(json_path, ec)) fail("drafter {}: heads = {}: {} not found", drafter, dir, json_path);
+  const nlohmann::json j = parse_json(read_input_file(json_path, kMaxTextInputBytes, "a heads.json"),
+                                      fmt::format("drafter {}: heads = {}: {}", drafter, dir, json_path));
   HeadConfig cfg = head_config_from_json(j, json_path);
   if (cfg.kind != want) {
     const std::string_view hint = cfg.kind == HeadKind::kMedusa  ? " (use the medusa drafter)"

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "base/input_file.h"
 #include "trees/choices.h"
 
 namespace speclab {
@@ -388,15 +389,21 @@ void RecyclingDrafter::save_state(const std::string& path) const {
 }
 
 void RecyclingDrafter::load_state(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail("drafter recycling: load {}: cannot open the file", path);
+  std::string bytes;
+  try {
+    // Header (20 bytes) + at most 2^24 x k ids: larger files are refused before reading.
+    bytes = read_input_file(path, 20 + (std::uint64_t{1} << 24) * static_cast<std::uint64_t>(options_.k) * 4,
+                            "a Token Recycling state file");
+  } catch (const Error& e) {
+    fail("drafter recycling: load {}: {}", path, e.what());
+  }
+  if (bytes.size() < 20) fail("drafter recycling: load {}: file shorter than the 20-byte header", path);
   char magic[8] = {};
   std::uint32_t version = 0;
   std::int32_t header[2] = {0, 0};
-  f.read(magic, sizeof(magic));
-  f.read(reinterpret_cast<char*>(&version), sizeof(version));
-  f.read(reinterpret_cast<char*>(header), sizeof(header));
-  if (!f) fail("drafter recycling: load {}: file shorter than the 20-byte header", path);
+  std::memcpy(magic, bytes.data(), sizeof(magic));
+  std::memcpy(&version, bytes.data() + 8, sizeof(version));
+  std::memcpy(header, bytes.data() + 12, sizeof(header));
   if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
     fail("drafter recycling: load {}: magic: not a Token Recycling state file (expected SPLTRCY1)", path);
   }
@@ -404,12 +411,11 @@ void RecyclingDrafter::load_state(const std::string& path) {
   const std::int32_t vocab = header[0], k = header[1];
   if (vocab <= 0 || vocab > (1 << 24)) fail("drafter recycling: load {}: vocab = {}: must be in [1, 2^24]", path, vocab);
   if (k != options_.k) fail("drafter recycling: load {}: k = {}: the drafter has k = {}", path, k, options_.k);
+  const std::uint64_t want = 20 + static_cast<std::uint64_t>(vocab) * static_cast<std::uint64_t>(k) * sizeof(Token);
+  if (bytes.size() < want) fail("drafter recycling: load {}: truncated: expected {} x {} ids after the header", path, vocab, k);
+  if (bytes.size() > want) fail("drafter recycling: load {}: trailing bytes after {} x {} ids", path, vocab, k);
   std::vector<Token> adj(static_cast<std::size_t>(vocab) * k);
-  f.read(reinterpret_cast<char*>(adj.data()), static_cast<std::streamsize>(adj.size() * sizeof(Token)));
-  if (!f) fail("drafter recycling: load {}: truncated: expected {} x {} ids after the header", path, vocab, k);
-  if (f.peek() != std::char_traits<char>::eof()) {
-    fail("drafter recycling: load {}: trailing bytes after {} x {} ids", path, vocab, k);
-  }
+  std::memcpy(adj.data(), bytes.data() + 20, adj.size() * sizeof(Token));
   for (std::size_t i = 0; i < adj.size(); ++i) {
     if (adj[i] < -1 || adj[i] >= vocab) {
       fail("drafter recycling: load {}: row {} entry {} = {}: ids must be in [-1, {})", path,

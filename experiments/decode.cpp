@@ -26,16 +26,25 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 
 void check_options(const DecodeOptions& o) {
   o.sampling.validate();
-  if (o.max_new_tokens < 0) fail("max_new_tokens = {}: must be >= 0", o.max_new_tokens);
-  if (o.budget.max_nodes < 0) fail("budget = {}: must be >= 0", o.budget.max_nodes);
+  if (o.max_new_tokens < 0 || o.max_new_tokens > kMaxNewTokensLimit) {
+    fail("max_new_tokens = {}: must be in [0, {}]", o.max_new_tokens, kMaxNewTokensLimit);
+  }
+  if (o.budget.max_nodes < 0 || o.budget.max_nodes > kMaxBudgetLimit) {
+    fail("budget = {}: must be in [0, {}] draft nodes per step", o.budget.max_nodes, kMaxBudgetLimit);
+  }
+  if (o.budget.max_depth < 0 || o.budget.max_depth > kMaxDepthLimit) {
+    fail("depth cap = {}: must be in [0, {}] (0 = unlimited)", o.budget.max_depth, kMaxDepthLimit);
+  }
 }
 
 // Reserves every result array for the longest possible run, so that steps never allocate:
-// at most max_new steps, each with at most min(budget, context) depths; accepted nodes are
+// every step emits at least one token, so there are at most min(max_new, room) steps (room =
+// context left after the prompt), each with at most min(budget, room) depths; accepted nodes are
 // emitted tokens, except in the last step, where a stop may cut the accepted path (up to
 // `depth` more ranks than tokens).
-void reserve(DecodeResult& r, const DecodeOptions& o, std::int32_t context) {
-  const std::size_t steps = o.max_new_tokens, depth = std::min(o.budget.max_nodes, context);
+void reserve(DecodeResult& r, const DecodeOptions& o, std::int32_t room) {
+  room = std::max(room, 0);
+  const std::size_t steps = std::min(o.max_new_tokens, room), depth = std::min(o.budget.max_nodes, room);
   r.tokens.reserve(steps);
   r.steps.reserve(steps);
   r.drafted_by_depth.reserve(steps * (o.budget.max_depth > 0 ? std::min<std::size_t>(depth, o.budget.max_depth) : depth));
@@ -106,15 +115,17 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
   check_options(options);
   if (rule) check_rule_sampling(*rule, options.sampling);
   DecodeResult result;
-  reserve(result, options, info.max_seq_len);
+  const std::int32_t room =
+      info.max_seq_len - static_cast<std::int32_t>(std::min<std::size_t>(prompt.size(), info.max_seq_len));
+  reserve(result, options, room);
   std::vector<Token> seq(prompt.begin(), prompt.end());
-  seq.reserve(prompt.size() + options.max_new_tokens);
+  seq.reserve(prompt.size() + std::min(options.max_new_tokens, room));
   Rng rng(options.seed);
   Rng draft_rng = rng.split();
   DefaultRules default_rules(options.sampling.greedy());
   DraftTree tree;
   Acceptance acc;
-  acc.path.reserve(options.budget.max_nodes + 1);
+  acc.path.reserve(std::min(options.budget.max_nodes, std::max(room, 0)) + 1);
 
   TargetSession session(target, drafter ? drafter->needs() : DrafterNeeds{});
   const auto t_prefill = Clock::now();

@@ -16,6 +16,12 @@
 
 namespace speclab {
 
+// Range limits of the options (specs and the CLI check the same bounds): beyond them a value is
+// a typo, not an experiment, and would only size allocations.
+inline constexpr std::int32_t kMaxNewTokensLimit = 1 << 20;  // generated tokens per sequence
+inline constexpr std::int32_t kMaxBudgetLimit = 4096;        // draft nodes per step
+inline constexpr std::int32_t kMaxDepthLimit = 4096;         // depth cap of a draft tree
+
 struct DecodeOptions {
   SamplingParams sampling;
   std::int32_t max_new_tokens = 128;  // generated tokens (bonus included); prompt not counted
@@ -65,7 +71,8 @@ struct DecodeResult {
 // DefaultRules). A given rule must accept the drafter's trees (rule->check_tree is called on
 // every tree and throws Error otherwise). The target's cache is reset (truncate(0)) first.
 // Throws Error for bad options, an empty prompt, out-of-range token ids, or a prompt that does
-// not fit the context. Every result array is reserved up front: steps allocate nothing.
+// not fit the context. Every result array is reserved up front for the longest run the options
+// and the remaining context allow (never more): steps allocate nothing.
 DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRule* rule,
                     std::span<const Token> prompt, const DecodeOptions& options);
 

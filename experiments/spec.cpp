@@ -11,11 +11,19 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
+#include "experiments/decode.h"
 #include "drafters/drafter_params.h"
 #include "drafters/registry.h"
 #include "verifiers/rules.h"
 
 namespace speclab {
+
+namespace {
+constexpr double kMaxTemperature = 100.0;     // beyond it sampling is uniform to float precision
+constexpr std::int32_t kMaxRepetitions = 10000;
+}  // namespace
 
 namespace {
 
@@ -34,13 +42,16 @@ class FieldReader {
 
   void get_string(const char* key, std::string& out) {
     if (!j_.contains(key)) return;
-    if (!j_[key].is_string()) return problem(key, fmt::format("= {}: must be a string", j_[key].dump()));
+    if (!j_[key].is_string()) return problem(key, fmt::format("= {}: must be a string", json_excerpt(j_[key])));
     out = j_[key].get<std::string>();
   }
   void get_int(const char* key, std::int32_t& out) {
     if (!j_.contains(key)) return;
     if (!j_[key].is_number_integer()) {
-      return problem(key, fmt::format("= {}: must be an integer", j_[key].dump()));
+      return problem(key, fmt::format("= {}: must be an integer", json_excerpt(j_[key])));
+    }
+    if (j_[key].is_number_unsigned() && j_[key].get<std::uint64_t>() > INT32_MAX) {
+      return problem(key, fmt::format("= {}: out of range", json_excerpt(j_[key])));
     }
     const long long v = j_[key].get<long long>();
     if (v < INT32_MIN || v > INT32_MAX) return problem(key, fmt::format("= {}: out of range", v));
@@ -48,7 +59,7 @@ class FieldReader {
   }
   void get_double(const char* key, double& out) {
     if (!j_.contains(key)) return;
-    if (!j_[key].is_number()) return problem(key, fmt::format("= {}: must be a number", j_[key].dump()));
+    if (!j_[key].is_number()) return problem(key, fmt::format("= {}: must be a number", json_excerpt(j_[key])));
     out = j_[key].get<double>();
   }
   // A list, or a single value taken as a one-element list.
@@ -62,8 +73,9 @@ class FieldReader {
     if (!l) return;
     std::vector<std::int32_t> v;
     for (const auto& e : *l) {
-      if (!e.is_number_integer() || e.get<long long>() < INT32_MIN || e.get<long long>() > INT32_MAX) {
-        return problem(key, fmt::format("= {}: must be a list of integers", j_[key].dump()));
+      if (!e.is_number_integer() || (e.is_number_unsigned() && e.get<std::uint64_t>() > INT32_MAX) ||
+          e.get<long long>() < INT32_MIN || e.get<long long>() > INT32_MAX) {
+        return problem(key, fmt::format("= {}: must be a list of integers", json_excerpt(j_[key])));
       }
       v.push_back(static_cast<std::int32_t>(e.get<long long>()));
     }
@@ -75,7 +87,7 @@ class FieldReader {
     std::vector<std::uint64_t> v;
     for (const auto& e : *l) {
       if (!e.is_number_integer() || (e.is_number_integer() && !e.is_number_unsigned() && e.get<long long>() < 0)) {
-        return problem(key, fmt::format("= {}: must be a list of non-negative integers", j_[key].dump()));
+        return problem(key, fmt::format("= {}: must be a list of non-negative integers", json_excerpt(j_[key])));
       }
       v.push_back(e.get<std::uint64_t>());
     }
@@ -86,7 +98,7 @@ class FieldReader {
     if (!l) return;
     std::vector<double> v;
     for (const auto& e : *l) {
-      if (!e.is_number()) return problem(key, fmt::format("= {}: must be a list of numbers", j_[key].dump()));
+      if (!e.is_number()) return problem(key, fmt::format("= {}: must be a list of numbers", json_excerpt(j_[key])));
       v.push_back(e.get<double>());
     }
     out = v;
@@ -96,7 +108,7 @@ class FieldReader {
     if (!l) return;
     std::vector<std::string> v;
     for (const auto& e : *l) {
-      if (!e.is_string()) return problem(key, fmt::format("= {}: must be a list of strings", j_[key].dump()));
+      if (!e.is_string()) return problem(key, fmt::format("= {}: must be a list of strings", json_excerpt(j_[key])));
       v.push_back(e.get<std::string>());
     }
     out = v;
@@ -138,7 +150,7 @@ void parse_drafters(const json& j, const std::string& source, ExperimentSpec& sp
       d.spec = e["name"].get<std::string>();
       if (e.contains("params")) {
         if (!e["params"].is_object()) {
-          problems.push_back(fmt::format("{}: params = {}: must be an object", where, e["params"].dump()));
+          problems.push_back(fmt::format("{}: params = {}: must be an object", where, json_excerpt(e["params"])));
         } else {
           std::vector<std::string> kv;
           for (const auto& [key, value] : e["params"].items()) kv.push_back(key + "=" + param_text(value));
@@ -151,13 +163,13 @@ void parse_drafters(const json& j, const std::string& source, ExperimentSpec& sp
       }
       if (e.contains("optional")) {
         if (!e["optional"].is_boolean()) {
-          problems.push_back(fmt::format("{}: optional = {}: must be true or false", where, e["optional"].dump()));
+          problems.push_back(fmt::format("{}: optional = {}: must be true or false", where, json_excerpt(e["optional"])));
         } else {
           d.optional = e["optional"].get<bool>();
         }
       }
     } else {
-      problems.push_back(fmt::format("{} = {}: must be a drafter spec string or an object", where, e.dump()));
+      problems.push_back(fmt::format("{} = {}: must be a drafter spec string or an object", where, json_excerpt(e)));
       continue;
     }
     spec.drafters.push_back(std::move(d));
@@ -174,23 +186,36 @@ std::vector<std::string> spec_problems(const ExperimentSpec& s, const std::strin
   if (s.max_prompts < 0) add(fmt::format("max_prompts = {}: must be >= 0 (0 = all)", s.max_prompts));
   if (s.budgets.empty()) add("budgets: at least one budget is required");
   for (auto b : s.budgets) {
-    if (b <= 0) add(fmt::format("budgets: budget = {}: must be > 0 (draft nodes per step)", b));
+    if (b <= 0 || b > kMaxBudgetLimit) {
+      add(fmt::format("budgets: budget = {}: must be in [1, {}] (draft nodes per step)", b, kMaxBudgetLimit));
+    }
   }
   if (s.depths.empty()) add("depths: at least one depth cap is required (0 = unlimited)");
   for (auto d : s.depths) {
-    if (d < 0) add(fmt::format("depths: depth = {}: must be >= 0 (0 = unlimited)", d));
+    if (d < 0 || d > kMaxDepthLimit) {
+      add(fmt::format("depths: depth = {}: must be in [0, {}] (0 = unlimited)", d, kMaxDepthLimit));
+    }
   }
   if (s.temperatures.empty()) add("temperatures: at least one temperature is required");
   for (double t : s.temperatures) {
-    if (!std::isfinite(t) || t < 0) add(fmt::format("temperatures: temperature = {}: must be >= 0", t));
+    if (!std::isfinite(t) || t < 0 || t > kMaxTemperature) {
+      add(fmt::format("temperatures: temperature = {}: must be in [0, {}]", t, kMaxTemperature));
+    }
   }
   if (s.top_k < 0) add(fmt::format("top_k = {}: must be >= 0 (0 = off)", s.top_k));
   if (!(s.top_p > 0.0 && s.top_p <= 1.0)) add(fmt::format("top_p = {}: must be in (0, 1]", s.top_p));
   if (s.seeds.empty()) add("seeds: at least one seed is required");
-  if (s.max_new_tokens < 1) add(fmt::format("max_new_tokens = {}: must be >= 1", s.max_new_tokens));
+  if (s.max_new_tokens < 1 || s.max_new_tokens > kMaxNewTokensLimit) {
+    add(fmt::format("max_new_tokens = {}: must be in [1, {}]", s.max_new_tokens, kMaxNewTokensLimit));
+  }
   if (s.state != "cold" && s.state != "warm") add(fmt::format("state = '{}': must be cold or warm", s.state));
   if (s.threads < 1 || s.threads > 1024) add(fmt::format("threads = {}: must be in [1, 1024]", s.threads));
-  if (s.repetitions < 1) add(fmt::format("repetitions = {}: must be >= 1", s.repetitions));
+  if (s.repetitions < 1 || s.repetitions > kMaxRepetitions) {
+    add(fmt::format("repetitions = {}: must be in [1, {}]", s.repetitions, kMaxRepetitions));
+  }
+  if (s.seeds.size() > static_cast<std::size_t>(kMaxRepetitions)) {
+    add(fmt::format("seeds: {} seeds: at most {}", s.seeds.size(), kMaxRepetitions));
+  }
   const auto known_rules = rule_names();
   auto check_rules = [&](const std::vector<std::string>& rules, const std::string& where) {
     if (rules.empty()) add(fmt::format("{}: at least one rule is required (\"auto\" = lossless default)", where));
@@ -225,12 +250,7 @@ void throw_if_problems(const std::vector<std::string>& problems) {
 }
 
 ExperimentSpec parse_spec(const std::string& json_text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    fail("{}: not valid JSON: {}", source, e.what());
-  }
+  const json j = parse_json(json_text, source);
   if (!j.is_object()) fail("{}: an experiment spec must be a JSON object", source);
   static const std::set<std::string> kKeys = {
       "name", "model", "tokenizer", "draft_model", "prompts", "max_prompts", "drafters", "rules",
@@ -270,11 +290,7 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
 }
 
 ExperimentSpec load_spec(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open experiment spec: file not found or unreadable", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_spec(ss.str(), path);
+  return parse_spec(read_input_file(path, kMaxTextInputBytes, "an experiment spec"), path);
 }
 
 nlohmann::json spec_to_json(const ExperimentSpec& s) {

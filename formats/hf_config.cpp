@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
 
 namespace speclab {
 
@@ -63,7 +65,7 @@ class ConfigReader {
     if (!v.is_number_integer()) wrong_type(field, v, "an integer");
     if (v.is_number_unsigned() &&
         v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      fail("{}: {} = {}: out of range", source_, field, v.dump());
+      fail("{}: {} = {}: out of range", source_, field, json_excerpt(v));
     }
     return v.get<std::int64_t>();
   }
@@ -74,7 +76,7 @@ class ConfigReader {
   }
 
   [[noreturn]] void wrong_type(const std::string& field, const json& v, const char* want) const {
-    fail("{}: {} = {}: must be {} (found {})", source_, field, v.dump(), want, json_type(v));
+    fail("{}: {} = {}: must be {} (found {})", source_, field, json_excerpt(v), want, json_type(v));
   }
 
   const std::string& source() const { return source_; }
@@ -108,7 +110,7 @@ std::string pick_architecture(const ConfigReader& r) {
     const std::string s = e.get<std::string>();
     if (s == "LlamaForCausalLM" || s == "MistralForCausalLM" || s == "Qwen2ForCausalLM") return s;
   }
-  fail("{}: architectures = {}: unsupported (supported: {})", r.source(), a.dump(), kSupported);
+  fail("{}: architectures = {}: unsupported (supported: {})", r.source(), json_excerpt(a), kSupported);
 }
 
 RopeScaling parse_rope_scaling(const ConfigReader& r) {
@@ -123,7 +125,7 @@ RopeScaling parse_rope_scaling(const ConfigReader& r) {
   } else if (o.contains("type")) {
     type = sub.string_or("type", "");
   } else {
-    fail("{}: rope_scaling = {}: needs a rope_type (or type) field", r.source(), o.dump());
+    fail("{}: rope_scaling = {}: needs a rope_type (or type) field", r.source(), json_excerpt(o));
   }
   auto factor = [&](const char* field) {
     if (!o.contains(field)) fail("{}: rope_scaling.{} is missing", r.source(), field);
@@ -163,12 +165,7 @@ RopeScaling parse_rope_scaling(const ConfigReader& r) {
 HfConfig parse_hf_config(std::string_view json_text, const std::string& source,
                          std::int32_t max_seq_len_cap) {
   if (max_seq_len_cap < 1) fail("{}: max_seq_len cap = {}: must be positive", source, max_seq_len_cap);
-  json root;
-  try {
-    root = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
-    fail("{}: malformed JSON at byte {}: {}", source, e.byte, e.what());
-  }
+  const json root = parse_json(json_text, source);
   if (!root.is_object()) fail("{}: config is a JSON {}: must be an object", source, json_type(root));
   const ConfigReader r(root, source);
 
@@ -250,12 +247,7 @@ HfConfig parse_hf_config(std::string_view json_text, const std::string& source,
 }
 
 HfConfig load_hf_config(const std::string& path, std::int32_t max_seq_len_cap) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open config", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) fail("{}: read error", path);
-  return parse_hf_config(ss.str(), path, max_seq_len_cap);
+  return parse_hf_config(read_input_file(path, kMaxTextInputBytes, "a config.json"), path, max_seq_len_cap);
 }
 
 }  // namespace speclab

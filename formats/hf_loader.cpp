@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
 #include "formats/safetensors.h"
 
 namespace speclab {
@@ -86,23 +88,14 @@ class TensorSource {
  private:
   void open_index(const std::string& dir, const std::string& index_path) {
     where_ = index_path;
-    std::ifstream in(index_path, std::ios::binary);
-    if (!in) fail("{}: cannot open", index_path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    json root;
-    try {
-      root = json::parse(ss.str());
-    } catch (const json::parse_error& e) {
-      fail("{}: malformed JSON at byte {}: {}", index_path, e.byte, e.what());
-    }
+    const json root = parse_json(read_input_file(index_path, kMaxTextInputBytes, "a safetensors index"), index_path);
     if (!root.is_object() || !root.contains("weight_map") || !root.at("weight_map").is_object()) {
       fail("{}: weight_map is missing or not an object", index_path);
     }
     std::map<std::string, std::size_t> file_index;
     for (const auto& [name, v] : root.at("weight_map").items()) {
       if (!v.is_string()) {
-        fail("{}: weight_map.{} = {}: must be a file name string", index_path, name, v.dump());
+        fail("{}: weight_map.{} = {}: must be a file name string", index_path, name, json_excerpt(v));
       }
       const std::string file = v.get<std::string>();
       // Shards live beside the index: plain file names only (no paths, no "..").

@@ -10,23 +10,13 @@
 #include <utility>
 
 #include "base/error.h"
+#include "base/input_file.h"
 
 namespace speclab {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int e = errno;
-    ::close(fd);
-    fail("{}: cannot stat: {}", path, std::strerror(e));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    fail("{}: is a directory, expected a file", path);
-  }
-  size_ = static_cast<std::uint64_t>(st.st_size);
+  // Regular files only: a FIFO or a device would block or never end.
+  const int fd = open_regular_file(path, size_);
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

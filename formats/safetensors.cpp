@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_input.h"
 #include "base/half.h"
 
 namespace speclab {
@@ -78,12 +79,12 @@ namespace {
 std::int64_t get_offset(const std::string& path, const std::string& name,
                         const nlohmann::json& v) {
   if (!v.is_number_unsigned()) {  // nlohmann parses non-negative integers as unsigned
-    fail("{}: tensor {}: data_offsets = {}: must be two non-negative integers", path, name,
-         v.dump());
+    fail("{}: tensor {}: data_offsets = {}: must be two non-negative integers", path, quote_untrusted(name),
+         json_excerpt(v));
   }
   const std::uint64_t u = v.get<std::uint64_t>();
   if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    fail("{}: tensor {}: data offset {} is out of range", path, name, u);
+    fail("{}: tensor {}: data offset {} is out of range", path, quote_untrusted(name), u);
   }
   return static_cast<std::int64_t>(u);
 }
@@ -93,40 +94,40 @@ SafetensorsTensor parse_entry(const std::string& path, const std::string& name,
   if (!e.is_object()) {
     fail("{}: tensor {}: header entry is a JSON {}: must be an object with dtype, shape and "
          "data_offsets",
-         path, name, json_type(e));
+         path, quote_untrusted(name), json_type(e));
   }
   SafetensorsTensor t;
   t.name = name;
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
-    if (!e.contains(key)) fail("{}: tensor {}: field {} is missing", path, name, key);
+    if (!e.contains(key)) fail("{}: tensor {}: field {} is missing", path, quote_untrusted(name), key);
   }
   const auto& dt = e.at("dtype");
   if (!dt.is_string()) {
-    fail("{}: tensor {}: dtype = {}: must be a string (found {})", path, name, dt.dump(),
+    fail("{}: tensor {}: dtype = {}: must be a string (found {})", path, quote_untrusted(name), json_excerpt(dt),
          json_type(dt));
   }
   if (!parse_safetensors_dtype(dt.get<std::string>(), t.dtype)) {
     fail("{}: tensor {}: dtype = {}: unknown safetensors dtype (known: F64, F32, F16, BF16, "
          "I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2)",
-         path, name, dt.get<std::string>());
+         path, quote_untrusted(name), dt.get<std::string>());
   }
   const auto& sh = e.at("shape");
   if (!sh.is_array()) {
     fail("{}: tensor {}: shape = {}: must be an array of non-negative integers (found {})", path,
-         name, sh.dump(), json_type(sh));
+         name, json_excerpt(sh), json_type(sh));
   }
   // Element count and byte size, checked against overflow at every step.
   const std::int64_t esize = safetensors_dtype_size(t.dtype);
   std::int64_t n_bytes = esize;
   for (const auto& d : sh) {
     if (!d.is_number_unsigned()) {
-      fail("{}: tensor {}: shape = {}: must be an array of non-negative integers", path, name,
-           sh.dump());
+      fail("{}: tensor {}: shape = {}: must be an array of non-negative integers", path, quote_untrusted(name),
+           json_excerpt(sh));
     }
     const std::uint64_t u = d.get<std::uint64_t>();
     if (u > (1ull << 40) || (u > 0 && n_bytes > std::numeric_limits<std::int64_t>::max() /
                                                     static_cast<std::int64_t>(u))) {
-      fail("{}: tensor {}: shape = {}: byte size overflows", path, name, sh.dump());
+      fail("{}: tensor {}: shape = {}: byte size overflows", path, quote_untrusted(name), json_excerpt(sh));
     }
     t.shape.push_back(static_cast<std::int64_t>(u));
     n_bytes *= static_cast<std::int64_t>(u);
@@ -134,17 +135,17 @@ SafetensorsTensor parse_entry(const std::string& path, const std::string& name,
   const auto& off = e.at("data_offsets");
   if (!off.is_array() || off.size() != 2) {
     fail("{}: tensor {}: data_offsets = {}: must be two non-negative integers [begin, end]",
-         path, name, off.dump());
+         path, quote_untrusted(name), json_excerpt(off));
   }
-  t.begin = get_offset(path, name, off[0]);
-  t.end = get_offset(path, name, off[1]);
+  t.begin = get_offset(path, quote_untrusted(name), off[0]);
+  t.end = get_offset(path, quote_untrusted(name), off[1]);
   if (t.begin > t.end) {
-    fail("{}: tensor {}: data_offsets = [{}, {}]: begin must not exceed end", path, name, t.begin,
+    fail("{}: tensor {}: data_offsets = [{}, {}]: begin must not exceed end", path, quote_untrusted(name), t.begin,
          t.end);
   }
   if (t.end - t.begin != n_bytes) {
     fail("{}: tensor {}: data_offsets = [{}, {}] span {} bytes: shape {} of {} needs {} bytes",
-         path, name, t.begin, t.end, t.end - t.begin, sh.dump(), dt.get<std::string>(), n_bytes);
+         path, quote_untrusted(name), t.begin, t.end, t.end - t.begin, json_excerpt(sh), dt.get<std::string>(), n_bytes);
   }
   return t;
 }
@@ -170,14 +171,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   const std::int64_t data_size = static_cast<std::int64_t>(file_size) - data_start_;
 
   const char* text = reinterpret_cast<const char*>(map_.data() + 8);
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(text, text + n);
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.byte counts from 1 inside the header text; the file position adds the 8 length bytes.
-    fail("{}: safetensors header is malformed JSON at byte {} of the file: {}", path,
-         8 + (e.byte > 0 ? e.byte - 1 : 0), e.what());
-  }
+  // The header text starts after the 8 length bytes: errors report file offsets.
+  const nlohmann::json header = parse_json(std::string_view(text, n), path + ": safetensors header", 8);
   if (!header.is_object()) {
     fail("{}: safetensors header is a JSON {}: must be an object", path, json_type(header));
   }
@@ -191,17 +186,17 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
       }
       for (const auto& [k, v] : entry.items()) {
         if (!v.is_string()) {
-          fail("{}: __metadata__.{} = {}: must be a string (found {})", path, k, v.dump(),
+          fail("{}: __metadata__.{} = {}: must be a string (found {})", path, quote_untrusted(k), json_excerpt(v),
                json_type(v));
         }
         metadata_[k] = v.get<std::string>();
       }
       continue;
     }
-    SafetensorsTensor t = parse_entry(path, name, entry);
+    SafetensorsTensor t = parse_entry(path, quote_untrusted(name), entry);
     if (t.end > data_size) {
       fail("{}: tensor {}: data_offsets = [{}, {}]: end is beyond the data section ({} bytes)",
-           path, name, t.begin, t.end, data_size);
+           path, quote_untrusted(name), t.begin, t.end, data_size);
     }
     tensors_.push_back(std::move(t));
   }

@@ -9,6 +9,8 @@
 #include <fmt/ranges.h>
 
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
 #include "ops/classifier.h"
 #include "ops/matmul.h"
 #include "formats/safetensors.h"
@@ -100,8 +102,8 @@ HeadConfig head_config_from_json(const nlohmann::json& j, std::string_view where
   };
   auto get_int = [&](const char* key) {
     const auto& v = get(key);
-    if (!v.is_number_integer()) fail("{}: field '{}' = {}: must be an integer", where, key, v.dump());
-    return v.get<std::int64_t>();
+    if (!v.is_number_integer()) fail("{}: field '{}' = {}: must be an integer", where, key, json_excerpt(v));
+    return json_integer<std::int64_t>(v, where, fmt::format("field '{}'", key));
   };
   auto to_i32 = [&](const char* key, std::int64_t v) {
     if (v < -(1ll << 31) || v >= (1ll << 31)) fail("{}: field '{}' = {}: out of range", where, key, v);
@@ -109,10 +111,10 @@ HeadConfig head_config_from_json(const nlohmann::json& j, std::string_view where
   };
   HeadConfig c;
   if (j.contains("format") && j["format"] != "speclab-heads-v1") {
-    fail("{}: format = {}: expected \"speclab-heads-v1\"", where, j["format"].dump());
+    fail("{}: format = {}: expected \"speclab-heads-v1\"", where, json_excerpt(j["format"]));
   }
   const auto& kind = get("kind");
-  if (!kind.is_string()) fail("{}: field 'kind' = {}: must be a string", where, kind.dump());
+  if (!kind.is_string()) fail("{}: field 'kind' = {}: must be a string", where, json_excerpt(kind));
   c.kind = parse_head_kind(kind.get<std::string>(), fmt::format("{}: kind", where));
   c.n_heads = to_i32("n_heads", get_int("n_heads"));
   c.n_blocks = to_i32("n_blocks", get_int("n_blocks"));
@@ -122,8 +124,8 @@ HeadConfig head_config_from_json(const nlohmann::json& j, std::string_view where
     const auto& e = j["exit_layers"];
     if (!e.is_array()) fail("{}: field 'exit_layers' must be an array of integers", where);
     for (const auto& v : e) {
-      if (!v.is_number_integer()) fail("{}: exit_layers entry {}: must be an integer", where, v.dump());
-      c.exit_layers.push_back(to_i32("exit_layers", v.get<std::int64_t>()));
+      if (!v.is_number_integer()) fail("{}: exit_layers entry {}: must be an integer", where, json_excerpt(v));
+      c.exit_layers.push_back(json_integer<std::int32_t>(v, where, "exit_layers entry"));
     }
   }
   const auto& fp = get("target_fingerprint");
@@ -134,12 +136,12 @@ HeadConfig head_config_from_json(const nlohmann::json& j, std::string_view where
     if (!a.is_array()) fail("{}: field 'topk_accuracy' must be an array", where);
     for (const auto& row : a) {
       if (!row.is_array() || row.size() != kTopKTracked) {
-        fail("{}: topk_accuracy row {}: must be an array of {} numbers", where, row.dump(),
+        fail("{}: topk_accuracy row {}: must be an array of {} numbers", where, json_excerpt(row),
              kTopKTracked);
       }
       std::array<double, kTopKTracked> r{};
       for (int i = 0; i < kTopKTracked; ++i) {
-        if (!row[i].is_number()) fail("{}: topk_accuracy value {}: must be a number", where, row[i].dump());
+        if (!row[i].is_number()) fail("{}: topk_accuracy value {}: must be a number", where, json_excerpt(row[i]));
         r[i] = row[i].get<double>();
       }
       c.topk_accuracy.push_back(r);
@@ -384,14 +386,9 @@ HeadNet load_heads(const std::string& dir, std::shared_ptr<const LlamaWeights> t
   const std::string jpath = (fs::path(dir) / "heads.json").string();
   const std::string spath = (fs::path(dir) / "heads.safetensors").string();
   if (!fs::is_directory(dir)) fail("{}: heads directory not found (train one with `speclab train-heads`)", dir);
-  std::ifstream jf(jpath);
-  if (!jf) fail("{}: cannot open (a heads directory holds heads.json and heads.safetensors)", jpath);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(jf);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: not valid JSON: {}", jpath, e.what());
-  }
+  std::error_code ec;
+  if (!fs::exists(jpath, ec)) fail("{}: cannot open (a heads directory holds heads.json and heads.safetensors)", jpath);
+  const nlohmann::json j = parse_json(read_input_file(jpath, kMaxTextInputBytes, "a heads.json"), jpath);
   HeadConfig c = head_config_from_json(j, jpath);
   c.validate(jpath, target->info.n_layers);
   check_target(c, *target, dir);

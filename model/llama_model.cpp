@@ -76,11 +76,13 @@ LlamaModel::LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_thread
   weights_->validate();
   const ModelInfo& m = weights_->info;
   if (n_threads_ < 1) fail("{}: n_threads = {}: must be >= 1", m.source, n_threads_);
-  capacity_ = cache_capacity == -1 ? m.max_seq_len : cache_capacity;
+  capacity_ = cache_capacity == -1 ? std::min(m.max_seq_len, kDefaultContext) : cache_capacity;
   if (capacity_ < 1 || capacity_ > m.max_seq_len) {
-    fail("{}: cache_capacity = {}: must be -1 or in [1, max_seq_len = {}]", m.source,
+    fail("{}: context = {}: must be in [1, max_seq_len = {}] (the model's maximum context)", m.source,
          cache_capacity, m.max_seq_len);
   }
+  info_ = m;
+  info_.max_seq_len = capacity_;
   dim_ = m.dim;
   head_dim_ = m.head_dim;
   q_dim_ = m.n_heads * m.head_dim;
@@ -166,9 +168,9 @@ std::int32_t LlamaModel::validate_batch(const ForwardBatch& batch,
       fail("{}: forward: tokens[{}] = {}: must be in [0, vocab_size = {})", m.source, i,
            batch.tokens[i], m.vocab_size);
     }
-    if (batch.positions[i] < 0 || batch.positions[i] >= m.max_seq_len) {
-      fail("{}: forward: positions[{}] = {}: must be in [0, max_seq_len = {})", m.source, i,
-           batch.positions[i], m.max_seq_len);
+    if (batch.positions[i] < 0 || batch.positions[i] >= capacity_) {
+      fail("{}: forward: positions[{}] = {}: must be in [0, context = {})", m.source, i,
+           batch.positions[i], capacity_);
     }
   }
   if (static_cast<std::int64_t>(start) + static_cast<std::int64_t>(n) > capacity_) {

@@ -13,7 +13,8 @@
 // Threads. n_threads OpenMP threads (each parallel region says num_threads(n_threads)); no
 // Eigen-internal threading is used (no Eigen products, only coefficient-wise maps).
 //
-// Memory. The KV cache ([n_layers][capacity][n_kv_heads*head_dim] for K after RoPE, same for V)
+// Memory. The KV cache ([n_layers][capacity][n_kv_heads*head_dim] for K after RoPE, same for V;
+// capacity = the requested context, by default min(model maximum, 4096))
 // and all activations for batches up to kPreallocBatch tokens are allocated in the constructor;
 // a bigger batch grows the activations once. forward() does not allocate when `out` already has
 // enough capacity.
@@ -56,11 +57,14 @@ class LlamaModel final : public LanguageModel {
   static constexpr std::int32_t kPreallocBatch = 256;
 
   // weights: validated here (throws Error). n_threads >= 1 (throws Error otherwise).
-  // cache_capacity: KV slots, in [1, max_seq_len]; -1 = info.max_seq_len.
+  // cache_capacity: KV slots = the context this instance serves, in [1, max_seq_len];
+  // -1 = min(info.max_seq_len, kDefaultContext), so that a header claiming millions of positions
+  // does not size the cache. info() reports the model with max_seq_len = capacity().
+  static constexpr std::int32_t kDefaultContext = 4096;
   LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_threads,
              std::int32_t cache_capacity = -1);
 
-  const ModelInfo& info() const override { return weights_->info; }
+  const ModelInfo& info() const override { return info_; }
   void forward(const ForwardBatch& batch, ForwardOutput& out) override;
   void keep_batch_rows(std::span<const std::int32_t> rows) override;
   void truncate(std::int32_t n_keep) override;
@@ -81,6 +85,7 @@ class LlamaModel final : public LanguageModel {
   void attention(std::int32_t layer, std::int32_t row0, std::int32_t n, const std::uint8_t* mask);
 
   std::shared_ptr<const LlamaWeights> weights_;
+  ModelInfo info_;  // weights_->info with max_seq_len = capacity_
   int n_threads_ = 1;
   std::int32_t capacity_ = 0;
   std::int32_t dim_ = 0, q_dim_ = 0, kv_dim_ = 0, hidden_dim_ = 0, head_dim_ = 0;

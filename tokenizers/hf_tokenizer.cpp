@@ -9,6 +9,8 @@
 
 #include "tokenizers/bpe_tokenizer.h"
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
 
 namespace speclab {
 
@@ -62,7 +64,7 @@ Pattern parse_pattern(const Json& j, const std::string& where) {
   } else if (j.is_object() && j.contains("Regex")) {
     p.regex = std::make_unique<Pcre2Regex>(j["Regex"].get<std::string>(), where);
   } else {
-    fail("{}: pattern = {}: must be {{\"String\": ...}} or {{\"Regex\": ...}}", where, j.dump());
+    fail("{}: pattern = {}: must be {{\"String\": ...}} or {{\"Regex\": ...}}", where, json_excerpt(j));
   }
   return p;
 }
@@ -485,34 +487,34 @@ std::string HfTokenizer::Impl::run_decoders(std::vector<std::string> pieces, boo
 
 namespace {
 
-std::optional<Token> find_token_id(const Json& root, const std::string& content) {
+std::optional<Token> find_token_id(const Json& root, const std::string& content, const std::string& source) {
   for (const Json& a : root.value("added_tokens", Json::array())) {
-    if (a.value("content", std::string()) == content) return a.at("id").get<Token>();
+    if (a.value("content", std::string()) == content) return json_integer<Token>(a.at("id"), source, "added_tokens id");
   }
   const Json& vocab = root.at("model").at("vocab");
-  if (vocab.contains(content)) return vocab[content].get<Token>();
+  if (vocab.contains(content)) return json_integer<Token>(vocab[content], source, "vocab id");
   return std::nullopt;
 }
 
-Token guess_bos(const Json& root) {
+Token guess_bos(const Json& root, const std::string& source) {
   const Json& post = root.value("post_processor", Json());
   if (post.is_object() && type_of(post) == "TemplateProcessing" && post.contains("single") &&
       !post["single"].empty() && post["single"][0].contains("SpecialToken")) {
     const std::string name = post["single"][0]["SpecialToken"].value("id", std::string());
-    if (auto id = find_token_id(root, name)) return *id;
+    if (auto id = find_token_id(root, name, source)) return *id;
   }
   for (const char* name : {"<s>", "<|begin_of_text|>"}) {
     for (const Json& a : root.value("added_tokens", Json::array())) {
-      if (a.value("content", std::string()) == name) return a.at("id").get<Token>();
+      if (a.value("content", std::string()) == name) return json_integer<Token>(a.at("id"), source, "added_tokens id");
     }
   }
   return -1;
 }
 
-Token guess_eos(const Json& root) {
+Token guess_eos(const Json& root, const std::string& source) {
   for (const char* name : {"</s>", "<|end_of_text|>", "<|endoftext|>"}) {
     for (const Json& a : root.value("added_tokens", Json::array())) {
-      if (a.value("content", std::string()) == name) return a.at("id").get<Token>();
+      if (a.value("content", std::string()) == name) return json_integer<Token>(a.at("id"), source, "added_tokens id");
     }
   }
   return -1;
@@ -524,12 +526,7 @@ HfTokenizer::HfTokenizer(std::string_view json_text, const std::string& source, 
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.source = source;
-  Json root;
-  try {
-    root = Json::parse(json_text.begin(), json_text.end());
-  } catch (const Json::parse_error& e) {
-    fail("{}: malformed JSON at byte {}: {}", source, e.byte, e.what());
-  }
+  const Json root = parse_json(json_text, source);
   try {
     if (!root.is_object()) fail("{}: top level: must be a JSON object", source);
     if (!root.contains("model")) fail("{}: field model: missing", source);
@@ -567,17 +564,25 @@ HfTokenizer::HfTokenizer(std::string_view json_text, const std::string& source, 
     const Json& vocab = model.at("vocab");
     if (!vocab.is_object()) fail("{}: model vocab: must be an object", source);
     std::vector<std::string> pieces;
-    auto put = [&](Token id, const std::string& content, const char* field) {
-      if (id < 0 || id > (1 << 26)) fail("{}: {} '{}' id = {}: out of range", source, field, content, id);
+    // Ids are dense: none can reach the number of entries (this also bounds the piece table by
+    // the file's size).
+    const Json& added_list = root.value("added_tokens", Json::array());
+    const std::size_t n_entries = vocab.size() + (added_list.is_array() ? added_list.size() : 0);
+    auto put = [&](const Json& id_value, const std::string& content, const char* field) {
+      const Token id = json_integer<Token>(id_value, source, fmt::format("{} '{}' id", field, quote_untrusted(content)));
+      if (id < 0 || static_cast<std::size_t>(id) >= n_entries) {
+        fail("{}: {} '{}' id = {}: must be in [0, {}) (the number of vocabulary entries and added tokens)", source,
+             field, quote_untrusted(content), id, n_entries);
+      }
       if (static_cast<std::size_t>(id) >= pieces.size()) pieces.resize(static_cast<std::size_t>(id) + 1);
       pieces[static_cast<std::size_t>(id)] = content;
     };
-    for (const auto& [content, id] : vocab.items()) put(id.get<Token>(), content, "vocab");
-    for (const Json& a : root.value("added_tokens", Json::array())) {
-      AddedToken t{a.at("content").get<std::string>(), a.at("id").get<Token>(),
+    for (const auto& [content, id] : vocab.items()) put(id, content, "vocab");
+    for (const Json& a : added_list) {
+      AddedToken t{a.at("content").get<std::string>(), json_integer<Token>(a.at("id"), source, "added_tokens id"),
                    a.value("special", false), a.value("lstrip", false), a.value("rstrip", false)};
       if (t.content.empty()) fail("{}: added token id {}: empty content", source, t.id);
-      put(t.id, t.content, "added token");
+      put(a.at("id"), t.content, "added token");
       m.added.push_back(std::move(t));
     }
     std::stable_sort(m.added.begin(), m.added.end(), [](const AddedToken& a, const AddedToken& b) {
@@ -597,13 +602,13 @@ HfTokenizer::HfTokenizer(std::string_view json_text, const std::string& source, 
         const std::string s = e.get<std::string>();
         const std::size_t sp = s.find(' ');
         if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
-          fail("{}: merges[{}] = '{}': must be two pieces separated by one space", source, r, s);
+          fail("{}: merges[{}] = '{}': must be two pieces separated by one space", source, r, quote_untrusted(s));
         }
         merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
       } else if (e.is_array() && e.size() == 2) {
         merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
       } else {
-        fail("{}: merges[{}] = {}: must be \"a b\" or [a, b]", source, r, e.dump());
+        fail("{}: merges[{}] = {}: must be \"a b\" or [a, b]", source, r, json_excerpt(e));
       }
     }
 
@@ -612,8 +617,8 @@ HfTokenizer::HfTokenizer(std::string_view json_text, const std::string& source, 
     options.ignore_merges = model.value("ignore_merges", false);
     if (model.contains("unk_token") && model["unk_token"].is_string()) {
       const std::string unk = model["unk_token"].get<std::string>();
-      if (!vocab.contains(unk)) fail("{}: model unk_token = {}: not in the vocabulary", source, unk);
-      options.unk_id = vocab[unk].get<Token>();
+      if (!vocab.contains(unk)) fail("{}: model unk_token = {}: not in the vocabulary", source, quote_untrusted(unk));
+      options.unk_id = json_integer<Token>(vocab[unk], source, "vocab id of unk_token");
     }
     m.unk_id = options.unk_id;
     m.fuse_unk = model.value("fuse_unk", false);
@@ -623,15 +628,15 @@ HfTokenizer::HfTokenizer(std::string_view json_text, const std::string& source, 
     for (const AddedToken& a : m.added) {
       if (a.special) m.special[static_cast<std::size_t>(a.id)] = true;
     }
-    m.bos = ids.bos_id != -2 ? ids.bos_id : guess_bos(root);
-    m.eos = ids.eos_id != -2 ? ids.eos_id : guess_eos(root);
+    m.bos = ids.bos_id != -2 ? ids.bos_id : guess_bos(root, source);
+    m.eos = ids.eos_id != -2 ? ids.eos_id : guess_eos(root, source);
     for (Token id : {m.bos, m.eos}) {
       if (id < -1 || id >= m.model->size()) {
         fail("{}: special token id = {}: must be -1 or in [0, {})", source, id, m.model->size());
       }
     }
   } catch (const Json::exception& e) {
-    fail("{}: unexpected JSON structure: {}", source, e.what());
+    fail("{}: unexpected JSON structure: {}", source, quote_untrusted(e.what(), 200));
   }
 }
 
@@ -691,11 +696,7 @@ std::string HfTokenizer::decode(std::span<const Token> tokens) const {
 }
 
 std::unique_ptr<HfTokenizer> load_hf_tokenizer(const std::string& path, HfSpecialIds ids) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open tokenizer.json", path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail("{}: read error", path);
-  return std::make_unique<HfTokenizer>(text, path, ids);
+  return std::make_unique<HfTokenizer>(read_input_file(path, kMaxTextInputBytes, "a tokenizer.json"), path, ids);
 }
 
 }  // namespace speclab

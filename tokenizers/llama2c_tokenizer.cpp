@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/input_file.h"
 
 namespace speclab {
 
@@ -15,13 +16,8 @@ namespace {
 // Largest accepted max_token_length / piece length: real vocabularies stay far below this.
 constexpr std::int32_t kMaxPieceBytes = 1 << 16;
 
-std::vector<char> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open tokenizer file", path);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail("{}: read error", path);
-  return bytes;
-}
+// Whole file, regular files only (a tokenizer.bin of 32,000 pieces is ~0.5 MB; 1 GiB is the cap).
+std::string read_file(const std::string& path) { return read_input_file(path, kMaxTextInputBytes, "a tokenizer file"); }
 
 }  // namespace
 
@@ -31,7 +27,7 @@ std::unique_ptr<SpmTokenizer> load_llama2c_tokenizer(const std::string& path,
     fail("{}: vocab_size = {}: must be positive (or -1 to read the whole file)", path,
          vocab_size);
   }
-  const std::vector<char> bytes = read_file(path);
+  const std::string bytes = read_file(path);
   std::size_t pos = 0;
   auto read_i32 = [&](std::int32_t& v) {
     if (bytes.size() - pos < 4) return false;

@@ -1,5 +1,7 @@
 #include "tokenizers/tokenizer_loader.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -7,6 +9,8 @@
 
 #include "tokenizers/bpe_tokenizer.h"
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
 #include "formats/gguf_container.h"
 #include "tokenizers/hf_tokenizer.h"
 #include "tokenizers/llama2c_tokenizer.h"
@@ -19,25 +23,20 @@ namespace {
 // null). Missing file or fields keep the guesses from tokenizer.json.
 HfSpecialIds read_config_special_ids(const std::filesystem::path& config_path) {
   HfSpecialIds ids;
-  std::ifstream in(config_path, std::ios::binary);
-  if (!in) return ids;
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON at byte {}: {}", config_path.string(), e.byte, e.what());
-  }
+  std::error_code ec;
+  if (!std::filesystem::exists(config_path, ec)) return ids;
+  const std::string where = config_path.string();
+  const nlohmann::json j = parse_json(read_input_file(where, kMaxTextInputBytes, "a config.json"), where);
   auto read = [&](const char* field, Token& out) {
     if (!j.is_object() || !j.contains(field)) return;
     const nlohmann::json& v = j[field];
     if (v.is_number_integer()) {
-      out = v.get<Token>();
+      out = json_integer<Token>(v, where, field, 0);
     } else if (v.is_array() && !v.empty() && v[0].is_number_integer()) {
-      out = v[0].get<Token>();
+      out = json_integer<Token>(v[0], where, field, 0);
     } else if (!v.is_null()) {
       fail("{}: {} = {}: must be an integer, a list of integers or null", config_path.string(),
-           field, v.dump());
+           field, json_excerpt(v));
     }
   };
   read("bos_token_id", ids.bos_id);
@@ -137,12 +136,17 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     if (!fs::exists(json, ec)) fail("{}: model directory has no tokenizer.json", path);
     return load_hf_tokenizer(json.string(), read_config_special_ids(dir / "config.json"));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open tokenizer file", path);
+  // Sniff the first bytes (regular files only: a FIFO or /dev/zero is refused here).
   char head[64] = {};
-  in.read(head, sizeof(head));
-  const std::size_t n = static_cast<std::size_t>(in.gcount());
-  in.close();
+  std::size_t n = 0;
+  {
+    std::uint64_t size = 0;
+    const int fd = open_regular_file(path, size);
+    const ssize_t got = ::read(fd, head, sizeof(head));
+    ::close(fd);
+    if (got < 0) fail("{}: cannot read tokenizer file", path);
+    n = static_cast<std::size_t>(got);
+  }
   if (n >= 4 && std::string_view(head, 4) == "GGUF") {
     return load_gguf_tokenizer(GgufFile(path));
   }

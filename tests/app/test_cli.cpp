@@ -114,13 +114,13 @@ TEST(Cli, BadFilesExitOneWithAMessageNamingTheFile) {
   }
   const std::string bin = speclab::testing::model_path("stories260K.bin");
   if (std::ifstream(bin)) {
-    const auto r = run("generate --model " + q(bin) + " --drafter nosuch");
+    const auto r = run("generate --model " + q(bin) + " --prompt hi --drafter nosuch");
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("nosuch"), std::string::npos) << r.err;
-    const auto r2 = run("generate --model " + q(bin) + " --drafter recycling:k=0");
+    const auto r2 = run("generate --model " + q(bin) + " --prompt hi --drafter recycling:k=0");
     EXPECT_EQ(r2.code, 1);
     EXPECT_NE(r2.err.find("k"), std::string::npos) << r2.err;
-    const auto r3 = run("generate --model " + q(bin) + " --drafter ngram --rule speculative --temperature 1");
+    const auto r3 = run("generate --model " + q(bin) + " --prompt hi --drafter ngram --rule speculative --temperature 1");
     EXPECT_EQ(r3.code, 1) << r3.err;
     EXPECT_NE(r3.err.find("speculative"), std::string::npos) << r3.err;
   }

@@ -179,7 +179,7 @@ TEST(HfConfig, BadConfigsNameFileFieldAndType) {
   expect_error(parse(llama_config(R"("hidden_size": 62)")),
                {f, "hidden_size = 62", "multiple of num_attention_heads"});
   expect_error(parse(llama_config(R"("eos_token_id": 300)")), {f, "eos id 300"});
-  expect_error(parse(R"({"architectures": ["LlamaForCausalLM"],, })"), {f, "malformed JSON"});
+  expect_error(parse(R"({"architectures": ["LlamaForCausalLM"],, })"), {f, "not valid JSON"});
   expect_error(parse("[1]"), {f, "must be an object"});
   expect_error([] { load_hf_config("/nonexistent/config.json"); },
                {"/nonexistent/config.json", "cannot open"});
@@ -524,7 +524,7 @@ TEST_F(HfDirTest, BadDirectoriesAndIndexes) {
   expect_error([&] { load_hf_directory(s); }, {index_path, "weight_map.model.norm.weight = 3"});
 
   testing::write_text_file(index_path, "{\"weight_map\": ");
-  expect_error([&] { load_hf_directory(s); }, {index_path, "malformed JSON"});
+  expect_error([&] { load_hf_directory(s); }, {index_path, "not valid JSON"});
   write_index(good);
   EXPECT_NO_THROW(load_hf_directory(s));
 

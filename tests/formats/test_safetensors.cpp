@@ -235,7 +235,7 @@ TEST_F(SafetensorsFileTest, MalformedJsonNamesFileAndBytePosition) {
   const std::string p = raw("bad.safetensors", header, "");
   const std::size_t at = 8 + header.find(",,") + 1;  // absolute offset of the second comma
   expect_error([&] { SafetensorsFile f(p); },
-               {p, "malformed JSON", "at byte " + std::to_string(at)});
+               {p, "not valid JSON", "at byte " + std::to_string(at)});
   const std::string q = raw("arr.safetensors", "[1, 2]", "");
   expect_error([&] { SafetensorsFile f(q); }, {q, "must be an object"});
 }
