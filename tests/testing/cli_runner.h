@@ -20,13 +20,14 @@ struct RunResult {
   std::string err;  // stderr
 };
 
-inline RunResult run(const std::string& args) {
+// `prefix` goes before the binary (e.g. "timeout 60 ").
+inline RunResult run_with_prefix(const std::string& prefix, const std::string& args) {
   // One file per call and process: ctest runs the tests of this file in parallel processes.
   static int n_calls = 0;
   const std::string err_file = ::testing::TempDir() + "/speclab_cli_stderr_" +
                                std::to_string(getpid()) + "_" + std::to_string(n_calls++) + ".txt";
   const std::string cmd =
-      std::string(SPECLAB_BINARY_DIR) + "/speclab " + args + " 2>" + err_file;
+      prefix + std::string(SPECLAB_BINARY_DIR) + "/speclab " + args + " 2>" + err_file;
   RunResult r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -39,6 +40,13 @@ inline RunResult run(const std::string& args) {
   r.err.assign(std::istreambuf_iterator<char>(f), {});
   std::remove(err_file.c_str());
   return r;
+}
+
+inline RunResult run(const std::string& args) { return run_with_prefix("", args); }
+
+// Runs under coreutils timeout: a hang ends as exit code 124 instead of blocking the test.
+inline RunResult run_under_timeout(int seconds, const std::string& args) {
+  return run_with_prefix("timeout " + std::to_string(seconds) + " ", args);
 }
 
 inline std::string golden_text() {
