@@ -21,6 +21,10 @@
 //  4. Reproducible: two fresh drafters through the same sampled decode (same seed) give
 //     identical tokens, step records and trees; a drafter reused after begin() on another prompt
 //     (state=cold for kinds with cross-prompt state) behaves exactly like a fresh one.
+//  6. RunsToContextFull: greedy and sampled decodes with max_new beyond the context end with
+//     stop = context_full after exactly context + 1 tokens, on a 48-position target whose draft
+//     model is as short (no draft position beyond any model's context: issue 14's dynamic-tree
+//     overflow), greedy output equal to autoregressive output.
 //  5. SamplingLaw: with the drafter's default ("auto") rule, the first emitted token and the
 //     first pair follow the target's exact law (computed from the model's own forwards) by
 //     chi-square at fixed seeds, on a vocab-10 random LlamaModel.
@@ -112,6 +116,20 @@ struct World {
 
 const World& world() {
   static const World w(self_spec_weights(31, 4), 2);
+  return w;
+}
+
+// The target of contract 6: the same shape with a 48-position context, its draft model, heads
+// and adapters made for it (so the draft model's context is as short).
+constexpr std::int32_t kShortContext = 48;
+
+const World& short_world() {
+  static const World w = [] {
+    ModelInfo info = synthetic_info(32, 64, 4, 4, 2, 60, kShortContext);
+    info.source = "synthetic:short-context";
+    info.tied_classifier = false;
+    return World(std::make_shared<const LlamaWeights>(random_llama_weights(info, 31)), 2);
+  }();
   return w;
 }
 
@@ -475,6 +493,30 @@ TEST_P(DrafterContract, Reproducible) {
   LlamaModel target(world().weights, 1);
   const Problems p = check_reproducible(target, make(), factory(with_state(spec(), "cold"), world().env));
   EXPECT_TRUE(p.empty()) << p.size() << " problems:" << joined(p);
+}
+
+TEST_P(DrafterContract, RunsToContextFull) {
+  const World& w = short_world();
+  LlamaModel target(w.weights, 1);
+  const std::string s = w.files.expand(GetParam().spec);
+  std::int64_t drafted = 0;
+  for (const float temperature : {0.0f, 1.0f}) {
+    for (const DraftBudget budget : {DraftBudget{16, 0}, DraftBudget{64, 0}}) {
+      const DecodeOptions opt = decode_options(temperature, 1000, 5, budget);
+      const auto drafter = make_drafter(s, w.env);
+      DecodeResult r;
+      ASSERT_NO_THROW(r = decode(target, drafter.get(), nullptr, repetitive_prompt(), opt)) << where_of(temperature, budget);
+      EXPECT_EQ(r.stop, StopReason::kContextFull) << where_of(temperature, budget);
+      for (const StepRecord& st : r.steps) drafted += st.n_drafted;
+      EXPECT_EQ(repetitive_prompt().size() + r.tokens.size(), static_cast<std::size_t>(kShortContext) + 1)
+          << where_of(temperature, budget) << ": the last token is emitted, not run";
+      if (temperature == 0.0f) {
+        EXPECT_EQ(r.tokens, decode(target, nullptr, nullptr, repetitive_prompt(), opt).tokens)
+            << where_of(temperature, budget);
+      }
+    }
+  }
+  EXPECT_GT(drafted, 0) << "the drafter never drafted near the context end: the check is vacuous";
 }
 
 // Kinds with cross-prompt state run warm here: what they learnt in earlier draws drafts in
