@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/json_input.h"
 
 namespace speclab {
 namespace {
@@ -35,14 +36,14 @@ std::vector<std::string_view> split_top_level(std::string_view spec, std::string
     const char c = spec[i];
     if (c == '[' || c == '(') ++depth;
     if (c == ']' || c == ')') {
-      if (--depth < 0) fail("drafter spec '{}': unbalanced '{}' at offset {}", whole, c, i);
+      if (--depth < 0) fail("drafter spec '{}': unbalanced '{}' at offset {}", quote_untrusted(whole), c, i);
     }
     if (c == ',' && depth == 0) {
       parts.push_back(spec.substr(start, i - start));
       start = i + 1;
     }
   }
-  if (depth != 0) fail("drafter spec '{}': unbalanced brackets", whole);
+  if (depth != 0) fail("drafter spec '{}': unbalanced brackets", quote_untrusted(whole));
   parts.push_back(spec.substr(start));
   return parts;
 }
@@ -52,7 +53,7 @@ std::vector<std::string_view> split_top_level(std::string_view spec, std::string
 DrafterParams DrafterParams::parse(std::string_view spec) {
   const std::size_t colon = spec.find(':');
   const std::string_view name = trim(spec.substr(0, colon));
-  if (name.empty()) fail("drafter spec '{}': empty drafter name", spec);
+  if (name.empty()) fail("drafter spec '{}': empty drafter name", quote_untrusted(spec));
   DrafterParams p;
   p.drafter_ = std::string(name);
   if (colon == std::string_view::npos) return p;
@@ -62,16 +63,16 @@ DrafterParams DrafterParams::parse(std::string_view spec) {
     part = trim(part);
     const std::size_t eq = part.find('=');
     if (eq == std::string_view::npos) {
-      fail("drafter {}: entry '{}' in '{}': expected key=value", name, part, spec);
+      fail("drafter {}: entry '{}' in '{}': expected key=value", quote_untrusted(name), quote_untrusted(part), quote_untrusted(spec));
     }
     const std::string_view key = trim(part.substr(0, eq));
     const std::string_view value = trim(part.substr(eq + 1));
     if (!valid_key(key)) {
-      fail("drafter {}: key '{}' in '{}': keys are non-empty [a-z0-9_]+", name, key, spec);
+      fail("drafter {}: key '{}' in '{}': keys are non-empty [a-z0-9_]+", quote_untrusted(name), quote_untrusted(key), quote_untrusted(spec));
     }
-    if (value.empty()) fail("drafter {}: {} = '': empty value", name, key);
+    if (value.empty()) fail("drafter {}: {} = '': empty value", quote_untrusted(name), quote_untrusted(key));
     if (!p.values_.emplace(std::string(key), std::string(value)).second) {
-      fail("drafter {}: {} given twice in '{}'", name, key, spec);
+      fail("drafter {}: {} given twice in '{}'", quote_untrusted(name), quote_untrusted(key), quote_untrusted(spec));
     }
   }
   return p;
@@ -108,7 +109,7 @@ const std::string* DrafterParams::find(std::string_view key) const {
 
 void DrafterParams::fail_value(std::string_view key, std::string_view value,
                                std::string_view rule) const {
-  fail("drafter {}: {} = {}: {}", drafter_, key, value, rule);
+  fail("drafter {}: {} = {}: {}", quote_untrusted(drafter_), quote_untrusted(key), quote_untrusted(value), rule);
 }
 
 std::int32_t DrafterParams::get_int(std::string_view key, std::int32_t def, std::int32_t lo,

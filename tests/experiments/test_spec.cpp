@@ -63,7 +63,7 @@ TEST(Spec, ListsEveryProblemAtOnce) {
     "drafters": ["ngram", {"name": "aded", "extra": 1}, 42]})";
   const std::string msg = error_of([&] { parse_spec(text, "bad.json"); });
   EXPECT_NE(msg.find("11 problems"), std::string::npos) << msg;
-  for (const char* part : {"budget = 0: must be > 0", "budget = -2: must be > 0", "temperature = -1",
+  for (const char* part : {"budget = 0: must be in [1, 4096]", "budget = -2: must be in [1, 4096]", "temperature = -1",
                            "rule 'bogus': unknown", "state = 'lukewarm'", "threads = 0", "key 'colour': unknown",
                            "max_new_tokens = 0", "top_p = 1.5", "key 'extra': unknown", "drafters[2] = 42"}) {
     EXPECT_NE(msg.find(part), std::string::npos) << "missing '" << part << "' in:\n" << msg;
