@@ -89,6 +89,9 @@ const std::vector<DrafterCase>& drafter_cases() {
       {"Recycling", "recycling"},
       {"Recycling_WarmBranching", "recycling:state=warm,branching=4x2x1x1"},
       {"Aded", "aded"},
+      {"Sam", "sam"},
+      {"Sam_WarmNoBranches", "sam:state=warm,branches=0,min_match=2",
+       "state=warm: the automaton keeps every earlier sequence, so it grows across prompts"},
       {"Aded_WarmTreeWeight", "aded:state=warm,tree_weight=1",
        "state=warm: the table learns across prompts, so the search tree can outgrow the warm-up "
        "decode's (its vectors keep their capacity, bounded by iterations x top_c)"},
