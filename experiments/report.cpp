@@ -3,8 +3,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -15,6 +20,7 @@
 #include <variant>
 
 #include "base/error.h"
+#include "base/input_file.h"
 
 namespace speclab {
 
@@ -34,7 +40,8 @@ std::string cell(std::string_view s) {
 
 class CsvWriter {
  public:
-  explicit CsvWriter(const std::vector<std::string>& header) {
+  explicit CsvWriter(const std::vector<std::string>& header, bool with_header = true) {
+    if (!with_header) return;
     for (const auto& h : header) add(h);
     end();
   }
@@ -292,8 +299,8 @@ void write_row(CsvWriter& w, const Column<Row, Joined> (&columns)[N], const Row&
 }
 
 template <typename Row, std::size_t N>
-std::string rows_csv(const Column<Row> (&columns)[N], const std::vector<Row>& rows) {
-  CsvWriter w(column_names(columns));
+std::string rows_csv(const Column<Row> (&columns)[N], const std::vector<Row>& rows, bool header = true) {
+  CsvWriter w(column_names(columns), header);
   for (const auto& r : rows) write_row(w, columns, r, NoJoin{});
   return w.take();
 }
@@ -555,17 +562,31 @@ CsvTable parse_csv(const std::string& text, const std::string& source) {
   return t;
 }
 
-std::string sequences_csv(const std::vector<SequenceRow>& rows) { return rows_csv(kSequenceColumns, rows); }
+namespace {
 
-std::string steps_csv(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs) {
+std::string steps_text(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs, bool header) {
   const auto idx = sequence_index(seqs);
-  CsvWriter w(column_names(kStepColumns));
+  CsvWriter w(column_names(kStepColumns), header);
   for (const auto& r : rows) {
     const auto it = idx.find({r.unit, r.config});
     SPECLAB_ASSERT(it != idx.end());
     write_row(w, kStepColumns, r, seqs[it->second]);
   }
   return w.take();
+}
+
+}  // namespace
+
+std::string sequences_csv(const std::vector<SequenceRow>& rows) { return rows_csv(kSequenceColumns, rows); }
+std::string sequences_csv_body(const std::vector<SequenceRow>& rows) {
+  return rows_csv(kSequenceColumns, rows, false);
+}
+
+std::string steps_csv(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs) {
+  return steps_text(rows, seqs, true);
+}
+std::string steps_csv_body(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs) {
+  return steps_text(rows, seqs, false);
 }
 
 std::string summary_csv(const std::vector<SummaryRow>& rows) { return rows_csv(kSummaryColumns, rows); }
@@ -742,27 +763,98 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+
+// write() of the whole text, retried on EINTR and short writes; Error naming `path`.
+void write_all(int fd, const std::string& text, const std::string& path) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("{}: write failed: {}", path, std::strerror(errno));
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+void sync_and_close(int fd, const std::string& path) {
+  while (::fsync(fd) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EINVAL || errno == EROFS) break;  // a file system without fsync: nothing to wait for
+    const int e = errno;
+    ::close(fd);
+    fail("{}: fsync failed: {}", path, std::strerror(e));
+  }
+  if (::close(fd) != 0 && errno != EINTR) fail("{}: close failed: {}", path, std::strerror(errno));
+}
+
+}  // namespace
+
+void replace_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("{}: cannot open for writing: {}", tmp, std::strerror(errno));
+  try {
+    write_all(fd, text, tmp);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  sync_and_close(fd, tmp);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("{}: cannot rename to {}: {}", tmp, path, std::strerror(errno));
+}
+
+void append_file(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) fail("{}: cannot open for appending: {}", path, std::strerror(errno));
+  try {
+    write_all(fd, text, path);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  sync_and_close(fd, path);
+}
+
+std::size_t whole_csv_lines(std::string_view text) {
+  std::size_t end = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '"') quoted = !quoted;  // "" inside a quoted cell toggles twice
+    if (!quoted && text[i] == '\n') end = i + 1;
+  }
+  return end;
+}
+
+void write_records(const std::string& dir, std::vector<SequenceRow> seqs, std::vector<StepRow> steps) {
+  std::filesystem::create_directories(dir);
+  sort_rows(seqs, steps);
+  replace_file(dir + "/steps.csv", steps_csv(steps, seqs));
+  replace_file(dir + "/sequences.csv", sequences_csv(seqs));
+}
+
+void append_records(const std::string& dir, const std::vector<SequenceRow>& seqs, const std::vector<StepRow>& steps) {
+  append_file(dir + "/steps.csv", steps_csv_body(steps, seqs));
+  append_file(dir + "/sequences.csv", sequences_csv_body(seqs));
+}
+
 void read_records(const std::string& dir, std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps) {
   const std::string sp = dir + "/sequences.csv", tp = dir + "/steps.csv";
-  seqs = parse_sequences_csv(read_text_file(sp), sp);
-  steps = parse_steps_csv(read_text_file(tp), tp);
+  seqs = parse_sequences_csv(read_input_file(sp), sp);
+  steps = parse_steps_csv(read_input_file(tp), tp);
 }
 
 ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
                         std::vector<StepRow> steps, const std::string& model) {
-  std::filesystem::create_directories(dir);
-  sort_rows(seqs, steps);
-  write_text_file(dir + "/sequences.csv", sequences_csv(seqs));
-  write_text_file(dir + "/steps.csv", steps_csv(steps, seqs));
+  write_records(dir, std::move(seqs), std::move(steps));
   // Recompute from the text just written so single runs and merges agree to the byte.
   read_records(dir, seqs, steps);
   ReportSet rs;
   rs.summary = summarize(seqs, model);
   rs.by_depth = acceptance_by_depth(seqs, steps);
   rs.by_rank = acceptance_by_rank(seqs, steps);
-  write_text_file(dir + "/summary.csv", summary_csv(rs.summary));
-  write_text_file(dir + "/by_depth.csv", by_depth_csv(rs.by_depth));
-  write_text_file(dir + "/by_rank.csv", by_rank_csv(rs.by_rank));
+  replace_file(dir + "/summary.csv", summary_csv(rs.summary));
+  replace_file(dir + "/by_depth.csv", by_depth_csv(rs.by_depth));
+  replace_file(dir + "/by_rank.csv", by_rank_csv(rs.by_rank));
   return rs;
 }
 

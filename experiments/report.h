@@ -106,6 +106,9 @@ bool is_timing_column(std::string_view name);
 // ';'-separated.
 std::string sequences_csv(const std::vector<SequenceRow>& rows);
 std::string steps_csv(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs);
+// The same without the header line (what append_records adds to an existing file).
+std::string sequences_csv_body(const std::vector<SequenceRow>& rows);
+std::string steps_csv_body(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs);
 std::string summary_csv(const std::vector<SummaryRow>& rows);
 std::string by_depth_csv(const std::vector<DepthRow>& rows);
 std::string by_rank_csv(const std::vector<RankRow>& rows);
@@ -143,7 +146,8 @@ CsvTable parse_csv(const std::string& text, const std::string& source);
 
 // Writes sequences.csv, steps.csv, summary.csv, by_depth.csv, by_rank.csv into `dir` from the
 // records: the first two directly, the rest from those two files read back (so a single run and
-// a merge of shards compute the reports from the same text). Returns the summary rows.
+// a merge of shards compute the reports from the same text). Each file is replaced atomically
+// (replace_file). Returns the summary rows.
 struct ReportSet {
   std::vector<SummaryRow> summary;
   std::vector<DepthRow> by_depth;
@@ -152,11 +156,30 @@ struct ReportSet {
 ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
                         std::vector<StepRow> steps, const std::string& model);
 
-// Reads DIR/sequences.csv and DIR/steps.csv.
+// Reads DIR/sequences.csv and DIR/steps.csv (regular files only, bounded: base/input_file.h).
 void read_records(const std::string& dir, std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps);
+
+// The record files of a run in progress (interrupt and resume, runner.h run_into_directory):
+// - write_records replaces DIR/steps.csv and DIR/sequences.csv with the rows in canonical order
+//   (header-only files for no rows), each atomically (replace_file);
+// - append_records appends rows without a header, steps.csv first, then sequences.csv, each in
+//   one write followed by fsync. A sequence row is therefore on disk only after all its steps:
+//   a process killed mid-append leaves at most a torn last line (see whole_csv_lines) and
+//   sequence rows missing for steps already written, never the reverse.
+void write_records(const std::string& dir, std::vector<SequenceRow> seqs, std::vector<StepRow> steps);
+void append_records(const std::string& dir, const std::vector<SequenceRow>& seqs, const std::vector<StepRow>& steps);
+
+// The length of the prefix of `text` made of whole CSV lines: up to and including the last line
+// end that lies outside a quoted cell (0 if there is none). What follows is a torn last line.
+std::size_t whole_csv_lines(std::string_view text);
 
 // Writes text to a file; Error naming the path on failure. Reads a whole file likewise.
 void write_text_file(const std::string& path, const std::string& text);
 std::string read_text_file(const std::string& path);
+// Atomic replacement: writes PATH.tmp, fsyncs it and renames it over PATH, so a reader (or a
+// process killed meanwhile) sees the old or the new text, never a mix. Error naming the path.
+void replace_file(const std::string& path, const std::string& text);
+// Appends text in one write() (retried for short writes) and fsyncs. The file must exist.
+void append_file(const std::string& path, const std::string& text);
 
 }  // namespace speclab

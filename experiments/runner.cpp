@@ -10,6 +10,8 @@
 #include <set>
 
 #include "base/error.h"
+#include "base/input_file.h"
+#include "base/json_input.h"
 #include "model/llama_model.h"
 #include "formats/model_loader.h"
 #include "synthetic/synthetic_preset.h"
@@ -300,7 +302,7 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
   return exp;
 }
 
-RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const ProgressFn& progress) {
+RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const RunControl& control) {
   SPECLAB_ASSERT(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count);
   const ExperimentSpec& spec = exp.spec;
   DrafterEnv env{&exp.weights->info, spec.draft_model, spec.threads, exp.weights};
@@ -311,14 +313,26 @@ RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const P
     drafters[c.index] = make_drafter(c.drafter_spec, env);
     for (const auto& name : exp.resolved_rule[c.index]) rules[c.index].push_back(make_rule(name));
   }
+  const std::set<std::int32_t> skip(control.skip_units.begin(), control.skip_units.end());
+  RunOutcome out;
   std::vector<const Unit*> mine;
   for (const auto& u : exp.units) {
-    if (u.index % shard.count == shard.index) mine.push_back(&u);
+    if (u.index % shard.count != shard.index) continue;
+    ++out.units_total;
+    if (skip.count(u.index)) {
+      ++out.units_skipped;
+    } else {
+      mine.push_back(&u);
+    }
   }
   const std::int64_t total = static_cast<std::int64_t>(mine.size()) * static_cast<std::int64_t>(exp.configs.size());
   std::int64_t done = 0;
-  RunRecords rec;
   for (const Unit* u : mine) {
+    if (control.stop_requested && control.stop_requested()) {
+      out.interrupted = true;
+      break;
+    }
+    RunRecords rec;
     const std::size_t ti = static_cast<std::size_t>(
         std::find(spec.temperatures.begin(), spec.temperatures.end(), u->temperature) - spec.temperatures.begin());
     const Prompt& prompt = exp.prompts[u->prompt];
@@ -387,11 +401,37 @@ RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const P
       }
       rec.sequences.push_back(std::move(s));
       ++done;
-      if (progress) progress(done, total);
+      if (control.progress) control.progress(done, total);
+    }
+    ++out.units_run;
+    if (control.on_unit) {
+      control.on_unit(*u, std::move(rec));
+    } else {
+      out.records.sequences.insert(out.records.sequences.end(), std::make_move_iterator(rec.sequences.begin()),
+                                   std::make_move_iterator(rec.sequences.end()));
+      out.records.steps.insert(out.records.steps.end(), std::make_move_iterator(rec.steps.begin()),
+                               std::make_move_iterator(rec.steps.end()));
     }
   }
-  return rec;
+  return out;
 }
+
+RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const ProgressFn& progress) {
+  RunControl control;
+  control.progress = progress;
+  return run_experiment(exp, shard, control).records;
+}
+
+const Configuration* uses_warm_state(const PreparedExperiment& exp) {
+  for (const auto& c : exp.configs) {
+    if (c.index == 0) continue;
+    const DrafterParams p = DrafterParams::parse(c.drafter_spec);
+    const DrafterKind* kind = find_drafter_kind(p.drafter());
+    if (kind != nullptr && kind->cross_prompt_state && p.get_string("state", "cold") == "warm") return &c;
+  }
+  return nullptr;
+}
+
 
 json experiment_config(const PreparedExperiment& exp, ShardSelection shard, const BuildInfo& build) {
   json j;
@@ -439,6 +479,240 @@ json experiment_config(const PreparedExperiment& exp, ShardSelection shard, cons
   return j;
 }
 
+namespace {
+
+constexpr const char* kStatusRunning = "running";
+constexpr const char* kStatusComplete = "complete";
+constexpr const char* kStatusInterrupted = "interrupted";
+
+// The first key on which two config.json values disagree among those that define an experiment's
+// results: every key of "spec" except threads ("spec.KEY"), then `keys`. False when they agree;
+// else true with the key and excerpts of both values (a's in `was`, b's in `now`).
+bool first_difference(const json& a, const json& b, std::initializer_list<const char*> keys, std::string& key,
+                      std::string& was, std::string& now) {
+  const json none;
+  const json& sa = a.contains("spec") ? a["spec"] : none;
+  const json& sb = b.contains("spec") ? b["spec"] : none;
+  std::set<std::string> names;
+  if (sa.is_object()) {
+    for (auto it = sa.begin(); it != sa.end(); ++it) names.insert(it.key());
+  }
+  if (sb.is_object()) {
+    for (auto it = sb.begin(); it != sb.end(); ++it) names.insert(it.key());
+  }
+  if (!sa.is_object() || !sb.is_object()) {
+    if (sa != sb) {
+      key = "spec";
+      was = json_excerpt(sa);
+      now = json_excerpt(sb);
+      return true;
+    }
+  }
+  for (const auto& n : names) {
+    if (n == "threads") continue;
+    const json& x = sa.contains(n) ? sa[n] : none;
+    const json& y = sb.contains(n) ? sb[n] : none;
+    if (x != y) {
+      key = "spec." + n;
+      was = json_excerpt(x);
+      now = json_excerpt(y);
+      return true;
+    }
+  }
+  for (const char* k : keys) {
+    const json& x = a.contains(k) ? a[k] : none;
+    const json& y = b.contains(k) ? b[k] : none;
+    if (x != y) {
+      key = k;
+      was = json_excerpt(x);
+      now = json_excerpt(y);
+      return true;
+    }
+  }
+  return false;
+}
+
+json read_config_json(const std::string& path) {
+  json c = parse_json(read_input_file(path), path);
+  if (!c.is_object()) fail("{}: not a speclab experiment config (not a JSON object)", path);
+  return c;
+}
+
+std::string status_of(const json& config) {
+  if (!config.contains("status")) return kStatusComplete;  // written before runs could be interrupted
+  if (!config["status"].is_string()) fail("config.json: status = {}: must be a string", json_excerpt(config["status"]));
+  return config["status"].get<std::string>();
+}
+
+// Resume: the rows of DIR that form done units of this experiment's shard (see runner.h).
+struct Recovered {
+  std::vector<SequenceRow> seqs;
+  std::vector<StepRow> steps;
+  std::vector<std::int32_t> done, dropped;
+};
+
+std::string whole_lines_of(const std::string& path) {
+  if (!std::filesystem::exists(path)) return {};
+  std::string text = read_input_file(path);
+  text.resize(whole_csv_lines(text));
+  return text;
+}
+
+Recovered recover_done_units(const PreparedExperiment& exp, ShardSelection shard, const std::string& dir) {
+  const std::string sp = dir + "/sequences.csv", tp = dir + "/steps.csv";
+  const std::string stext = whole_lines_of(sp), ttext = whole_lines_of(tp);
+  std::vector<SequenceRow> seqs = stext.empty() ? std::vector<SequenceRow>{} : parse_sequences_csv(stext, sp);
+  std::vector<StepRow> steps = ttext.empty() ? std::vector<StepRow>{} : parse_steps_csv(ttext, tp);
+  const std::int32_t n_units = static_cast<std::int32_t>(exp.units.size());
+  const std::int32_t n_configs = static_cast<std::int32_t>(exp.configs.size());
+  auto in_shard = [&](std::int32_t u) { return u >= 0 && u < n_units && u % shard.count == shard.index; };
+  // (unit, config) -> sequence row; checked against the unit and configuration it claims.
+  std::map<std::pair<std::int32_t, std::int32_t>, const SequenceRow*> by_key;
+  for (const auto& s : seqs) {
+    if (!in_shard(s.unit) || s.config < 0 || s.config >= n_configs) {
+      fail("--resume: {}: a row for unit {} config {}: not a unit and configuration of this experiment's shard {}/{}",
+           sp, s.unit, s.config, shard.index, shard.count);
+    }
+    const Unit& u = exp.units[s.unit];
+    const Prompt& p = exp.prompts[u.prompt];
+    const Configuration& c = exp.configs[s.config];
+    if (s.rep != u.rep || s.prompt_set != p.set || s.prompt_id != p.id || s.seed != u.seed ||
+        s.temperature != u.temperature || s.drafter != c.drafter || s.params != c.params ||
+        s.budget != c.budget || s.depth_cap != c.depth_cap) {
+      fail("--resume: {}: the row for unit {} config {} does not describe that unit and configuration of this "
+           "experiment (prompt {}/{}, seed {}, temperature {}, drafter '{}' budget {})",
+           sp, s.unit, s.config, p.set, p.id, u.seed, temperature_text(u.temperature), c.drafter, c.budget);
+    }
+    if (!by_key.emplace(std::make_pair(s.unit, s.config), &s).second) {
+      fail("--resume: {}: unit {} config {} appears twice", sp, s.unit, s.config);
+    }
+  }
+  std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> n_steps;
+  for (const auto& t : steps) ++n_steps[{t.unit, t.config}];
+  // A unit is done when every configuration has its sequence row and all its steps.
+  std::set<std::int32_t> touched, done;
+  for (const auto& s : seqs) touched.insert(s.unit);
+  for (const auto& t : steps) touched.insert(t.unit);
+  for (std::int32_t u : touched) {
+    bool complete = in_shard(u);
+    for (std::int32_t c = 0; complete && c < n_configs; ++c) {
+      const auto it = by_key.find({u, c});
+      const auto st = n_steps.find({u, c});
+      complete = it != by_key.end() && (st == n_steps.end() ? 0 : st->second) == it->second->target_forwards;
+    }
+    if (complete) done.insert(u);
+  }
+  Recovered r;
+  for (auto& s : seqs) {
+    if (done.count(s.unit)) r.seqs.push_back(std::move(s));
+  }
+  for (auto& t : steps) {
+    if (done.count(t.unit)) r.steps.push_back(std::move(t));
+  }
+  r.done.assign(done.begin(), done.end());
+  for (std::int32_t u : touched) {
+    if (!done.count(u)) r.dropped.push_back(u);
+  }
+  // Steps of a done sequence are 0..n-1 once sorted; anything else is not a file this code wrote.
+  sort_rows(r.seqs, r.steps);
+  for (std::size_t i = 0, k = 0; i < r.steps.size(); ++i) {
+    k = (i > 0 && r.steps[i - 1].unit == r.steps[i].unit && r.steps[i - 1].config == r.steps[i].config) ? k + 1 : 0;
+    if (r.steps[i].step != static_cast<std::int32_t>(k)) {
+      fail("--resume: {}: unit {} config {}: step {} where {} was expected (steps repeated or missing)", tp,
+           r.steps[i].unit, r.steps[i].config, r.steps[i].step, k);
+    }
+  }
+  return r;
+}
+
+json history_entry(const BuildInfo& build, bool resume, std::int64_t units_run, const std::string& status) {
+  return {{"command", build.command},
+          {"git_commit", build.git_commit},
+          {"resume", resume},
+          {"units_run", units_run},
+          {"status", status}};
+}
+
+}  // namespace
+
+DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection shard, const std::string& dir,
+                                      const BuildInfo& build, const DirectoryRunOptions& options) {
+  DirectoryRunResult result;
+  const std::string cpath = dir + "/config.json";
+  std::int64_t shard_units = 0;
+  for (const auto& u : exp.units) shard_units += u.index % shard.count == shard.index;
+  json config = experiment_config(exp, shard, build);
+  json history = json::array();
+  RunControl control;
+  control.progress = options.progress;
+  control.stop_requested = options.stop_requested;
+  if (options.resume) {
+    if (!std::filesystem::exists(cpath)) {
+      fail("--resume: {}: no config.json: nothing to resume (run without --resume to start)", dir);
+    }
+    const json old = read_config_json(cpath);
+    result.previous_status = status_of(old);
+    std::string key, was, now;
+    if (first_difference(old, config,
+                         {"model", "model_info", "tokenizer", "configurations", "prompts", "n_units", "shard"}, key,
+                         was, now)) {
+      fail("--resume: {}: '{}' differs: {} there, {} now: --resume continues the same experiment (same spec, "
+           "overrides, model and prompts; only threads may change)",
+           cpath, key, was, now);
+    }
+    if (old.contains("history") && old["history"].is_array()) history = old["history"];
+    Recovered r = recover_done_units(exp, shard, dir);
+    result.units_kept = static_cast<std::int64_t>(r.done.size());
+    result.dropped_units = r.dropped;
+    if (result.units_kept < shard_units) {
+      if (const Configuration* c = uses_warm_state(exp)) {
+        fail("--resume: configuration {} (drafter '{}') keeps drafter state across units (state=warm): a resumed "
+             "run would not reproduce an uninterrupted one; run it again without --resume (or with state=cold)",
+             c->index, c->drafter_spec);
+      }
+    }
+    control.skip_units = r.done;
+    write_records(dir, std::move(r.seqs), std::move(r.steps));
+  } else {
+    if (std::filesystem::exists(cpath)) {  // only for the message: a fresh run overwrites DIR
+      try {
+        result.previous_status = status_of(read_config_json(cpath));
+      } catch (const Error&) {
+      }
+    }
+    std::filesystem::create_directories(dir);
+    write_records(dir, {}, {});
+  }
+  result.units_total = shard_units;
+  if (options.on_start) options.on_start(result);
+  config["status"] = kStatusRunning;
+  config["units_done"] = result.units_kept;
+  config["units_total"] = shard_units;
+  json running_history = history;
+  running_history.push_back(history_entry(build, options.resume, 0, kStatusRunning));
+  config["history"] = running_history;
+  replace_file(cpath, config.dump(2) + "\n");
+
+  control.on_unit = [&](const Unit&, RunRecords rows) { append_records(dir, rows.sequences, rows.steps); };
+  const RunOutcome outcome = run_experiment(exp, shard, control);
+  result.units_total = outcome.units_total;
+  result.units_run = outcome.units_run;
+  result.units_done = outcome.units_skipped + outcome.units_run;
+  result.complete = result.units_done == result.units_total;
+
+  std::vector<SequenceRow> seqs;
+  std::vector<StepRow> steps;
+  read_records(dir, seqs, steps);
+  result.reports = write_reports(dir, std::move(seqs), std::move(steps), exp.model_label);
+  const char* status = result.complete ? kStatusComplete : kStatusInterrupted;
+  config["status"] = status;
+  config["units_done"] = result.units_done;
+  history.push_back(history_entry(build, options.resume, result.units_run, status));
+  config["history"] = history;
+  replace_file(cpath, config.dump(2) + "\n");
+  return result;
+}
+
 ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& out, std::string* model) {
   if (dirs.empty()) fail("merge: no shard directories given");
   json first;
@@ -448,36 +722,30 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
   std::vector<StepRow> steps;
   for (std::size_t i = 0; i < dirs.size(); ++i) {
     const std::string cpath = dirs[i] + "/config.json";
-    json c;
-    try {
-      c = json::parse(read_text_file(cpath));
-    } catch (const json::exception& e) {
-      fail("{}: not valid JSON: {}", cpath, e.what());
-    }
+    const json c = read_config_json(cpath);
     if (!c.contains("spec") || !c.contains("shard") || !c.contains("n_units") || !c.contains("model")) {
       fail("{}: not a speclab experiment config (missing spec/shard/n_units/model)", cpath);
     }
     if (!c["shard"].contains("index") || !c["shard"]["index"].is_number_integer() ||
         !c["shard"].contains("count") || !c["shard"]["count"].is_number_integer()) {
-      fail("{}: shard = {}: not a shard of a run (already merged?)", cpath, c["shard"].dump());
+      fail("{}: shard = {}: not a shard of a run (already merged?)", cpath, json_excerpt(c["shard"]));
+    }
+    if (const std::string status = status_of(c); status != kStatusComplete) {
+      fail("merge: {}: status '{}' ({} of {} units done): finish that shard first (rerun its command with "
+           "--resume --out {})",
+           cpath, status, c.contains("units_done") ? json_excerpt(c["units_done"]) : "?",
+           c.contains("units_total") ? json_excerpt(c["units_total"]) : "?", dirs[i]);
     }
     if (i == 0) {
       first = c;
       count = c["shard"]["count"].get<std::int32_t>();
     } else {
       // Shards may run with different thread counts; everything else must agree.
-      json a = c["spec"], b = first["spec"];
-      a.erase("threads");
-      b.erase("threads");
-      if (a != b) {
-        fail("merge: {}: 'spec' differs from {}/config.json: shards must come from the same experiment", cpath,
-             dirs[0]);
-      }
-      for (const char* key : {"configurations", "model", "prompts", "n_units"}) {
-        if (c[key] != first[key]) {
-          fail("merge: {}: '{}' differs from {}/config.json: shards must come from the same experiment", cpath,
-               key, dirs[0]);
-        }
+      std::string key, was, now;
+      if (first_difference(first, c, {"configurations", "model", "prompts", "n_units"}, key, was, now)) {
+        fail("merge: {}: '{}' differs from {}/config.json ({} here, {} there): shards must come from the same "
+             "experiment",
+             cpath, key, dirs[0], now, was);
       }
       if (c["shard"]["count"].get<std::int32_t>() != count) {
         fail("merge: {}: shard count {} differs from {} in {}", cpath, c["shard"]["count"].dump(), count, dirs[0]);
@@ -508,8 +776,14 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
   if (model) *model = label;
   json merged = first;
   merged["shard"] = {{"index", "merged"}, {"count", count}, {"dirs", dirs}};
+  if (merged.contains("status")) {
+    merged["status"] = kStatusComplete;
+    merged["units_done"] = merged["n_units"];
+    merged["units_total"] = merged["n_units"];
+    merged.erase("history");
+  }
   std::filesystem::create_directories(out);
-  write_text_file(out + "/config.json", merged.dump(2) + "\n");
+  replace_file(out + "/config.json", merged.dump(2) + "\n");
   return write_reports(out, std::move(seqs), std::move(steps), label);
 }
 

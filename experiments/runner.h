@@ -101,11 +101,43 @@ struct RunRecords {
   std::vector<StepRow> steps;
 };
 
-// done / total sequences of this shard; called after each sequence.
+// done / total sequences of this call (the shard's units minus skipped ones); called after each
+// sequence.
 using ProgressFn = std::function<void(std::int64_t done, std::int64_t total)>;
 
-// Runs the shard's units. Errors during decoding are rethrown naming configuration and prompt.
+// Receives one finished unit's rows: every configuration's sequence row (config order) and steps.
+using UnitSink = std::function<void(const Unit& unit, RunRecords rows)>;
+
+// How run_experiment runs (all optional). The unit is the atomic piece: a stop request is acted
+// on between units only, so every unit handed out has rows for every configuration.
+struct RunControl {
+  ProgressFn progress;
+  // Polled before each unit: true = start no further unit (the run returns interrupted).
+  std::function<bool()> stop_requested;
+  // Unit indices already done (resume): not run.
+  std::vector<std::int32_t> skip_units;
+  // When set, each finished unit's rows go here instead of into RunOutcome::records.
+  UnitSink on_unit;
+};
+
+struct RunOutcome {
+  RunRecords records;              // empty when RunControl::on_unit is set
+  std::int64_t units_total = 0;    // the shard's units
+  std::int64_t units_skipped = 0;  // listed in skip_units
+  std::int64_t units_run = 0;      // finished by this call
+  bool interrupted = false;        // stopped before every unit of the shard was done
+};
+
+// Runs the shard's units in unit order. Errors during decoding are rethrown naming configuration
+// and prompt. A unit's results do not depend on the units run before it in the same process,
+// except for drafters with cross-prompt state under the "warm" policy (uses_warm_state).
+RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const RunControl& control);
+// The shard's units, all rows returned.
 RunRecords run_experiment(PreparedExperiment& exp, ShardSelection shard, const ProgressFn& progress);
+
+// The first configuration whose drafter carries state across units (a cross_prompt_state drafter
+// with state=warm), or null. Such a run depends on which units ran before in the same process.
+const Configuration* uses_warm_state(const PreparedExperiment& exp);
 
 struct BuildInfo {
   std::string git_commit = "unknown";
@@ -118,9 +150,58 @@ struct BuildInfo {
 nlohmann::json experiment_config(const PreparedExperiment& exp, ShardSelection shard,
                                  const BuildInfo& build);
 
+// Runs the shard into DIR and keeps DIR consistent whenever the process stops (interrupt and
+// resume):
+//  1. fresh run (resume = false): DIR/sequences.csv and DIR/steps.csv start header-only (an
+//     earlier run in DIR is overwritten, as before); with resume, see below;
+//  2. config.json (experiment_config plus "status": "running", "units_done", "units_total" of
+//     this shard, and "history": one entry per invocation) is written before any work;
+//  3. each finished unit is appended to steps.csv then sequences.csv and fsynced
+//     (append_records), so the files on disk always hold whole units, apart from a torn tail a
+//     hard kill (SIGKILL, power loss) may leave, which resume discards;
+//  4. stop_requested is polled between units;
+//  5. at the end, complete or stopped, the five CSVs are rewritten from the rows on disk
+//     (write_reports; on a stop: the reports of the finished units) and config.json gets
+//     "status": "complete" or "interrupted" with the final units_done.
+// Resume (options.resume): DIR/config.json must exist and come from the same experiment: same
+// spec (apart from threads), model, model_info, tokenizer, configurations, prompts, n_units and
+// shard; otherwise Error naming the first key that differs. The rows on disk are read back; a
+// unit counts as done when it has a sequence row for every configuration and, for each, as many
+// step rows as target_forwards; rows of other (incomplete) units are dropped and both files
+// rewritten with the done units only. Rows that belong to no unit of this experiment's shard, or
+// that disagree with their unit (prompt, seed, temperature, configuration), are an Error. Units
+// not done then run as in 3-5. Refused (Error naming the configuration) when units are left to
+// run and the experiment uses warm drafter state (uses_warm_state): its results would depend on
+// the interruption. Resuming a complete run runs nothing and rewrites the reports.
+struct DirectoryRunResult;
+
+struct DirectoryRunOptions {
+  bool resume = false;
+  std::function<bool()> stop_requested;
+  ProgressFn progress;
+  // Called once before the first unit runs, with units_total, units_kept, dropped_units and
+  // previous_status filled in (for messages).
+  std::function<void(const DirectoryRunResult& start)> on_start;
+};
+
+struct DirectoryRunResult {
+  bool complete = false;
+  std::int64_t units_total = 0;  // the shard's units
+  std::int64_t units_done = 0;   // done units on disk at the end
+  std::int64_t units_kept = 0;   // done units found on resume
+  std::int64_t units_run = 0;    // run by this call
+  std::vector<std::int32_t> dropped_units;  // resume: incomplete units discarded (torn appends)
+  std::string previous_status;   // "status" of a speclab config.json found in DIR ("" = none)
+  ReportSet reports;
+};
+
+DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection shard, const std::string& dir,
+                                      const BuildInfo& build, const DirectoryRunOptions& options);
+
 // Merges shard directories (each with config.json, sequences.csv, steps.csv) into `out`:
-// checks the shards come from the same spec, that no unit appears twice, and that together
-// they cover every unit; writes config.json (shard "merged") and the five CSVs. Returns the
+// checks the shards come from the same spec, that each is complete (config.json "status", when
+// present, is "complete": an interrupted shard must be resumed first), that no unit appears
+// twice, and that together they cover every unit; writes config.json (shard "merged") and the five CSVs. Returns the
 // reports (and the model label through `model`).
 ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& out, std::string* model);
 
