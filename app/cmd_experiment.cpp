@@ -2,10 +2,19 @@
 // Progress goes to stderr: a redrawn bar with counts and ETA on a terminal, a line every 5%
 // otherwise (batch logs). Model default for specs without one: $SPECLAB_MODEL, then
 // ../shared/models/stories260K.bin, else the synthetic model (said on stderr and in every output).
+//
+// Interrupt and resume (run / compare): results go to --out unit by unit (runner.h
+// run_into_directory). SIGINT / SIGTERM request a stop: the current unit finishes, the files are
+// left consistent (config.json "status": "interrupted"), and the command exits with 128 + the
+// signal number (130 for SIGINT, 143 for SIGTERM). The first signal restores the default action
+// of both, so a second one terminates at once (resume then drops the torn unit). Signals ignored
+// when the command starts (nohup, background jobs) stay ignored. --resume runs the missing units.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -148,8 +157,50 @@ void print_summary(const std::vector<SummaryRow>& rows) {
   }
 }
 
-int run_spec(ExperimentSpec spec, const std::string& out, const std::string& shard_text, bool plots, int argc,
-             char** argv) {
+// The stop request of SIGINT / SIGTERM: set by the handler, polled between units.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  // A second SIGINT or SIGTERM terminates at once (sigaction is async-signal-safe).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(SIGINT, &dfl, nullptr);
+  ::sigaction(SIGTERM, &dfl, nullptr);
+}
+
+// Installs on_stop_signal for SIGINT and SIGTERM (unless ignored) for its lifetime.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    g_stop_signal = 0;
+    for (int k = 0; k < 2; ++k) {
+      struct sigaction sa {};
+      sa.sa_handler = on_stop_signal;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      ::sigaction(kSignals[k], nullptr, &old_[k]);
+      if (old_[k].sa_handler != SIG_IGN) ::sigaction(kSignals[k], &sa, nullptr);
+    }
+  }
+  ~StopOnSignals() {
+    for (int k = 0; k < 2; ++k) ::sigaction(kSignals[k], &old_[k], nullptr);
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+  static bool requested() { return g_stop_signal != 0; }
+  static int signal() { return g_stop_signal; }
+
+ private:
+  static constexpr int kSignals[2] = {SIGINT, SIGTERM};
+  struct sigaction old_[2] {};
+};
+
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+int run_spec(ExperimentSpec spec, const std::string& out, const std::string& shard_text, bool plots, bool resume,
+             int argc, char** argv) {
   const bool fallback = spec.model.empty();
   if (fallback) spec.model = default_model();
   const ShardSelection shard = parse_shard(shard_text);
@@ -167,13 +218,53 @@ int run_spec(ExperimentSpec spec, const std::string& out, const std::string& sha
                        "(incl. baseline); shard %d/%d\n",
                exp.model_label.c_str(), exp.prompts.size(), spec.temperatures.size(), spec.seeds.size(),
                spec.repetitions, exp.units.size(), exp.configs.size(), shard.index, shard.count);
-  fs::create_directories(out);
-  write_text_file(out + "/config.json", experiment_config(exp, shard, build_info(argc, argv)).dump(2) + "\n");
+  const BuildInfo build = build_info(argc, argv);
   ProgressBar bar;
-  RunRecords rec = run_experiment(exp, shard, [&](std::int64_t d, std::int64_t t) { bar(d, t); });
-  const ReportSet reports = write_reports(out, std::move(rec.sequences), std::move(rec.steps), exp.model_label);
-  print_summary(reports.summary);
-  make_plots(out, reports, exp.model_label, plots);
+  DirectoryRunOptions options;
+  options.resume = resume;
+  options.progress = [&](std::int64_t d, std::int64_t t) { bar(d, t); };
+  options.stop_requested = [] { return StopOnSignals::requested(); };
+  options.on_start = [&](const DirectoryRunResult& start) {
+    if (resume) {
+      std::fprintf(stderr, "resuming %s (status '%s'): %lld of %lld units done, %lld to run\n", out.c_str(),
+                   start.previous_status.c_str(), static_cast<long long>(start.units_kept),
+                   static_cast<long long>(start.units_total),
+                   static_cast<long long>(start.units_total - start.units_kept));
+      if (!start.dropped_units.empty()) {
+        std::fprintf(stderr, "note: dropped the rows of %zu incomplete unit(s) (a run killed while writing): %s\n",
+                     start.dropped_units.size(), fmt::format("{}", fmt::join(start.dropped_units, ", ")).c_str());
+      }
+    } else if (start.previous_status == "interrupted" || start.previous_status == "running") {
+      std::fprintf(stderr, "note: %s held an unfinished run (status '%s'); starting over (--resume continues it)\n",
+                   out.c_str(), start.previous_status.c_str());
+    }
+  };
+  DirectoryRunResult result;
+  {
+    const StopOnSignals stop_on_signals;  // from here on SIGINT / SIGTERM stop between units
+    result = run_into_directory(exp, shard, out, build, options);
+    if (!result.complete) {
+      const int sig = StopOnSignals::signal();
+      if (::isatty(2)) std::fputc('\n', stderr);
+      print_summary(result.reports.summary);
+      const std::string of_shard = shard.count > 1 ? fmt::format(" of shard {}/{}", shard.index, shard.count) : "";
+      std::fprintf(stderr,
+                   "interrupted by %s after %lld of %lld units%s: %s holds the finished units (config.json status "
+                   "\"interrupted\"; summary CSVs of those units; no plots); rerun the same command with --resume "
+                   "to run the other %lld\n",
+                   signal_name(sig), static_cast<long long>(result.units_done),
+                   static_cast<long long>(result.units_total), of_shard.c_str(), out.c_str(),
+                   static_cast<long long>(result.units_total - result.units_done));
+      return 128 + (sig > 0 ? sig : SIGINT);
+    }
+    if (StopOnSignals::requested()) {
+      std::fprintf(stderr, "note: %s arrived during the last unit: the run is complete\n",
+                   signal_name(StopOnSignals::signal()));
+    }
+  }
+  if (resume && result.units_run == 0) std::fprintf(stderr, "nothing to resume: all units were done; reports rewritten\n");
+  print_summary(result.reports.summary);
+  make_plots(out, result.reports, exp.model_label, plots);
   std::fprintf(stderr, "wrote %s/{config.json,summary.csv,sequences.csv,steps.csv,by_depth.csv,by_rank.csv}\n",
                out.c_str());
   return 0;
@@ -248,6 +339,7 @@ int cmd_compare(int argc, char** argv) {
       ("repetitions", "Repetitions of every unit (timing)", cxxopts::value<int>()->default_value("1"))
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
+      ("resume", "Continue an interrupted run in --out (same flags): run only the units not done yet")
       ("out", "Output directory", cxxopts::value<std::string>());
   auto r = parse_or_usage(opts, argc, argv);
   const std::string out = required(r, "out");
@@ -275,7 +367,7 @@ int cmd_compare(int argc, char** argv) {
   spec.state = r["state"].as<std::string>();
   spec.threads = r["threads"].as<int>();
   spec.repetitions = r["repetitions"].as<int>();
-  return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), argc, argv);
+  return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), r.count("resume") > 0, argc, argv);
 }
 
 int cmd_run(int argc, char** argv) {
@@ -291,6 +383,7 @@ int cmd_run(int argc, char** argv) {
       ("max-new", "Override the spec's max_new_tokens", cxxopts::value<int>())
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
+      ("resume", "Continue an interrupted run in --out (same spec and flags): run only the units not done yet")
       ("out", "Output directory", cxxopts::value<std::string>());
   opts.parse_positional({"spec"});
   auto r = parse_or_usage(opts, argc, argv);
@@ -312,7 +405,7 @@ int cmd_run(int argc, char** argv) {
       throw UsageError(e.what());
     }
   }
-  return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), argc, argv);
+  return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), r.count("resume") > 0, argc, argv);
 }
 
 int cmd_merge(int argc, char** argv) {
