@@ -484,6 +484,7 @@ namespace {
 constexpr const char* kStatusRunning = "running";
 constexpr const char* kStatusComplete = "complete";
 constexpr const char* kStatusInterrupted = "interrupted";
+constexpr const char* kStatusFailed = "failed";
 
 // The first key on which two config.json values disagree among those that define an experiment's
 // results: every key of "spec" except threads ("spec.KEY"), then `keys`. False when they agree;
@@ -538,10 +539,9 @@ json read_config_json(const std::string& path) {
   return c;
 }
 
-std::string status_of(const json& config) {
+std::string status_of(const json& config, const std::string& path) {
   if (!config.contains("status")) return kStatusComplete;  // written before runs could be interrupted
-  if (!config["status"].is_string()) fail("config.json: status = {}: must be a string", json_excerpt(config["status"]));
-  return config["status"].get<std::string>();
+  return json_string(config["status"], path, "status");
 }
 
 // Resume: the rows of DIR that form done units of this experiment's shard (see runner.h).
@@ -651,7 +651,7 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
       fail("--resume: {}: no config.json: nothing to resume (run without --resume to start)", dir);
     }
     const json old = read_config_json(cpath);
-    result.previous_status = status_of(old);
+    result.previous_status = status_of(old, cpath);
     std::string key, was, now;
     if (first_difference(old, config,
                          {"model", "model_info", "tokenizer", "configurations", "prompts", "n_units", "shard"}, key,
@@ -676,12 +676,16 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
   } else {
     if (std::filesystem::exists(cpath)) {  // only for the message: a fresh run overwrites DIR
       try {
-        result.previous_status = status_of(read_config_json(cpath));
+        result.previous_status = status_of(read_config_json(cpath), cpath);
       } catch (const Error&) {
       }
     }
     std::filesystem::create_directories(dir);
     write_records(dir, {}, {});
+    for (const char* f : {"summary.csv", "by_depth.csv", "by_rank.csv"}) {  // an earlier run's, until rewritten
+      std::error_code ec;
+      std::filesystem::remove(dir + "/" + f, ec);
+    }
   }
   result.units_total = shard_units;
   if (options.on_start) options.on_start(result);
@@ -693,8 +697,27 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
   config["history"] = running_history;
   replace_file(cpath, config.dump(2) + "\n");
 
-  control.on_unit = [&](const Unit&, RunRecords rows) { append_records(dir, rows.sequences, rows.steps); };
-  const RunOutcome outcome = run_experiment(exp, shard, control);
+  std::int64_t units_done = result.units_kept;
+  control.on_unit = [&](const Unit&, RunRecords rows) {
+    append_records(dir, rows.sequences, rows.steps);
+    ++units_done;
+  };
+  RunOutcome outcome;
+  try {
+    outcome = run_experiment(exp, shard, control);
+  } catch (const Error& e) {
+    // The finished units stay on disk (resume continues from them once the cause is fixed).
+    config["status"] = kStatusFailed;
+    config["units_done"] = units_done;
+    config["error"] = e.what();
+    history.push_back(history_entry(build, options.resume, units_done - result.units_kept, kStatusFailed));
+    config["history"] = history;
+    try {
+      replace_file(cpath, config.dump(2) + "\n");
+    } catch (const Error&) {
+    }
+    throw;
+  }
   result.units_total = outcome.units_total;
   result.units_run = outcome.units_run;
   result.units_done = outcome.units_skipped + outcome.units_run;
@@ -730,7 +753,7 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
         !c["shard"].contains("count") || !c["shard"]["count"].is_number_integer()) {
       fail("{}: shard = {}: not a shard of a run (already merged?)", cpath, json_excerpt(c["shard"]));
     }
-    if (const std::string status = status_of(c); status != kStatusComplete) {
+    if (const std::string status = status_of(c, cpath); status != kStatusComplete) {
       fail("merge: {}: status '{}' ({} of {} units done): finish that shard first (rerun its command with "
            "--resume --out {})",
            cpath, status, c.contains("units_done") ? json_excerpt(c["units_done"]) : "?",

@@ -152,8 +152,9 @@ nlohmann::json experiment_config(const PreparedExperiment& exp, ShardSelection s
 
 // Runs the shard into DIR and keeps DIR consistent whenever the process stops (interrupt and
 // resume):
-//  1. fresh run (resume = false): DIR/sequences.csv and DIR/steps.csv start header-only (an
-//     earlier run in DIR is overwritten, as before); with resume, see below;
+//  1. fresh run (resume = false): DIR/sequences.csv and DIR/steps.csv start header-only and an
+//     earlier run's summary.csv, by_depth.csv, by_rank.csv are removed (an earlier run in DIR is
+//     overwritten, as before); with resume, see below;
 //  2. config.json (experiment_config plus "status": "running", "units_done", "units_total" of
 //     this shard, and "history": one entry per invocation) is written before any work;
 //  3. each finished unit is appended to steps.csv then sequences.csv and fsynced
@@ -162,7 +163,8 @@ nlohmann::json experiment_config(const PreparedExperiment& exp, ShardSelection s
 //  4. stop_requested is polled between units;
 //  5. at the end, complete or stopped, the five CSVs are rewritten from the rows on disk
 //     (write_reports; on a stop: the reports of the finished units) and config.json gets
-//     "status": "complete" or "interrupted" with the final units_done.
+//     "status": "complete" or "interrupted" with the final units_done. An Error while decoding
+//     leaves "status": "failed" with "error" and the finished units (and is rethrown).
 // Resume (options.resume): DIR/config.json must exist and come from the same experiment: same
 // spec (apart from threads), model, model_info, tokenizer, configurations, prompts, n_units and
 // shard; otherwise Error naming the first key that differs. The rows on disk are read back; a
