@@ -651,6 +651,9 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
       fail("--resume: {}: no config.json: nothing to resume (run without --resume to start)", dir);
     }
     const json old = read_config_json(cpath);
+    if (!old.contains("spec") || !old.contains("n_units") || !old.contains("configurations")) {
+      fail("--resume: {}: not a speclab experiment config (missing spec/n_units/configurations)", cpath);
+    }
     result.previous_status = status_of(old, cpath);
     std::string key, was, now;
     if (first_difference(old, config,

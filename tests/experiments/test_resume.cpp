@@ -212,6 +212,10 @@ TEST(Resume, RefusedForAnotherExperimentOrWarmState) {
   EXPECT_EQ(read_text_file(dir + "/sequences.csv"), before);  // a refused resume changes nothing
   e = error_of([&] { run_dir(spec, tmp.path("nothing"), true); });
   EXPECT_NE(e.find("no config.json: nothing to resume"), std::string::npos) << e;
+  std::filesystem::create_directories(tmp.path("alien"));
+  write_text_file(tmp.path("alien/config.json"), "{\"name\": \"something else\"}");
+  e = error_of([&] { run_dir(spec, tmp.path("alien"), true); });
+  EXPECT_NE(e.find("not a speclab experiment config"), std::string::npos) << e;
   // Rows that are not this experiment's units are an error, not silently dropped.
   std::string s = before;
   const auto c2 = s.find(",c2,");
