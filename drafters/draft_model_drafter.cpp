@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "base/error.h"
+#include "base/json_input.h"
 #include "formats/model_loader.h"
 #include "model/llama_model.h"
 #include "ops/sampling.h"
@@ -64,7 +65,13 @@ const DrafterKind& draft_model_drafter_kind() {
       .check =
           [](const DrafterOptions& o, const DrafterEnv&) {
             const std::string& path = draft_model_spec(o).model_path;
-            if (!std::filesystem::exists(path)) fail("drafter draft-model: model = {}: file not found", path);
+            // error_code: a path the system cannot look up (e.g. a name over NAME_MAX) is an Error,
+            // not a filesystem_error (found by fuzz/fuzz_drafter_spec.cpp).
+            std::error_code ec;
+            if (!std::filesystem::exists(path, ec)) {
+              fail("drafter draft-model: model = {}: file not found{}", quote_untrusted(path),
+                   ec ? ": " + ec.message() : std::string());
+            }
           },
       .make = [](const DrafterOptions& o, const DrafterEnv& env) -> std::unique_ptr<Drafter> {
         const DraftModelSpec& s = draft_model_spec(o);

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/json_input.h"
 #include "drafters/aded_drafter.h"
 #include "drafters/del_drafter.h"
 #include "drafters/draft_model_drafter.h"
@@ -115,8 +116,24 @@ ChildSampling drafter_child_sampling(const std::string& spec, const DrafterEnv& 
   return plan.kind->children(plan.options, sampling);
 }
 
+namespace {
+
+// Whether `path` exists. A path the system cannot look up (a name longer than NAME_MAX, a part
+// that is not a directory, no permission) is missing too, and `why` says why: the throwing
+// std::filesystem::exists would let a filesystem_error escape for such a spec (found by
+// fuzz/fuzz_drafter_spec.cpp).
+bool path_exists(const std::filesystem::path& path, std::string& why) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) why = fmt::format(": {}", ec.message());
+  return exists && !ec;
+}
+
+}  // namespace
+
 std::string missing_optional_file(const DrafterParams& params, const DrafterEnv& env) {
   namespace fs = std::filesystem;
+  std::string why;
   const DrafterKind* kind = find_drafter_kind(params.drafter());
   if (kind == nullptr) return "";
   for (const DrafterKey& key : kind->keys) {
@@ -124,7 +141,9 @@ std::string missing_optional_file(const DrafterParams& params, const DrafterEnv&
       case OptionalFile::kNone: break;
       case OptionalFile::kModelFile: {
         const std::string path = params.get_string(key.name, env.draft_model_path);
-        if (path.empty() || !fs::exists(path)) return fmt::format("draft model '{}' not found", path);
+        if (path.empty() || !path_exists(path, why)) {
+          return fmt::format("draft model '{}' not found{}", quote_untrusted(path), why);
+        }
         break;
       }
       case OptionalFile::kHeadsDir: {
@@ -133,8 +152,9 @@ std::string missing_optional_file(const DrafterParams& params, const DrafterEnv&
         // Both files: a heads.json without its weights (e.g. a record copied without the ignored
         // heads.safetensors) is "not trained here", not a broken experiment.
         for (const char* file : {"heads.json", "heads.safetensors"}) {
-          if (!fs::exists(fs::path(dir) / file)) {
-            return fmt::format("no trained heads in '{}' ({} missing; run speclab train-heads)", dir, file);
+          if (!path_exists(fs::path(dir) / file, why)) {
+            return fmt::format("no trained heads in '{}' ({} missing{}; run speclab train-heads)",
+                               quote_untrusted(dir), file, why);
           }
         }
         break;
