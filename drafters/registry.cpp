@@ -18,16 +18,17 @@
 #include "drafters/ngram_drafter.h"
 #include "drafters/recycling_drafter.h"
 #include "drafters/sam_drafter.h"
+#include "drafters/suffix_drafter.h"
 
 namespace speclab {
 
 bool is_autoregressive(std::string_view name) { return name == kAutoregressive || name == "ar"; }
 
 std::span<const DrafterKind* const> drafter_kinds() {
-  static const std::array<const DrafterKind*, 9> kinds = {
-      &draft_model_drafter_kind(), &ngram_drafter_kind(),      &recycling_drafter_kind(),
-      &aded_drafter_kind(),        &sam_drafter_kind(),        &early_exit_drafter_kind(),
-      &del_drafter_kind(),         &medusa_drafter_kind(),     &hydra_drafter_kind(),
+  static const std::array<const DrafterKind*, 10> kinds = {
+      &draft_model_drafter_kind(), &ngram_drafter_kind(),   &recycling_drafter_kind(), &aded_drafter_kind(),
+      &sam_drafter_kind(),         &suffix_drafter_kind(),  &early_exit_drafter_kind(), &del_drafter_kind(),
+      &medusa_drafter_kind(),      &hydra_drafter_kind(),
   };
   return kinds;
 }

@@ -26,7 +26,7 @@ namespace speclab {
 inline constexpr std::string_view kAutoregressive = "none";
 bool is_autoregressive(std::string_view name);
 // The drafters `speclab compare` runs when --drafters is not given: the training-free ones.
-inline constexpr std::string_view kDefaultCompareDrafters = "ngram,recycling,aded,sam";
+inline constexpr std::string_view kDefaultCompareDrafters = "ngram,recycling,aded,sam,suffix";
 
 // Every drafter kind, in help order.
 std::span<const DrafterKind* const> drafter_kinds();

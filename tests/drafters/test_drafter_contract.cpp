@@ -92,6 +92,9 @@ const std::vector<DrafterCase>& drafter_cases() {
       {"Sam", "sam"},
       {"Sam_WarmNoBranches", "sam:state=warm,branches=0,min_match=2",
        "state=warm: the automaton keeps every earlier sequence, so it grows across prompts"},
+      {"Suffix", "suffix"},
+      {"Suffix_WarmWide", "suffix:state=warm,spec_factor=4,min_prob=0,max_depth=16",
+       "state=warm: the global trie takes in every earlier output, so it grows across prompts"},
       {"Aded_WarmTreeWeight", "aded:state=warm,tree_weight=1",
        "state=warm: the table learns across prompts, so the search tree can outgrow the warm-up "
        "decode's (its vectors keep their capacity, bounded by iterations x top_c)"},

@@ -76,6 +76,10 @@ const std::vector<AutoRule>& auto_rules() {
       {"recycling:branching=8x2x1", "greedy", "deterministic"},
       {"recycling:choices=[[0],[1],[0,0]]", "greedy", "deterministic"},
       {"aded", "greedy", "deterministic"},
+      {"sam", "greedy", "deterministic"},
+      {"sam:state=warm", "greedy", "deterministic"},
+      {"suffix", "greedy", "deterministic"},
+      {"suffix:state=warm", "greedy", "deterministic"},
       {"draft-model", "greedy", "multi-iid"},  // chain
       {"draft-model:mode=topk", "greedy", "deterministic"},
       {"draft-model:mode=iid", "greedy", "multi-iid"},
