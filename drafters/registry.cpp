@@ -13,6 +13,7 @@
 #include "drafters/del_drafter.h"
 #include "drafters/draft_model_drafter.h"
 #include "drafters/early_exit_drafter.h"
+#include "drafters/hybrid_drafter.h"
 #include "drafters/hydra_drafter.h"
 #include "drafters/lookahead_drafter.h"
 #include "drafters/medusa_drafter.h"
@@ -26,11 +27,12 @@ namespace speclab {
 bool is_autoregressive(std::string_view name) { return name == kAutoregressive || name == "ar"; }
 
 std::span<const DrafterKind* const> drafter_kinds() {
-  static const std::array<const DrafterKind*, 11> kinds = {
+  static const std::array<const DrafterKind*, 12> kinds = {
       &draft_model_drafter_kind(), &ngram_drafter_kind(),   &recycling_drafter_kind(), &aded_drafter_kind(),
       &sam_drafter_kind(),         &suffix_drafter_kind(),  &early_exit_drafter_kind(), &del_drafter_kind(),
       &medusa_drafter_kind(),      &hydra_drafter_kind(),
       &lookahead_drafter_kind(),
+      &hybrid_drafter_kind(),
   };
   return kinds;
 }

@@ -95,6 +95,11 @@ const std::vector<DrafterCase>& drafter_cases() {
       {"Suffix", "suffix"},
       {"Suffix_WarmWide", "suffix:state=warm,spec_factor=4,min_prob=0,max_depth=16",
        "state=warm: the global trie takes in every earlier output, so it grows across prompts"},
+      {"Lookahead", "lookahead"},
+      {"Lookahead_WideBigrams", "lookahead:window=8,ngram=2,candidates=12"},
+      {"Hybrid", "hybrid:parts=ngram+sam+recycling"},
+      {"Hybrid_WarmHeadsAndDraftTopK", "hybrid:parts=[medusa:heads={medusa}+draft-model:mode=topk+suffix],state=warm",
+       "state=warm: suffix's global trie takes in every earlier output, so it grows across prompts"},
       {"Aded_WarmTreeWeight", "aded:state=warm,tree_weight=1",
        "state=warm: the table learns across prompts, so the search tree can outgrow the warm-up "
        "decode's (its vectors keep their capacity, bounded by iterations x top_c)"},

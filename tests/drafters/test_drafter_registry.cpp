@@ -197,7 +197,7 @@ TEST(DrafterRegistry, CrossPromptStateFlag) {
       EXPECT_EQ(state, nullptr) << k->name << " has a state key but no cross-prompt state";
     }
   }
-  EXPECT_EQ(stateful, (std::set<std::string_view>{"recycling", "aded", "sam", "suffix"}));
+  EXPECT_EQ(stateful, (std::set<std::string_view>{"recycling", "aded", "sam", "suffix", "hybrid"}));
 
   testing::ScopedTempDir tmp;
   const std::string prompts = tmp.path("p.jsonl");

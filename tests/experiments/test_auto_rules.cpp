@@ -80,6 +80,10 @@ const std::vector<AutoRule>& auto_rules() {
       {"sam:state=warm", "greedy", "deterministic"},
       {"suffix", "greedy", "deterministic"},
       {"suffix:state=warm", "greedy", "deterministic"},
+      {"lookahead", "greedy", "multi-iid"},  // SJD chain at T > 0
+      {"lookahead:window=8,ngram=2,candidates=0", "greedy", "multi-iid"},
+      {"hybrid:parts=ngram+sam", "greedy", "deterministic"},
+      {"hybrid:parts=[medusa:heads={medusa}+suffix]", "greedy", "deterministic"},
       {"draft-model", "greedy", "multi-iid"},  // chain
       {"draft-model:mode=topk", "greedy", "deterministic"},
       {"draft-model:mode=iid", "greedy", "multi-iid"},
