@@ -98,6 +98,7 @@ TEST(DrafterRegistry, DocumentedDefaultsAreValidValues) {
   for (const DrafterKind* k : drafter_kinds()) {
     std::map<std::string, std::string> required;
     if (key_of(*k, "heads")) required["heads"] = "DIR";
+    if (key_of(*k, "parts")) required["parts"] = "ngram+sam";
     {
       const DrafterParams p(std::string(k->name), required);
       ParamReader r(p, k->keys);
@@ -209,15 +210,20 @@ TEST(DrafterRegistry, CrossPromptStateFlag) {
   s.budgets = {4};
   s.max_new_tokens = 2;
   for (const DrafterKind* k : drafter_kinds()) {
-    if (k->cross_prompt_state || k->name == "ngram" || k->name == "del") s.drafters.push_back({std::string(k->name), {}, false});
+    if (k->name == "hybrid") {
+      s.drafters.push_back({"hybrid:parts=ngram+sam", {}, false});  // parts= is required
+    } else if (k->cross_prompt_state || k->name == "ngram" || k->name == "del") {
+      s.drafters.push_back({std::string(k->name), {}, false});
+    }
   }
   const PreparedExperiment exp = prepare_experiment(s, no_tokenizer);
   ASSERT_EQ(exp.configs.size(), s.drafters.size() + 1);
   for (std::size_t i = 1; i < exp.configs.size(); ++i) {
     const Configuration& c = exp.configs[i];
     const bool has_state = find_drafter_kind(c.drafter)->cross_prompt_state;
-    EXPECT_EQ(c.params, has_state ? "state=warm" : "") << c.drafter;
-    EXPECT_EQ(c.drafter_spec, has_state ? c.drafter + ":state=warm" : c.drafter);
+    const std::string given = c.drafter == "hybrid" ? "parts=ngram+sam," : "";
+    EXPECT_EQ(c.params, has_state ? given + "state=warm" : "") << c.drafter;
+    EXPECT_EQ(c.drafter_spec, has_state ? c.drafter + ":" + given + "state=warm" : c.drafter);
   }
 }
 
