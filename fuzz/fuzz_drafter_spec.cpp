@@ -1,21 +1,21 @@
 // Drafter specs (drafters/drafter_params.h, drafters/registry.h): DrafterParams::parse, its
-// canonical spelling's round trip, and the registry's validation against a small target. A spec
-// the registry finds no problem with must build (make_drafter) and report its tree kind: the
-// registry promises that make_drafter then fails for no reason the spec alone shows. Files named
-// by a spec resolve in the working directory, which scripts/fuzz.sh makes an empty folder, so
-// file-backed drafters stop at their file checks.
+// canonical spelling's round trip, and the registry's validation against a small target
+// (fuzz/fuzz_fixtures.h, weights included). A spec the registry finds no problem with must build
+// (make_drafter) and report its tree kind: the registry promises that make_drafter then fails
+// for no reason the spec alone shows. Files named by a spec resolve in the working directory,
+// which scripts/fuzz.sh makes an empty folder, so file-backed drafters stop at their file checks.
 #include <cstdint>
 
 #include "drafters/registry.h"
+#include "fuzz/fuzz_fixtures.h"
 #include "fuzz/fuzz_util.h"
-#include "synthetic/synthetic_weights.h"
 
 using namespace speclab;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const ModelInfo info = synthetic_info(8, 16, 2, 2, 2, 32, 16);
   DrafterEnv env;
-  env.target = &info;
+  env.target_weights = fuzz::heads_target();  // head drafters check their files against it
+  env.target = &env.target_weights->info;
   const std::string spec(fuzz::as_text(data, size));
   DrafterParams params;
   try {

@@ -2,7 +2,8 @@
 // model_writers.h, hf_writer.h) and small hand-written inputs on every run of scripts/fuzz.sh.
 //   make_corpus OUT_DIR
 // writes OUT_DIR/corpus/<target>/seed-NNN for every target (without the "fuzz_" prefix) and
-// OUT_DIR/dict-gen/drafter_spec.dict (every drafter name and key, from the registry).
+// OUT_DIR/dict-gen/drafter_spec.dict (every drafter name and key, from the registry). The seed-*
+// files of an earlier run are replaced; the units libFuzzer added (named by their hash) stay.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -382,7 +383,14 @@ int main(int argc, char** argv) {
   }
   try {
     const fs::path out = argv[1];
-    fs::remove_all(out / "corpus");
+    if (fs::is_directory(out / "corpus")) {
+      for (const auto& target : fs::directory_iterator(out / "corpus")) {
+        if (!target.is_directory()) continue;
+        for (const auto& f : fs::directory_iterator(target.path())) {
+          if (f.path().filename().string().rfind("seed-", 0) == 0) fs::remove(f.path());
+        }
+      }
+    }
     fs::remove_all(out / "dict-gen");
     Corpus c(out);
     const fs::path tmp = fs::temp_directory_path() / ("speclab-make-corpus-" + std::to_string(::getpid()));

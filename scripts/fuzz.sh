@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (fuzz/, clang with ASan + UBSan) in build-fuzz and runs each
-# target for SECONDS (default 300), one after the other, from seed corpora regenerated from the
-# test fixtures (fuzz/make_corpus.cpp). The corpora the fuzzer grows stay in build-fuzz/corpus;
-# crashing inputs go to build-fuzz/crashes/<target>/; logs to build-fuzz/logs/<target>.log.
+# target for SECONDS (default 300), one after the other, on build-fuzz/corpus/<target>/: seed
+# files regenerated from the test fixtures on every run (fuzz/make_corpus.cpp, seed-*) plus what
+# the fuzzer added in earlier runs (kept there, never committed). Crashing inputs go to
+# build-fuzz/crashes/<target>/, logs to build-fuzz/logs/<target>.log. A target stops at its
+# first crash; reproduce one with build-fuzz/fuzz/fuzz_<target> FILE (SPECLAB_FUZZ_VERBOSE=1
+# prints the speclab::Error an input ends in).
 # Prints a summary table and exits 1 when any target found a crash (2 for a setup failure).
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets without the fuzz_ prefix; default: all)
 # As root, installs clang, libFuzzer (libclang-rt-14-dev) and libomp when missing; otherwise

@@ -96,7 +96,7 @@ const std::vector<DrafterCase>& drafter_cases() {
       {"Suffix_WarmWide", "suffix:state=warm,spec_factor=4,min_prob=0,max_depth=16",
        "state=warm: the global trie takes in every earlier output, so it grows across prompts"},
       {"Lookahead", "lookahead"},
-      {"Lookahead_WideBigrams", "lookahead:window=8,ngram=2,candidates=12"},
+      {"Lookahead_WideBigramsOutputPool", "lookahead:window=8,ngram=2,candidates=12,prompt_pool=0,output_pool=1"},
       {"Hybrid", "hybrid:parts=ngram+sam+recycling"},
       {"Hybrid_WarmHeadsAndDraftTopK", "hybrid:parts=[medusa:heads={medusa}+draft-model:mode=topk+suffix],state=warm",
        "state=warm: suffix's global trie takes in every earlier output, so it grows across prompts"},
