@@ -6,21 +6,6 @@
 
 namespace speclab {
 
-namespace {
-
-constexpr std::uint64_t kEmpty = ~std::uint64_t{0};
-constexpr std::size_t kInitialSlots = 1024;
-
-std::uint64_t key_of(std::int32_t s, Token t) {
-  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(s)) << 32) | static_cast<std::uint32_t>(t);
-}
-
-std::size_t hash_of(std::uint64_t key, std::size_t mask) {
-  key *= 0x9E3779B97F4A7C15ull;
-  return static_cast<std::size_t>(key ^ (key >> 31)) & mask;
-}
-
-}  // namespace
 
 void SuffixAutomaton::clear() {
   text_.clear();
@@ -32,13 +17,7 @@ void SuffixAutomaton::clear() {
   edge_token_.clear();
   edge_to_.clear();
   edge_next_.clear();
-  if (slot_key_.empty()) {
-    slot_key_.assign(kInitialSlots, kEmpty);
-    slot_edge_.assign(kInitialSlots, -1);
-  } else {
-    std::fill(slot_key_.begin(), slot_key_.end(), kEmpty);
-  }
-  n_used_ = 0;
+  edge_of_.clear();
   last_ = new_state(0, -1, -1);
 }
 
@@ -51,50 +30,17 @@ std::int32_t SuffixAutomaton::new_state(std::int32_t len, std::int32_t link, std
   return static_cast<std::int32_t>(len_.size()) - 1;
 }
 
-std::int32_t SuffixAutomaton::find_edge(std::int32_t s, Token t) const {
-  const std::uint64_t key = key_of(s, t);
-  const std::size_t mask = slot_key_.size() - 1;
-  for (std::size_t i = hash_of(key, mask);; i = (i + 1) & mask) {
-    if (slot_key_[i] == key) return slot_edge_[i];
-    if (slot_key_[i] == kEmpty) return -1;
-  }
-}
+std::int32_t SuffixAutomaton::find_edge(std::int32_t s, Token t) const { return edge_of_.find(s, t); }
 
 std::int32_t SuffixAutomaton::go(std::int32_t s, Token t) const {
   const std::int32_t e = find_edge(s, t);
   return e < 0 ? -1 : edge_to_[e];
 }
 
-void SuffixAutomaton::grow_table() {
-  const std::size_t n = slot_key_.size() * 2;
-  std::vector<std::uint64_t> keys(n, kEmpty);
-  std::vector<std::int32_t> edges(n, -1);
-  for (std::size_t i = 0; i < slot_key_.size(); ++i) {
-    if (slot_key_[i] == kEmpty) continue;
-    std::size_t j = hash_of(slot_key_[i], n - 1);
-    while (keys[j] != kEmpty) j = (j + 1) & (n - 1);
-    keys[j] = slot_key_[i];
-    edges[j] = slot_edge_[i];
-  }
-  slot_key_.swap(keys);
-  slot_edge_.swap(edges);
-}
-
 void SuffixAutomaton::set_transition(std::int32_t s, Token t, std::int32_t to) {
-  const std::uint64_t key = key_of(s, t);
-  std::size_t mask = slot_key_.size() - 1;
-  std::size_t i = hash_of(key, mask);
-  for (; slot_key_[i] != kEmpty; i = (i + 1) & mask) {
-    if (slot_key_[i] == key) {
-      edge_to_[slot_edge_[i]] = to;
-      return;
-    }
-  }
-  if (2 * (n_used_ + 1) > slot_key_.size()) {  // load factor <= 1/2
-    grow_table();
-    mask = slot_key_.size() - 1;
-    for (i = hash_of(key, mask); slot_key_[i] != kEmpty; i = (i + 1) & mask) {
-    }
+  if (const std::int32_t e = edge_of_.find(s, t); e >= 0) {
+    edge_to_[e] = to;
+    return;
   }
   const auto e = static_cast<std::int32_t>(edge_to_.size());
   edge_token_.push_back(t);
@@ -107,9 +53,7 @@ void SuffixAutomaton::set_transition(std::int32_t s, Token t, std::int32_t to) {
     edge_next_[last_edge_[s]] = e;
   }
   last_edge_[s] = e;
-  slot_key_[i] = key;
-  slot_edge_[i] = e;
-  ++n_used_;
+  edge_of_.set(s, t, e);
 }
 
 void SuffixAutomaton::extend(Token t) {

@@ -5,7 +5,7 @@
 // (end position of the class's first occurrence). extend() adds one token in amortised O(1).
 //
 // Flat storage: states in parallel vectors; transitions as edges in a per-state singly linked
-// list (for cloning) plus an open-addressing hash (state, token) -> edge for lookups. clear()
+// list (for cloning) plus a NodeTokenMap (state, token) -> edge for lookups. clear()
 // keeps every capacity, so a cold drafter that rebuilds the same text allocates nothing.
 #pragma once
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/types.h"
+#include "drafters/node_token_map.h"
 
 namespace speclab {
 
@@ -50,15 +51,12 @@ class SuffixAutomaton {
   std::int32_t new_state(std::int32_t len, std::int32_t link, std::int32_t firstpos);
   std::int32_t find_edge(std::int32_t s, Token t) const;
   void set_transition(std::int32_t s, Token t, std::int32_t to);  // adds or redirects
-  void grow_table();
 
   std::vector<Token> text_;
   std::vector<std::int32_t> len_, link_, firstpos_, first_edge_, last_edge_;
   std::vector<Token> edge_token_;
   std::vector<std::int32_t> edge_to_, edge_next_;
-  std::vector<std::uint64_t> slot_key_;  // (state << 32 | token) or kEmpty
-  std::vector<std::int32_t> slot_edge_;
-  std::size_t n_used_ = 0;
+  NodeTokenMap edge_of_;  // (state, token) -> edge
   std::int32_t last_ = 0;
 };
 

@@ -6,13 +6,14 @@
 // (start_text: no substring spans two texts). O(max_depth) per token.
 //
 // Flat storage: nodes in parallel vectors, children as singly linked lists (insertion order)
-// plus an open-addressing hash (node, token) -> child. clear() keeps every capacity.
+// plus a NodeTokenMap (node, token) -> child. clear() keeps every capacity.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "base/types.h"
+#include "drafters/node_token_map.h"
 
 namespace speclab {
 
@@ -39,14 +40,11 @@ class SuffixTrie {
 
  private:
   std::int32_t add_child(std::int32_t node, Token t);
-  void grow_table();
 
   std::int32_t max_depth_;
   std::vector<std::int32_t> count_, depth_, first_child_, last_child_, next_sibling_;
   std::vector<Token> token_;
-  std::vector<std::uint64_t> slot_key_;
-  std::vector<std::int32_t> slot_node_;
-  std::size_t n_used_ = 0;
+  NodeTokenMap child_of_;  // (node, token) -> child
   std::vector<std::int32_t> active_, next_active_;  // nodes of the current text's open suffixes
 };
 
