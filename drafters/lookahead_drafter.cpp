@@ -17,6 +17,8 @@ constexpr DrafterKey kLookaheadKeys[] = {
     {"window", "5", "W: Jacobi guesses in the lookahead chain, in [1, 64]"},
     {"ngram", "4", "N: n-gram size of the pool (N-1 tokens follow the key), in [2, 16]"},
     {"candidates", "5", "G: pool n-grams verified per step and kept per first token, in [0, 64]"},
+    {"prompt_pool", "1", "0|1: seed the pool with the prompt's n-grams (LADE's POOL_FROM_PROMPT)"},
+    {"output_pool", "0", "0|1: also pool the n-grams of the emitted text, every step"},
 };
 
 constexpr std::uint64_t kFillSeed = 0x4C4F4F4B41484541ull;  // "LOOKAHEA"
@@ -26,6 +28,8 @@ LookaheadOptions read_lookahead(ParamReader& r, const DrafterEnv& env) {
   o.window = r.get_int("window", o.window, 1, 64);
   o.ngram = r.get_int("ngram", o.ngram, 2, 16);
   o.candidates = r.get_int("candidates", o.candidates, 0, 64);
+  o.prompt_pool = r.get_bool("prompt_pool", o.prompt_pool);
+  o.output_pool = r.get_bool("output_pool", o.output_pool);
   if (env.target != nullptr) o.vocab = env.target->vocab_size;
   return o;
 }
@@ -63,7 +67,8 @@ void LookaheadOptions::validate() const {
 
 LookaheadDrafter::LookaheadDrafter(const LookaheadOptions& options) : options_(options) {
   options_.validate();
-  name_ = fmt::format("lookahead:candidates={},ngram={},window={}", options_.candidates, options_.ngram,
+  name_ = fmt::format("lookahead:candidates={},ngram={},output_pool={},prompt_pool={},window={}",
+                      options_.candidates, options_.ngram, options_.output_pool ? 1 : 0, options_.prompt_pool ? 1 : 0,
                       options_.window);
   tail_ = options_.ngram - 1;
   guess_.assign(options_.window, 0);
@@ -106,6 +111,13 @@ void LookaheadDrafter::begin(std::span<const Token> prompt) {
     slot_count_[s] = 0;
   }
   n_used_ = next_slot_ = 0;
+  seed_from_prompt();
+}
+
+void LookaheadDrafter::seed_from_prompt() {
+  if (!options_.prompt_pool || n_slots_ == 0) return;
+  const auto n = static_cast<std::int32_t>(prompt_.size());
+  for (std::int32_t p = 0; p + tail_ < n; ++p) pool_insert(prompt_[p], &prompt_[p + 1]);
 }
 
 void LookaheadDrafter::pool_insert(Token key, const Token* rest) {
@@ -221,11 +233,15 @@ void LookaheadDrafter::propose_sampled(const DraftContext& ctx, std::int32_t w, 
 
 void LookaheadDrafter::observe(const StepFeedback& fb) {
   SPECLAB_ASSERT(fb.tree != nullptr && fb.acceptance != nullptr);
-  if (vocab_ == 0 && fb.vocab > 0) size_buffers(fb.vocab);
+  if (vocab_ == 0 && fb.vocab > 0) {
+    size_buffers(fb.vocab);
+    seed_from_prompt();  // begin() could not: the pool had no size yet
+  }
   if (fb.vocab != vocab_) fail("drafter lookahead: feedback vocab {} differs from the drafter's {}", fb.vocab, vocab_);
   const DraftTree& tree = *fb.tree;
   const std::int32_t w = std::min(chain_len_, tree.size() - 1);
   const std::int32_t k = fb.acceptance->n_accepted();
+  const std::size_t old_len = std::min(expected_len_, fb.tokens.size());
   expected_len_ = fb.tokens.size();
   auto row = [&](std::int32_t i) {
     return std::span<const float>(fb.logits).subspan(static_cast<std::size_t>(i) * vocab_, vocab_);
@@ -243,6 +259,13 @@ void LookaheadDrafter::observe(const StepFeedback& fb) {
         for (std::int32_t t = 1; t < tail_; ++t) gram_[t - 1] = tree.token[first + t];
         gram_[tail_ - 1] = pred_[i];
         pool_insert(tree.token[first], gram_.data());
+      }
+    }
+    // The emitted text's n-grams (ending at each new token), the most recent last.
+    if (options_.output_pool && n_slots_ > 0) {
+      const std::span<const Token> seq = fb.tokens;
+      for (std::size_t e = std::max<std::size_t>(old_len, tail_); e < seq.size(); ++e) {
+        pool_insert(seq[e - tail_], &seq[e - tail_ + 1]);
       }
     }
   } else {

@@ -112,6 +112,16 @@ std::vector<Token> checked_loop(const LoopCase& c, const std::vector<Token>& pro
   std::int32_t w = std::min(W, c.budget.max_nodes);
   if (c.budget.max_depth > 0) w = std::min(w, c.budget.max_depth);
   ReferencePool pool(G);
+  // The prompt's n-grams (prompt_pool), at begin() or, when the vocab is learnt from the
+  // feedback, at the first observe() before that step's harvest.
+  auto seed_prompt = [&] {
+    if (!c.options.prompt_pool || G == 0) return;
+    for (std::size_t p = 0; p + N - 1 < prompt.size(); ++p) {
+      pool.insert(prompt[p], Gram(prompt.begin() + p + 1, prompt.begin() + p + N));
+    }
+  };
+  if (c.options.vocab > 0) seed_prompt();
+  bool first_step = true;
   std::vector<Token> seq = prompt, generated;
   std::vector<Token> expect_jacobi;  // the guesses the last step's rows give
   const std::set<Token> prompt_set(prompt.begin(), prompt.end());
@@ -154,6 +164,7 @@ std::vector<Token> checked_loop(const LoopCase& c, const std::vector<Token>& pro
 
     const std::vector<float> logits = fake_logits(target, tree, seq);
     const Acceptance acc = greedy_accept(tree, logits, target.vocab);
+    const std::size_t old_len = seq.size();
     for (std::size_t j = 1; j < acc.path.size(); ++j) seq.push_back(tree.token[acc.path[j]]);
     seq.push_back(acc.bonus);
     for (std::size_t j = 1; j < acc.path.size(); ++j) generated.push_back(tree.token[acc.path[j]]);
@@ -163,11 +174,18 @@ std::vector<Token> checked_loop(const LoopCase& c, const std::vector<Token>& pro
     expect_jacobi.clear();
     for (std::int32_t j = 1; k + j <= w; ++j) expect_jacobi.push_back(row_argmax(logits, k + j, target.vocab));
     if (n_jacobi_total) *n_jacobi_total += static_cast<std::int64_t>(expect_jacobi.size());
+    if (first_step && c.options.vocab == 0) seed_prompt();
+    first_step = false;
     if (G > 0) {
       for (std::int32_t i = N - 2; i <= w; ++i) {
         Gram tail(tree.token.begin() + (i - N + 3), tree.token.begin() + i + 1);
         tail.push_back(row_argmax(logits, i, target.vocab));
         pool.insert(tree.token[i - N + 2], tail);
+      }
+      if (c.options.output_pool) {  // n-grams ending at each emitted token
+        for (std::size_t e = std::max<std::size_t>(old_len, N - 1); e < seq.size(); ++e) {
+          pool.insert(seq[e - N + 1], Gram(seq.begin() + (e - N + 2), seq.begin() + e + 1));
+        }
       }
     }
     StepFeedback fb;
@@ -185,21 +203,23 @@ std::vector<Token> checked_loop(const LoopCase& c, const std::vector<Token>& pro
 TEST(Lookahead, JacobiUpdatePoolAndTrieFollowTheDefinition) {
   const std::vector<LoopCase> cases = {
       {{.window = 5, .ngram = 4, .candidates = 5, .vocab = 40}, {64, 0}, 1},
-      {{.window = 5, .ngram = 4, .candidates = 5, .vocab = 40}, {8, 0}, 2},
-      {{.window = 5, .ngram = 4, .candidates = 5, .vocab = 40}, {16, 3}, 3},
+      {{.window = 5, .ngram = 4, .candidates = 5, .prompt_pool = false, .vocab = 40}, {8, 0}, 2},
+      {{.window = 5, .ngram = 4, .candidates = 5, .output_pool = true, .vocab = 40}, {16, 3}, 3},
       {{.window = 1, .ngram = 2, .candidates = 3, .vocab = 40}, {4, 0}, 4},
-      {{.window = 8, .ngram = 2, .candidates = 12, .vocab = 40}, {32, 0}, 5},
-      {{.window = 3, .ngram = 6, .candidates = 2, .vocab = 40}, {6, 2}, 6},
-      {{.window = 4, .ngram = 3, .candidates = 0, .vocab = 40}, {4, 0}, 7},
-      {{.window = 6, .ngram = 3, .candidates = 4, .vocab = 0}, {1, 0}, 8},  // vocab from the feedback
+      {{.window = 8, .ngram = 2, .candidates = 12, .output_pool = true, .vocab = 40}, {32, 0}, 5},
+      {{.window = 3, .ngram = 6, .candidates = 2, .prompt_pool = false, .vocab = 40}, {6, 2}, 6},
+      {{.window = 4, .ngram = 3, .candidates = 0, .output_pool = true, .vocab = 40}, {4, 0}, 7},
+      {{.window = 6, .ngram = 3, .candidates = 4, .output_pool = true, .vocab = 0}, {1, 0}, 8},  // vocab from feedback
+      {{.window = 2, .ngram = 3, .candidates = 2, .vocab = 0}, {3, 0}, 9},
   };
   FakeTarget target;
   target.bigram_peak = true;
   const std::vector<Token> prompt = {1, 5, 9, 5, 9, 2};
   for (const LoopCase& c : cases) {
     SCOPED_TRACE(::testing::Message() << "W=" << c.options.window << " N=" << c.options.ngram << " G="
-                                      << c.options.candidates << " budget " << c.budget.max_nodes << " cap "
-                                      << c.budget.max_depth);
+                                      << c.options.candidates << " prompt_pool " << c.options.prompt_pool
+                                      << " output_pool " << c.options.output_pool << " budget "
+                                      << c.budget.max_nodes << " cap " << c.budget.max_depth);
     std::int64_t n_jacobi = 0;
     const auto got = checked_loop(c, prompt, 120, target, &n_jacobi);
     const auto ar = testing::run_mini_loop(target, nullptr, prompt, 120, c.budget);
@@ -209,7 +229,7 @@ TEST(Lookahead, JacobiUpdatePoolAndTrieFollowTheDefinition) {
 }
 
 TEST(Lookahead, FirstStepIsFillsFromThePromptAndBeginResets) {
-  LookaheadDrafter d({.window = 4, .ngram = 3, .candidates = 2, .vocab = 20});
+  LookaheadDrafter d({.window = 4, .ngram = 3, .candidates = 2, .prompt_pool = false, .vocab = 20});
   const std::vector<Token> prompt = {3, 7, 11};
   d.begin(prompt);
   EXPECT_EQ(d.n_jacobi(), 0);
@@ -247,6 +267,11 @@ TEST(Lookahead, FirstStepIsFillsFromThePromptAndBeginResets) {
   EXPECT_EQ(d.n_jacobi(), 0);
   EXPECT_EQ(std::vector<Token>(d.guesses().begin(), d.guesses().end()), first);
   for (Token key : {3, 7, 11}) EXPECT_TRUE(d.pool_entries(key).empty());
+  // prompt_pool: begin() seeds the prompt's n-grams (key 3 -> (7, 11)).
+  LookaheadDrafter seeded({.window = 4, .ngram = 3, .candidates = 2, .vocab = 20});
+  seeded.begin(prompt);
+  EXPECT_EQ(seeded.pool_entries(3), (std::vector<Gram>{{7, 11}}));
+  EXPECT_TRUE(seeded.pool_entries(7).empty());
 }
 
 TEST(Lookahead, PoolKeepsTheMostRecentDistinctNgramsPerKey) {
@@ -345,7 +370,7 @@ TEST(Lookahead, SamplingNeedsTheVocabAndTheRegistryDeclaresKinds) {
   Rng rng(1);
   DraftTree tree;
   EXPECT_THROW(d.propose(DraftContext{prompt, &s, &rng}, DraftBudget{8, 0}, tree), Error);
-  EXPECT_EQ(d.name(), "lookahead:candidates=5,ngram=4,window=5");
+  EXPECT_EQ(d.name(), "lookahead:candidates=5,ngram=4,output_pool=0,prompt_pool=1,window=5");
   ModelInfo info;
   info.vocab_size = 32;
   DrafterEnv env;
@@ -356,7 +381,8 @@ TEST(Lookahead, SamplingNeedsTheVocabAndTheRegistryDeclaresKinds) {
   EXPECT_THROW(validate_drafter_spec("lookahead:window=0", env), Error);
   EXPECT_THROW(validate_drafter_spec("lookahead:ngram=1", env), Error);
   EXPECT_THROW(validate_drafter_spec("lookahead:candidates=65", env), Error);
-  EXPECT_NO_THROW(validate_drafter_spec("lookahead:window=64,ngram=16,candidates=0", env));
+  EXPECT_THROW(validate_drafter_spec("lookahead:output_pool=2", env), Error);
+  EXPECT_NO_THROW(validate_drafter_spec("lookahead:window=64,ngram=16,candidates=0,prompt_pool=0,output_pool=1", env));
 }
 
 TEST(Lookahead, GreedyMiniLoopMatchesAutoregressiveAtManyBudgets) {
@@ -365,15 +391,18 @@ TEST(Lookahead, GreedyMiniLoopMatchesAutoregressiveAtManyBudgets) {
   const auto ar = testing::run_mini_loop(target, nullptr, prompt, 150, {1, 0});
   for (const DraftBudget b : {DraftBudget{1, 0}, DraftBudget{2, 1}, DraftBudget{5, 0}, DraftBudget{7, 2},
                               DraftBudget{20, 0}, DraftBudget{64, 4}, DraftBudget{128, 0}}) {
-    LookaheadDrafter d({.vocab = target.vocab});
-    const auto r = testing::run_mini_loop(target, &d, prompt, 150, b);
-    EXPECT_EQ(r.generated, ar.generated) << b.max_nodes << " " << b.max_depth;
-    EXPECT_LE(r.steps, ar.steps);
+    for (const bool output_pool : {false, true}) {
+      LookaheadDrafter d({.output_pool = output_pool, .vocab = target.vocab});
+      const auto r = testing::run_mini_loop(target, &d, prompt, 150, b);
+      EXPECT_EQ(r.generated, ar.generated) << b.max_nodes << " " << b.max_depth << " " << output_pool;
+      EXPECT_LE(r.steps, ar.steps);
+    }
   }
 }
 
 TEST(Lookahead, LosslessWithFewerForwardsOnStories) {
   testing::expect_lossless_with_fewer_forwards_on_stories("lookahead");
+  testing::expect_lossless_with_fewer_forwards_on_stories("lookahead:output_pool=1");
 }
 
 }  // namespace
