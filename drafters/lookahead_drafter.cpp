@@ -19,6 +19,7 @@ constexpr DrafterKey kLookaheadKeys[] = {
     {"candidates", "5", "G: pool n-grams verified per step and kept per first token, in [0, 64]"},
     {"prompt_pool", "1", "0|1: seed the pool with the prompt's n-grams (LADE's POOL_FROM_PROMPT)"},
     {"output_pool", "0", "0|1: also pool the n-grams of the emitted text, every step"},
+    {"first", "candidates", "candidates|window: which part takes the budget first (T = 0)"},
 };
 
 constexpr std::uint64_t kFillSeed = 0x4C4F4F4B41484541ull;  // "LOOKAHEA"
@@ -30,6 +31,7 @@ LookaheadOptions read_lookahead(ParamReader& r, const DrafterEnv& env) {
   o.candidates = r.get_int("candidates", o.candidates, 0, 64);
   o.prompt_pool = r.get_bool("prompt_pool", o.prompt_pool);
   o.output_pool = r.get_bool("output_pool", o.output_pool);
+  o.candidates_first = r.get_choice("first", "candidates", {"candidates", "window"}) == "candidates";
   if (env.target != nullptr) o.vocab = env.target->vocab_size;
   return o;
 }
@@ -67,12 +69,13 @@ void LookaheadOptions::validate() const {
 
 LookaheadDrafter::LookaheadDrafter(const LookaheadOptions& options) : options_(options) {
   options_.validate();
-  name_ = fmt::format("lookahead:candidates={},ngram={},output_pool={},prompt_pool={},window={}",
-                      options_.candidates, options_.ngram, options_.output_pool ? 1 : 0, options_.prompt_pool ? 1 : 0,
-                      options_.window);
+  name_ = fmt::format("lookahead:candidates={},first={},ngram={},output_pool={},prompt_pool={},window={}",
+                      options_.candidates, options_.candidates_first ? "candidates" : "window", options_.ngram,
+                      options_.output_pool ? 1 : 0, options_.prompt_pool ? 1 : 0, options_.window);
   tail_ = options_.ngram - 1;
   guess_.assign(options_.window, 0);
   pred_.assign(options_.window + 1, 0);
+  chain_node_.assign(options_.window + 1, 0);
   gram_.assign(tail_, 0);
   if (options_.vocab > 0) size_buffers(options_.vocab);
 }
@@ -177,39 +180,73 @@ DraftFacts LookaheadDrafter::propose(const DraftContext& ctx, const DraftBudget&
     n_rows_ = 0;
     refill_from(0);
   }
+  chain_node_[0] = 0;
   if (budget.max_nodes <= 0) return {};
   std::int32_t w = std::min(options_.window, budget.max_nodes);
   if (budget.max_depth > 0) w = std::min(w, budget.max_depth);
-  if (greedy_) propose_greedy(root, w, budget, out);
-  else propose_sampled(ctx, w, out);
-  chain_len_ = w;
+  if (greedy_) {
+    chain_len_ = propose_greedy(root, w, budget, out);
+  } else {
+    propose_sampled(ctx, w, out);
+    chain_len_ = w;
+  }
   return {};
 }
 
-void LookaheadDrafter::propose_greedy(Token root, std::int32_t w, const DraftBudget& budget, DraftTree& out) {
-  // (a) the window chain: node j = g_j at depth j.
-  for (std::int32_t j = 1; j <= w; ++j) out.add(guess_[j - 1], j - 1, 0.0f);
-  // (b) pool candidates after the root, merged into the trie.
+namespace {
+
+// The child of `node` holding `t`, or -1.
+std::int32_t child_with(const DraftTree& tree, std::int32_t node, Token t) {
+  for (std::int32_t c = node + 1; c < tree.size(); ++c) {
+    if (tree.parent[c] == node && tree.token[c] == t) return c;
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::int32_t LookaheadDrafter::add_chain(std::int32_t w, std::int32_t max_nodes, DraftTree& out) {
+  std::int32_t j = 1;
+  for (; j <= w; ++j) {
+    std::int32_t c = child_with(out, chain_node_[j - 1], guess_[j - 1]);
+    if (c < 0) {
+      if (out.size() - 1 >= max_nodes) break;
+      c = out.add(guess_[j - 1], chain_node_[j - 1], 0.0f);
+    }
+    chain_node_[j] = c;
+  }
+  return j - 1;
+}
+
+void LookaheadDrafter::add_candidates(Token root, std::int32_t max_nodes, std::int32_t max_depth, DraftTree& out) {
   if (n_slots_ == 0 || root < 0 || root >= static_cast<Token>(key_slot_.size())) return;
   const std::int32_t slot = key_slot_[root];
   if (slot < 0) return;
-  const std::int32_t len = budget.max_depth > 0 ? std::min(tail_, budget.max_depth) : tail_;
+  const std::int32_t len = max_depth > 0 ? std::min(tail_, max_depth) : tail_;
   const Token* tails = &slot_tails_[static_cast<std::size_t>(slot) * options_.candidates * tail_];
   for (std::int32_t e = 0; e < slot_count_[slot]; ++e) {
     const Token* gram = tails + static_cast<std::size_t>(e) * tail_;
     std::int32_t cur = 0;
     for (std::int32_t d = 0; d < len; ++d) {
-      std::int32_t next = -1;
-      for (std::int32_t c = cur + 1; c < out.size() && next < 0; ++c) {
-        if (out.parent[c] == cur && out.token[c] == gram[d]) next = c;
-      }
+      std::int32_t next = child_with(out, cur, gram[d]);
       if (next < 0) {
-        if (out.size() - 1 >= budget.max_nodes) return;
+        if (out.size() - 1 >= max_nodes) return;
         next = out.add(gram[d], cur, 0.0f);
       }
       cur = next;
     }
   }
+}
+
+std::int32_t LookaheadDrafter::propose_greedy(Token root, std::int32_t w, const DraftBudget& budget, DraftTree& out) {
+  if (options_.candidates_first) {
+    // Candidates within the budget less one node, then the window merged into the trie.
+    add_candidates(root, budget.max_nodes - 1, budget.max_depth, out);
+    return add_chain(w, budget.max_nodes, out);
+  }
+  const std::int32_t placed = add_chain(w, budget.max_nodes, out);
+  add_candidates(root, budget.max_nodes, budget.max_depth, out);
+  return placed;
 }
 
 void LookaheadDrafter::propose_sampled(const DraftContext& ctx, std::int32_t w, DraftTree& out) {
@@ -227,7 +264,7 @@ void LookaheadDrafter::propose_sampled(const DraftContext& ctx, std::int32_t w, 
     }
     const float qx = q[x];
     score += std::log(std::max(qx, 1e-30f));
-    out.add(x, j - 1, score, qx);  // may reallocate q: `q` is not used after this
+    chain_node_[j] = out.add(x, j - 1, score, qx);  // may reallocate q: `q` is not used after this
   }
 }
 
@@ -250,15 +287,15 @@ void LookaheadDrafter::observe(const StepFeedback& fb) {
   n_rows_ = std::clamp(w - k, 0, options_.window);
   rows_greedy_ = greedy_;
   if (greedy_) {
-    for (std::int32_t i = 0; i <= w; ++i) pred_[i] = argmax(row(i));
+    for (std::int32_t i = 0; i <= w; ++i) pred_[i] = argmax(row(chain_node_[i]));
     for (std::int32_t j = 1; j <= n_rows_; ++j) guess_[j - 1] = pred_[k + j];
     // n-grams: (c_{i-N+2}, ..., c_i, pred_i) for chain depths i >= N-2 (c_0 = root).
     if (n_slots_ > 0) {
       for (std::int32_t i = tail_ - 1; i <= w; ++i) {
         const std::int32_t first = i - tail_ + 1;
-        for (std::int32_t t = 1; t < tail_; ++t) gram_[t - 1] = tree.token[first + t];
+        for (std::int32_t t = 1; t < tail_; ++t) gram_[t - 1] = tree.token[chain_node_[first + t]];
         gram_[tail_ - 1] = pred_[i];
-        pool_insert(tree.token[first], gram_.data());
+        pool_insert(tree.token[chain_node_[first]], gram_.data());
       }
     }
     // The emitted text's n-grams (ending at each new token), the most recent last.
@@ -270,7 +307,7 @@ void LookaheadDrafter::observe(const StepFeedback& fb) {
     }
   } else {
     for (std::int32_t j = 1; j <= n_rows_; ++j) {
-      const std::span<const float> r = row(k + j);
+      const std::span<const float> r = row(chain_node_[k + j]);
       std::copy(r.begin(), r.end(), rows_.begin() + static_cast<std::ptrdiff_t>(j - 1) * vocab_);
     }
   }

@@ -8,7 +8,7 @@
 // diagonals + outputs become n-grams of a pool) and a verification branch (up to G pool n-grams
 // that start with the last token). Mapped onto one tree under the root:
 //   (a) the lookahead branch is a chain of w = min(W, depth cap, budget) Jacobi guesses
-//       g_1..g_w (node j at depth j, position n_cached + j). Under the ancestor mask node j sees
+//       g_1..g_w (the chain's node at depth j has position n_cached + j). Under the ancestor mask node j sees
 //       the prefix and g_1..g_j, so the target's row at node i is p(. | prefix, g_1..g_i): one
 //       Jacobi iteration for every window position at once, exactly Jacobi decoding's update
 //       g'_{i+1} = argmax p(. | prefix, g_1..g_i). The chain is also verified like any branch
@@ -16,8 +16,13 @@
 //   (b) the verification branch: up to G pool n-grams keyed by the root token (their N-1
 //       following tokens, cut to the depth cap), most recent first, merged into a trie that
 //       shares prefixes with the chain and with each other, within the rest of the budget.
-// Budget: the window first (it is the only source of new n-grams; without it the pool never
-// grows), then candidates until max_nodes; so at small budgets lookahead is Jacobi decoding.
+// Budget (T = 0), first=candidates (default): the candidates take up to max_nodes - 1 nodes,
+// then the window chain is inserted into the trie (sharing nodes with candidates that start
+// with the same guesses) until w or the budget: the window always gets at least one node, so
+// the Jacobi iteration always advances and the pool keeps growing. first=window: the chain first
+// (nodes 1..w), candidates in the rest. On stories260K candidates-first has the higher tau at
+// budgets 8-16 (1.14 vs 1.09 at 8; with output_pool=1 1.55 vs 1.36) and the same once the
+// budget holds both (W + G(N-1) = 20 nodes by default).
 //
 // observe(): with k draft tokens accepted (k + 1 emitted: the root moves k + 1 positions), old
 // chain row i predicts position n + i + 1 = new root position + (i - k), so the next guesses are
@@ -50,7 +55,7 @@
 //
 // Params (defaults): window=5 (W, 1..64), ngram=4 (N, 2..16), candidates=5 (G, 0..64): the
 // paper's 7B setting (W=15, N=5, G=15) scaled to speclab's budgets of 8-64 nodes (at most
-// W + G(N-1) = 20 nodes are used); prompt_pool=1, output_pool=0.
+// W + G(N-1) = 20 nodes are used); prompt_pool=1, output_pool=0, first=candidates.
 // No cross-prompt state (begin() clears the pool). Buffers are sized at construction (vocab
 // known) or on the first feedback; propose/observe allocate nothing afterwards.
 #pragma once
@@ -71,6 +76,7 @@ struct LookaheadOptions {
   std::int32_t candidates = 5;  // G: pool n-grams verified per step (and kept per key)
   bool prompt_pool = true;      // seed the pool with the prompt's n-grams (LADE's POOL_FROM_PROMPT)
   bool output_pool = false;     // also pool the emitted text's n-grams every step
+  bool candidates_first = true;  // T = 0: candidates take the budget first (all but one node), else the window
   std::int32_t vocab = 0;       // the target's vocab (0: learnt from the first feedback; needed for T > 0)
   void validate() const;        // throws Error naming the key
 };
@@ -106,7 +112,10 @@ class LookaheadDrafter final : public Drafter {
   void seed_from_prompt();
   void refill_from(std::int32_t j0);                   // guess_[j0..W-1] = fills
   void pool_insert(Token key, const Token* rest);      // rest: N-1 tokens
-  void propose_greedy(Token root, std::int32_t w, const DraftBudget& budget, DraftTree& out);
+  // Each returns / places nodes within max_nodes draft nodes.
+  std::int32_t add_chain(std::int32_t w, std::int32_t max_nodes, DraftTree& out);  // window nodes placed
+  void add_candidates(Token root, std::int32_t max_nodes, std::int32_t max_depth, DraftTree& out);
+  std::int32_t propose_greedy(Token root, std::int32_t w, const DraftBudget& budget, DraftTree& out);
   void propose_sampled(const DraftContext& ctx, std::int32_t w, DraftTree& out);
 
   LookaheadOptions options_;
@@ -122,7 +131,8 @@ class LookaheadDrafter final : public Drafter {
   std::vector<float> rows_;               // [W, vocab] T > 0: the last iteration's logits rows
   bool greedy_ = true;                    // how the last proposal was made
   bool rows_greedy_ = true;               // how the Jacobi state was made (argmax guesses or rows_)
-  std::int32_t chain_len_ = 0;            // window nodes of the last proposal (nodes 1..chain_len_)
+  std::int32_t chain_len_ = 0;            // window nodes of the last proposal
+  std::vector<std::int32_t> chain_node_;  // [W+1] tree node of chain depth i (0 = root)
   // Pool: key -> slot; slot -> up to G n-gram tails, most recent first.
   std::vector<std::int32_t> key_slot_;    // [vocab] slot or -1
   std::vector<Token> slot_key_;           // [n_slots]

@@ -100,7 +100,7 @@ struct LoopCase {
 };
 
 // Decodes greedily with the fake target and checks every step against the definition: the
-// chain is nodes 1..w (w = min(W, cap, budget)) holding the expected guesses; the first
+// chain g_1..g_w (w = min(W, cap, budget)) is a path from the root, cut only by the budget; the first
 // n_jacobi guesses are argmax of the previous step's chain row k + j; the others are prompt
 // tokens; the pool equals the reference; the candidates are the root's pool entries as trie
 // paths, cut only by the budget. Returns the generated tokens.
@@ -137,21 +137,34 @@ std::vector<Token> checked_loop(const LoopCase& c, const std::vector<Token>& pro
     d.propose(ctx, c.budget, tree);
     expect_tree_ok(tree, seq.back(), c.budget);
     if (::testing::Test::HasFatalFailure()) return generated;
-    // (a) the chain.
+    // (a) the chain: g_1..g_placed from the root; cut short only by a full budget.
+    std::vector<std::int32_t> chain_node = {0};
     for (std::int32_t j = 1; j <= w; ++j) {
-      EXPECT_EQ(tree.parent[j], j - 1);
-      EXPECT_EQ(tree.token[j], guesses[j - 1]);
+      std::int32_t next = -1;
+      for (std::int32_t n = 1; n < tree.size() && next < 0; ++n) {
+        if (tree.parent[n] == chain_node.back() && tree.token[n] == guesses[j - 1]) next = n;
+      }
+      if (next < 0) break;
+      chain_node.push_back(next);
     }
-    // (b) the candidates: each root entry (cut to the cap) is a path, or the budget is full.
+    const auto placed = static_cast<std::int32_t>(chain_node.size()) - 1;
+    if (placed < w) {
+      EXPECT_EQ(tree.size() - 1, c.budget.max_nodes) << "the window is cut but the budget is not full";
+    }
+    EXPECT_GE(placed, std::min(w, 1)) << "the window always gets a node";
+    if (!c.options.candidates_first) {
+      for (std::int32_t j = 1; j <= w; ++j) EXPECT_EQ(chain_node[j], j) << "first=window: the chain is nodes 1..w";
+    }
+    // (b) the candidates: each root entry (cut to the cap) is a path, or the budget is full
+    // (first=candidates: all but the node kept for the window).
     const auto paths = paths_of(tree);
     const std::set<Gram> path_set(paths.begin(), paths.end());
     EXPECT_EQ(d.pool_entries(seq.back()), pool.entries(seq.back()));
-    bool full = false;
     for (Gram e : pool.entries(seq.back())) {
       if (c.budget.max_depth > 0 && static_cast<std::int32_t>(e.size()) > c.budget.max_depth) e.resize(c.budget.max_depth);
-      if (!path_set.count(e)) full = true;
-      if (full) {
-        EXPECT_EQ(tree.size() - 1, c.budget.max_nodes) << "a candidate is missing but the budget is not full";
+      if (!path_set.count(e)) {
+        EXPECT_GE(tree.size() - 1, c.budget.max_nodes - (c.options.candidates_first ? 1 : 0))
+            << "a candidate is missing but the budget is not full";
       }
     }
     // Every node is on the chain or on a candidate's path.
@@ -172,15 +185,18 @@ std::vector<Token> checked_loop(const LoopCase& c, const std::vector<Token>& pro
     // The definition of the next iteration and of the harvest.
     const std::int32_t k = acc.n_accepted();
     expect_jacobi.clear();
-    for (std::int32_t j = 1; k + j <= w; ++j) expect_jacobi.push_back(row_argmax(logits, k + j, target.vocab));
+    for (std::int32_t j = 1; k + j <= placed; ++j) {
+      expect_jacobi.push_back(row_argmax(logits, chain_node[k + j], target.vocab));
+    }
     if (n_jacobi_total) *n_jacobi_total += static_cast<std::int64_t>(expect_jacobi.size());
     if (first_step && c.options.vocab == 0) seed_prompt();
     first_step = false;
     if (G > 0) {
-      for (std::int32_t i = N - 2; i <= w; ++i) {
-        Gram tail(tree.token.begin() + (i - N + 3), tree.token.begin() + i + 1);
-        tail.push_back(row_argmax(logits, i, target.vocab));
-        pool.insert(tree.token[i - N + 2], tail);
+      for (std::int32_t i = N - 2; i <= placed; ++i) {
+        Gram tail;
+        for (std::int32_t t = i - N + 3; t <= i; ++t) tail.push_back(tree.token[chain_node[t]]);
+        tail.push_back(row_argmax(logits, chain_node[i], target.vocab));
+        pool.insert(tree.token[chain_node[i - N + 2]], tail);
       }
       if (c.options.output_pool) {  // n-grams ending at each emitted token
         for (std::size_t e = std::max<std::size_t>(old_len, N - 1); e < seq.size(); ++e) {
@@ -204,10 +220,16 @@ TEST(Lookahead, JacobiUpdatePoolAndTrieFollowTheDefinition) {
   const std::vector<LoopCase> cases = {
       {{.window = 5, .ngram = 4, .candidates = 5, .vocab = 40}, {64, 0}, 1},
       {{.window = 5, .ngram = 4, .candidates = 5, .prompt_pool = false, .vocab = 40}, {8, 0}, 2},
+      {{.window = 5, .ngram = 4, .candidates = 5, .candidates_first = false, .vocab = 40}, {8, 0}, 10},
+      {{.window = 5, .ngram = 3, .candidates = 6, .output_pool = true, .candidates_first = false, .vocab = 40},
+       {6, 0},
+       11},
       {{.window = 5, .ngram = 4, .candidates = 5, .output_pool = true, .vocab = 40}, {16, 3}, 3},
       {{.window = 1, .ngram = 2, .candidates = 3, .vocab = 40}, {4, 0}, 4},
       {{.window = 8, .ngram = 2, .candidates = 12, .output_pool = true, .vocab = 40}, {32, 0}, 5},
-      {{.window = 3, .ngram = 6, .candidates = 2, .prompt_pool = false, .vocab = 40}, {6, 2}, 6},
+      {{.window = 3, .ngram = 6, .candidates = 2, .prompt_pool = false, .candidates_first = false, .vocab = 40},
+       {6, 2},
+       6},
       {{.window = 4, .ngram = 3, .candidates = 0, .output_pool = true, .vocab = 40}, {4, 0}, 7},
       {{.window = 6, .ngram = 3, .candidates = 4, .output_pool = true, .vocab = 0}, {1, 0}, 8},  // vocab from feedback
       {{.window = 2, .ngram = 3, .candidates = 2, .vocab = 0}, {3, 0}, 9},
@@ -218,7 +240,8 @@ TEST(Lookahead, JacobiUpdatePoolAndTrieFollowTheDefinition) {
   for (const LoopCase& c : cases) {
     SCOPED_TRACE(::testing::Message() << "W=" << c.options.window << " N=" << c.options.ngram << " G="
                                       << c.options.candidates << " prompt_pool " << c.options.prompt_pool
-                                      << " output_pool " << c.options.output_pool << " budget "
+                                      << " output_pool " << c.options.output_pool << " candidates_first "
+                                      << c.options.candidates_first << " budget "
                                       << c.budget.max_nodes << " cap " << c.budget.max_depth);
     std::int64_t n_jacobi = 0;
     const auto got = checked_loop(c, prompt, 120, target, &n_jacobi);
@@ -370,7 +393,7 @@ TEST(Lookahead, SamplingNeedsTheVocabAndTheRegistryDeclaresKinds) {
   Rng rng(1);
   DraftTree tree;
   EXPECT_THROW(d.propose(DraftContext{prompt, &s, &rng}, DraftBudget{8, 0}, tree), Error);
-  EXPECT_EQ(d.name(), "lookahead:candidates=5,ngram=4,output_pool=0,prompt_pool=1,window=5");
+  EXPECT_EQ(d.name(), "lookahead:candidates=5,first=candidates,ngram=4,output_pool=0,prompt_pool=1,window=5");
   ModelInfo info;
   info.vocab_size = 32;
   DrafterEnv env;
@@ -382,6 +405,7 @@ TEST(Lookahead, SamplingNeedsTheVocabAndTheRegistryDeclaresKinds) {
   EXPECT_THROW(validate_drafter_spec("lookahead:ngram=1", env), Error);
   EXPECT_THROW(validate_drafter_spec("lookahead:candidates=65", env), Error);
   EXPECT_THROW(validate_drafter_spec("lookahead:output_pool=2", env), Error);
+  EXPECT_THROW(validate_drafter_spec("lookahead:first=both", env), Error);
   EXPECT_NO_THROW(validate_drafter_spec("lookahead:window=64,ngram=16,candidates=0,prompt_pool=0,output_pool=1", env));
 }
 
@@ -392,7 +416,7 @@ TEST(Lookahead, GreedyMiniLoopMatchesAutoregressiveAtManyBudgets) {
   for (const DraftBudget b : {DraftBudget{1, 0}, DraftBudget{2, 1}, DraftBudget{5, 0}, DraftBudget{7, 2},
                               DraftBudget{20, 0}, DraftBudget{64, 4}, DraftBudget{128, 0}}) {
     for (const bool output_pool : {false, true}) {
-      LookaheadDrafter d({.output_pool = output_pool, .vocab = target.vocab});
+      LookaheadDrafter d({.output_pool = output_pool, .candidates_first = !output_pool, .vocab = target.vocab});
       const auto r = testing::run_mini_loop(target, &d, prompt, 150, b);
       EXPECT_EQ(r.generated, ar.generated) << b.max_nodes << " " << b.max_depth << " " << output_pool;
       EXPECT_LE(r.steps, ar.steps);
