@@ -8,14 +8,14 @@
 // diagonals + outputs become n-grams of a pool) and a verification branch (up to G pool n-grams
 // that start with the last token). Mapped onto one tree under the root:
 //   (a) the lookahead branch is a chain of w = min(W, depth cap, budget) Jacobi guesses
-//       g_1..g_w (the chain's node at depth j has position n_cached + j). Under the ancestor mask node j sees
-//       the prefix and g_1..g_j, so the target's row at node i is p(. | prefix, g_1..g_i): one
-//       Jacobi iteration for every window position at once, exactly Jacobi decoding's update
-//       g'_{i+1} = argmax p(. | prefix, g_1..g_i). The chain is also verified like any branch
-//       (the converged prefix of the window is accepted).
+//       g_1..g_w (the chain's node at depth j has position n_cached + j). Under the ancestor
+//       mask it sees the prefix and g_1..g_j, so the target's row at chain depth i is
+//       p(. | prefix, g_1..g_i): one Jacobi iteration for every window position at once,
+//       exactly Jacobi decoding's update g'_{i+1} = argmax p(. | prefix, g_1..g_i). The chain is
+//       also verified like any branch (the converged prefix of the window is accepted).
 //   (b) the verification branch: up to G pool n-grams keyed by the root token (their N-1
 //       following tokens, cut to the depth cap), most recent first, merged into a trie that
-//       shares prefixes with the chain and with each other, within the rest of the budget.
+//       shares prefixes with the chain and with each other.
 // Budget (T = 0), first=candidates (default): the candidates take up to max_nodes - 1 nodes,
 // then the window chain is inserted into the trie (sharing nodes with candidates that start
 // with the same guesses) until w or the budget: the window always gets at least one node, so
