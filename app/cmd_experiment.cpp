@@ -337,6 +337,7 @@ int cmd_compare(int argc, char** argv) {
       ("state", "Drafter state policy across prompts: cold|warm", cxxopts::value<std::string>()->default_value("cold"))
       ("threads", "Threads for the models", cxxopts::value<int>()->default_value("1"))
       ("repetitions", "Repetitions of every unit (timing)", cxxopts::value<int>()->default_value("1"))
+      ("ctx", "Target context (KV cache slots); 0 = min(model maximum, 4096)", cxxopts::value<int>()->default_value("0"))
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
       ("resume", "Continue an interrupted run in --out (same flags): run only the units not done yet")
@@ -367,6 +368,7 @@ int cmd_compare(int argc, char** argv) {
   spec.state = r["state"].as<std::string>();
   spec.threads = r["threads"].as<int>();
   spec.repetitions = r["repetitions"].as<int>();
+  spec.ctx = r["ctx"].as<int>();
   return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), r.count("resume") > 0, argc, argv);
 }
 
@@ -381,6 +383,7 @@ int cmd_run(int argc, char** argv) {
       ("budgets", "Override the spec's budgets, comma-separated", cxxopts::value<std::string>())
       ("temperatures", "Override the spec's temperatures, comma-separated", cxxopts::value<std::string>())
       ("max-new", "Override the spec's max_new_tokens", cxxopts::value<int>())
+      ("ctx", "Override the spec's ctx (target context; 0 = min(model maximum, 4096))", cxxopts::value<int>())
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
       ("resume", "Continue an interrupted run in --out (same spec and flags): run only the units not done yet")
@@ -393,11 +396,13 @@ int cmd_run(int argc, char** argv) {
   if (r.count("model")) spec.model = r["model"].as<std::string>();
   if (r.count("threads")) spec.threads = r["threads"].as<int>();
   // Overrides for short runs of a long spec (the test command's fresh-clone run of the main job).
-  const bool overridden = r.count("max-prompts") || r.count("budgets") || r.count("temperatures") || r.count("max-new");
+  const bool overridden =
+      r.count("max-prompts") || r.count("budgets") || r.count("temperatures") || r.count("max-new") || r.count("ctx");
   if (r.count("max-prompts")) spec.max_prompts = r["max-prompts"].as<int>();
   if (r.count("budgets")) spec.budgets = parse_int_list(r["budgets"].as<std::string>(), "--budgets");
   if (r.count("temperatures")) spec.temperatures = parse_double_list(r["temperatures"].as<std::string>(), "--temperatures");
   if (r.count("max-new")) spec.max_new_tokens = r["max-new"].as<int>();
+  if (r.count("ctx")) spec.ctx = r["ctx"].as<int>();
   if (overridden) {
     try {
       throw_if_problems(spec_problems(spec, "speclab run"));

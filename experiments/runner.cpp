@@ -106,7 +106,14 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
     exp.tokenizer.reset();
     return;
   }
-  if (spec.threads >= 1 && spec.threads <= 1024) exp.target = std::make_unique<LlamaModel>(exp.weights, spec.threads);
+  if (spec.ctx > exp.weights->info.max_seq_len) {
+    problems.push_back(fmt::format("ctx = {}: must be at most the model's maximum context {}", spec.ctx,
+                                   exp.weights->info.max_seq_len));
+    return;
+  }
+  if (spec.threads >= 1 && spec.threads <= 1024) {
+    exp.target = std::make_unique<LlamaModel>(exp.weights, spec.threads, spec.ctx > 0 ? spec.ctx : -1);
+  }
 }
 
 void load_prompt_sets(PreparedExperiment& exp, std::vector<std::string>& problems) {
@@ -278,7 +285,7 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
   load_prompt_sets(exp, problems);
   load_model(exp, resolve_tokenizer, problems);
   if (exp.target) {
-    const std::int32_t ctx = exp.weights->info.max_seq_len;
+    const std::int32_t ctx = exp.target->info().max_seq_len;  // the requested context
     for (const auto& p : exp.prompts) {
       std::vector<Token> ids = exp.tokenizer->encode(p.text, true);
       if (static_cast<std::int32_t>(ids.size()) + 1 >= ctx) {

@@ -213,6 +213,7 @@ std::vector<std::string> spec_problems(const ExperimentSpec& s, const std::strin
   if (s.repetitions < 1 || s.repetitions > kMaxRepetitions) {
     add(fmt::format("repetitions = {}: must be in [1, {}]", s.repetitions, kMaxRepetitions));
   }
+  if (s.ctx < 0 || s.ctx > (1 << 22)) add(fmt::format("ctx = {}: must be in [0, 4194304] (0 = min(model maximum, 4096))", s.ctx));
   if (s.seeds.size() > static_cast<std::size_t>(kMaxRepetitions)) {
     add(fmt::format("seeds: {} seeds: at most {}", s.seeds.size(), kMaxRepetitions));
   }
@@ -255,7 +256,7 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   static const std::set<std::string> kKeys = {
       "name", "model", "tokenizer", "draft_model", "prompts", "max_prompts", "drafters", "rules",
       "budgets", "depths", "temperatures", "top_k", "top_p", "seeds", "seed", "max_new_tokens",
-      "state", "threads", "repetitions", "comment"};
+      "state", "threads", "repetitions", "ctx", "comment"};
   std::vector<std::string> problems;
   for (const auto& [key, value] : j.items()) {
     if (!kKeys.count(key)) {
@@ -284,6 +285,7 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   r.get_string("state", s.state);
   r.get_int("threads", s.threads);
   r.get_int("repetitions", s.repetitions);
+  r.get_int("ctx", s.ctx);
   for (auto& p : spec_problems(s, source)) problems.push_back(std::move(p));
   throw_if_problems(problems);
   return s;
@@ -322,6 +324,7 @@ nlohmann::json spec_to_json(const ExperimentSpec& s) {
   j["state"] = s.state;
   j["threads"] = s.threads;
   j["repetitions"] = s.repetitions;
+  j["ctx"] = s.ctx;
   return j;
 }
 

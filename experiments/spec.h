@@ -20,7 +20,8 @@
 //     "temperatures": [0, 1], "top_k": 0, "top_p": 1.0,
 //     "seeds": [0], "max_new_tokens": 128,
 //     "state": "cold" | "warm",          // drafter state policy across the prompts
-//     "threads": 1, "repetitions": 1
+//     "threads": 1, "repetitions": 1,
+//     "ctx": 0                           // target context = KV cache slots; 0 = min(model max, 4096)
 //   }
 // A drafter entry is a spec string "NAME[:key=value,...]" or an object {"name", "params",
 // "rules" (overrides the top-level list for this drafter), "optional" (skip, with a note, when
@@ -65,6 +66,7 @@ struct ExperimentSpec {
   std::string state = "cold";
   std::int32_t threads = 1;
   std::int32_t repetitions = 1;
+  std::int32_t ctx = 0;  // 0 = min(model maximum, 4096) (LlamaModel::kDefaultContext)
 };
 
 // Problems with the values of a spec (no file access), one message per problem; empty = valid.

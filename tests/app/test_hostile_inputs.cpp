@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -167,6 +169,28 @@ TEST(HostileInputs, HugeHeaderContextDoesNotSizeTheKvCache) {
   EXPECT_EQ(j["stats"]["prompt_tokens"].get<int>() + j["stats"]["new_tokens"].get<int>(), 8 + 1);
   expect_fails(run(base + " --prompt ab --ctx 0"), 2, {"--ctx = 0"}, "ctx 0");
   expect_fails(run(base + " --prompt ab --ctx 5000000"), 1, {"--ctx = 5000000", "maximum context"}, "ctx too big");
+}
+
+TEST(HostileInputs, ExperimentsSizeTheCacheByTheirCtx) {
+  ScopedTempDir tmp;
+  testing::write_text_file(tmp.path("p.jsonl"), "{\"id\": \"1\", \"prompt\": \"ab\"}\n");
+  const std::string base = "{\"name\": \"x\", \"model\": \"synthetic\", \"prompts\": [\"" + tmp.path("p.jsonl") +
+                           "\"], \"drafters\": [\"ngram\"], \"budgets\": [4], \"max_new_tokens\": 100";
+  testing::write_text_file(tmp.path("s.json"), base + ", \"ctx\": 16}");
+  const auto r = run("run " + q(tmp.path("s.json")) + " --no-plots --out " + q(tmp.path("o")));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream f(tmp.path("o/sequences.csv"));
+  const std::string csv((std::istreambuf_iterator<char>(f)), {});
+  // The synthetic model's maximum is 1024 positions; ctx 16 stops both sequences there.
+  std::size_t n_full = 0;
+  for (std::size_t at = csv.find("context_full"); at != std::string::npos; at = csv.find("context_full", at + 1)) ++n_full;
+  EXPECT_EQ(n_full, 2u) << csv;
+  testing::write_text_file(tmp.path("s2.json"), base + ", \"ctx\": 2000}");
+  expect_fails(run("run " + q(tmp.path("s2.json")) + " --out " + q(tmp.path("o2"))), 1,
+               {"ctx = 2000: must be at most the model's maximum context 1024"}, "ctx above the model");
+  testing::write_text_file(tmp.path("s3.json"), base + ", \"ctx\": -1}");
+  expect_fails(run("run " + q(tmp.path("s3.json")) + " --out " + q(tmp.path("o3"))), 1, {"ctx = -1"}, "negative ctx");
+  expect_fails(run("run " + q(tmp.path("s.json")) + " --ctx -5 --out " + q(tmp.path("o4"))), 2, {"ctx = -5"}, "--ctx");
 }
 
 TEST(HostileInputs, OutOfRangeCountsAreRangeErrors) {

@@ -35,7 +35,7 @@ TEST(Spec, ParsesAllKeysAndRoundTrips) {
                  "rules": ["greedy"]}, {"name": "draft-model", "optional": true}],
     "rules": ["auto", "deterministic"], "budgets": [4, 8], "depths": [0, 3],
     "temperatures": [0, 0.7], "top_k": 10, "top_p": 0.9, "seeds": [1, 2],
-    "max_new_tokens": 16, "state": "warm", "threads": 2, "repetitions": 3})";
+    "max_new_tokens": 16, "state": "warm", "threads": 2, "repetitions": 3, "ctx": 64})";
   const ExperimentSpec s = parse_spec(text, "t.json");
   EXPECT_EQ(s.prompts, (std::vector<std::string>{"a.jsonl", "b.jsonl"}));
   ASSERT_EQ(s.drafters.size(), 3u);
@@ -51,6 +51,7 @@ TEST(Spec, ParsesAllKeysAndRoundTrips) {
   EXPECT_DOUBLE_EQ(s.top_p, 0.9);
   EXPECT_EQ(s.state, "warm");
   EXPECT_EQ(s.repetitions, 3);
+  EXPECT_EQ(s.ctx, 64);
   // The resolved form reads back to the same spec.
   const ExperimentSpec back = parse_spec(spec_to_json(s).dump(), "dump");
   EXPECT_EQ(spec_to_json(back), spec_to_json(s));
