@@ -10,11 +10,15 @@ set logscale x 2
 plot 'series_0_T0.dat' using 1:2 with linespoints title "ngram / greedy", \
      'series_2_T0.dat' using 1:2 with linespoints title "recycling [state=cold] / greedy", \
      'series_4_T0.dat' using 1:2 with linespoints title "aded [state=cold] / greedy", \
-     'series_6_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy", \
-     'series_8_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
-     'series_10_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
-     'series_12_T0.dat' using 1:2 with linespoints title "del / greedy", \
-     'series_14_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy"
+     'series_6_T0.dat' using 1:2 with linespoints title "sam [state=cold] / greedy", \
+     'series_8_T0.dat' using 1:2 with linespoints title "suffix [state=cold] / greedy", \
+     'series_10_T0.dat' using 1:2 with linespoints title "lookahead / greedy", \
+     'series_12_T0.dat' using 1:2 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / greedy", \
+     'series_14_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy", \
+     'series_16_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
+     'series_18_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
+     'series_20_T0.dat' using 1:2 with linespoints title "del / greedy", \
+     'series_22_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy"
 unset logscale x
 set output 'speedup_vs_budget_T0.png'
 set title "speedup vs budget - stories260K.bin - temperature 0"
@@ -24,11 +28,15 @@ set logscale x 2
 plot 'series_0_T0.dat' using 1:3 with linespoints title "ngram / greedy", \
      'series_2_T0.dat' using 1:3 with linespoints title "recycling [state=cold] / greedy", \
      'series_4_T0.dat' using 1:3 with linespoints title "aded [state=cold] / greedy", \
-     'series_6_T0.dat' using 1:3 with linespoints title "draft-model [mode=topk] / greedy", \
-     'series_8_T0.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
-     'series_10_T0.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
-     'series_12_T0.dat' using 1:3 with linespoints title "del / greedy", \
-     'series_14_T0.dat' using 1:3 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy"
+     'series_6_T0.dat' using 1:3 with linespoints title "sam [state=cold] / greedy", \
+     'series_8_T0.dat' using 1:3 with linespoints title "suffix [state=cold] / greedy", \
+     'series_10_T0.dat' using 1:3 with linespoints title "lookahead / greedy", \
+     'series_12_T0.dat' using 1:3 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / greedy", \
+     'series_14_T0.dat' using 1:3 with linespoints title "draft-model [mode=topk] / greedy", \
+     'series_16_T0.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy", \
+     'series_18_T0.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy", \
+     'series_20_T0.dat' using 1:3 with linespoints title "del / greedy", \
+     'series_22_T0.dat' using 1:3 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy"
 unset logscale x
 set output 'accept_by_depth_T0.png'
 set title "acceptance by depth (largest budget) - stories260K.bin - temperature 0"
@@ -38,11 +46,15 @@ set yrange [0:1]
 plot 'depth_0_T0.dat' using 1:2 with linespoints title "ngram / greedy (budget 64)", \
      'depth_2_T0.dat' using 1:2 with linespoints title "recycling [state=cold] / greedy (budget 64)", \
      'depth_4_T0.dat' using 1:2 with linespoints title "aded [state=cold] / greedy (budget 64)", \
-     'depth_6_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy (budget 64)", \
-     'depth_8_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy (budget 64)", \
-     'depth_10_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy (budget 64)", \
-     'depth_12_T0.dat' using 1:2 with linespoints title "del / greedy (budget 64)", \
-     'depth_14_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy (budget 64)"
+     'depth_6_T0.dat' using 1:2 with linespoints title "sam [state=cold] / greedy (budget 64)", \
+     'depth_8_T0.dat' using 1:2 with linespoints title "suffix [state=cold] / greedy (budget 64)", \
+     'depth_10_T0.dat' using 1:2 with linespoints title "lookahead / greedy (budget 64)", \
+     'depth_12_T0.dat' using 1:2 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / greedy (budget 64)", \
+     'depth_14_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy (budget 64)", \
+     'depth_16_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy (budget 64)", \
+     'depth_18_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy (budget 64)", \
+     'depth_20_T0.dat' using 1:2 with linespoints title "del / greedy (budget 64)", \
+     'depth_22_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy (budget 64)"
 set autoscale y
 set output 'tau_vs_budget_T1.png'
 set title "tau vs budget - stories260K.bin - temperature 1"
@@ -52,11 +64,15 @@ set logscale x 2
 plot 'series_1_T1.dat' using 1:2 with linespoints title "ngram / deterministic", \
      'series_3_T1.dat' using 1:2 with linespoints title "recycling [state=cold] / deterministic", \
      'series_5_T1.dat' using 1:2 with linespoints title "aded [state=cold] / deterministic", \
-     'series_7_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic", \
-     'series_9_T1.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic", \
-     'series_11_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic", \
-     'series_13_T1.dat' using 1:2 with linespoints title "del / multi-iid", \
-     'series_15_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid"
+     'series_7_T1.dat' using 1:2 with linespoints title "sam [state=cold] / deterministic", \
+     'series_9_T1.dat' using 1:2 with linespoints title "suffix [state=cold] / deterministic", \
+     'series_11_T1.dat' using 1:2 with linespoints title "lookahead / multi-iid", \
+     'series_13_T1.dat' using 1:2 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / deterministic", \
+     'series_15_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic", \
+     'series_17_T1.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic", \
+     'series_19_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic", \
+     'series_21_T1.dat' using 1:2 with linespoints title "del / multi-iid", \
+     'series_23_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid"
 unset logscale x
 set output 'speedup_vs_budget_T1.png'
 set title "speedup vs budget - stories260K.bin - temperature 1"
@@ -66,11 +82,15 @@ set logscale x 2
 plot 'series_1_T1.dat' using 1:3 with linespoints title "ngram / deterministic", \
      'series_3_T1.dat' using 1:3 with linespoints title "recycling [state=cold] / deterministic", \
      'series_5_T1.dat' using 1:3 with linespoints title "aded [state=cold] / deterministic", \
-     'series_7_T1.dat' using 1:3 with linespoints title "draft-model [mode=topk] / deterministic", \
-     'series_9_T1.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic", \
-     'series_11_T1.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic", \
-     'series_13_T1.dat' using 1:3 with linespoints title "del / multi-iid", \
-     'series_15_T1.dat' using 1:3 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid"
+     'series_7_T1.dat' using 1:3 with linespoints title "sam [state=cold] / deterministic", \
+     'series_9_T1.dat' using 1:3 with linespoints title "suffix [state=cold] / deterministic", \
+     'series_11_T1.dat' using 1:3 with linespoints title "lookahead / multi-iid", \
+     'series_13_T1.dat' using 1:3 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / deterministic", \
+     'series_15_T1.dat' using 1:3 with linespoints title "draft-model [mode=topk] / deterministic", \
+     'series_17_T1.dat' using 1:3 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic", \
+     'series_19_T1.dat' using 1:3 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic", \
+     'series_21_T1.dat' using 1:3 with linespoints title "del / multi-iid", \
+     'series_23_T1.dat' using 1:3 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid"
 unset logscale x
 set output 'accept_by_depth_T1.png'
 set title "acceptance by depth (largest budget) - stories260K.bin - temperature 1"
@@ -80,9 +100,13 @@ set yrange [0:1]
 plot 'depth_1_T1.dat' using 1:2 with linespoints title "ngram / deterministic (budget 64)", \
      'depth_3_T1.dat' using 1:2 with linespoints title "recycling [state=cold] / deterministic (budget 64)", \
      'depth_5_T1.dat' using 1:2 with linespoints title "aded [state=cold] / deterministic (budget 64)", \
-     'depth_7_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic (budget 64)", \
-     'depth_9_T1.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic (budget 64)", \
-     'depth_11_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic (budget 64)", \
-     'depth_13_T1.dat' using 1:2 with linespoints title "del / multi-iid (budget 64)", \
-     'depth_15_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid (budget 64)"
+     'depth_7_T1.dat' using 1:2 with linespoints title "sam [state=cold] / deterministic (budget 64)", \
+     'depth_9_T1.dat' using 1:2 with linespoints title "suffix [state=cold] / deterministic (budget 64)", \
+     'depth_11_T1.dat' using 1:2 with linespoints title "lookahead / multi-iid (budget 64)", \
+     'depth_13_T1.dat' using 1:2 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / deterministic (budget 64)", \
+     'depth_15_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic (budget 64)", \
+     'depth_17_T1.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic (budget 64)", \
+     'depth_19_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic (budget 64)", \
+     'depth_21_T1.dat' using 1:2 with linespoints title "del / multi-iid (budget 64)", \
+     'depth_23_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid (budget 64)"
 set autoscale y
