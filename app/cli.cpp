@@ -39,12 +39,13 @@ std::string resolve_tokenizer_path(const std::string& model_path, const std::str
                                    std::int32_t vocab_size) {
   namespace fs = std::filesystem;
   if (!flag.empty()) return flag;
-  if (fs::is_directory(model_path)) return model_path;
+  std::error_code ec;
+  if (fs::is_directory(model_path, ec)) return model_path;
   if (model_path.size() > 5 && model_path.substr(model_path.size() - 5) == ".gguf") return model_path;
   const fs::path dir = fs::path(model_path).parent_path();
   const fs::path tried[] = {dir / fmt::format("tok{}.bin", vocab_size), dir / "tokenizer.bin"};
   for (const auto& p : tried) {
-    if (fs::exists(p)) return p.string();
+    if (fs::exists(p, ec)) return p.string();
   }
   fail("{}: no tokenizer: give --tokenizer PATH (looked for {} and {})", model_path,
        tried[0].string(), tried[1].string());

@@ -127,8 +127,9 @@ class ProgressBar {
 // The model when the spec names none: $SPECLAB_MODEL, then ../shared/models/stories260K.bin,
 // else synthetic.
 std::string default_model() {
-  if (const char* e = std::getenv("SPECLAB_MODEL"); e && *e && fs::exists(e)) return e;
-  if (fs::exists("../shared/models/stories260K.bin")) return "../shared/models/stories260K.bin";
+  std::error_code ec;
+  if (const char* e = std::getenv("SPECLAB_MODEL"); e && *e && fs::exists(e, ec)) return e;
+  if (fs::exists("../shared/models/stories260K.bin", ec)) return "../shared/models/stories260K.bin";
   return "synthetic";
 }
 

@@ -29,7 +29,8 @@ namespace {
 // record the same kind, head count, blocks, exit layers and training settings.
 std::string reuse_problem(const std::string& dir, const std::shared_ptr<const LlamaWeights>& target,
                           const HeadConfig& want, const nlohmann::json& settings) {
-  if (!std::filesystem::exists(std::filesystem::path(dir) / "heads.json")) return "no heads.json there yet";
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "heads.json", ec)) return "no heads.json there yet";
   HeadNet have;
   try {
     have = load_heads(dir, target);

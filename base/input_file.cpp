@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <cstring>
 
 #include "base/error.h"
@@ -68,6 +69,13 @@ std::string read_input_file(const std::string& path, std::uint64_t max_bytes, co
   ::close(fd);
   text.resize(static_cast<std::size_t>(got));
   return text;
+}
+
+void create_output_directory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) fail("{}: cannot create directory: {}", dir, ec.message());
+  if (!std::filesystem::is_directory(dir, ec)) fail("{}: cannot create directory: exists and is not one", dir);
 }
 
 }  // namespace speclab

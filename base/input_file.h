@@ -23,4 +23,8 @@ int open_regular_file(const std::string& path, std::uint64_t& size);
 std::string read_input_file(const std::string& path, std::uint64_t max_bytes = kMaxTextInputBytes,
                             const char* what = "a text file");
 
+// Creates `dir` and its parents (an output directory); Error "<dir>: cannot create directory:
+// <why>" instead of std::filesystem's exception (a name too long, a parent that is a file).
+void create_output_directory(const std::string& dir);
+
 }  // namespace speclab

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/input_file.h"
 
 namespace speclab {
 
@@ -52,7 +53,7 @@ std::string quote(const std::string& s) {
 std::string write_plot_script(const std::string& dir, const ReportSet& reports, const std::string& model) {
   namespace fs = std::filesystem;
   const std::string pdir = dir + "/plots";
-  fs::create_directories(pdir);
+  create_output_directory(pdir);
   // Series in first-appearance order; the baseline (config 0) is not a series.
   std::vector<double> temps;
   std::vector<Series> series;

@@ -826,7 +826,7 @@ std::size_t whole_csv_lines(std::string_view text) {
 }
 
 void write_records(const std::string& dir, std::vector<SequenceRow> seqs, std::vector<StepRow> steps) {
-  std::filesystem::create_directories(dir);
+  create_output_directory(dir);
   sort_rows(seqs, steps);
   replace_file(dir + "/steps.csv", steps_csv(steps, seqs));
   replace_file(dir + "/sequences.csv", sequences_csv(seqs));

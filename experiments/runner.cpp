@@ -68,7 +68,7 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
       exp.tokenizer = std::make_unique<ByteTokenizer>(exp.weights->info.vocab_size);
       exp.tokenizer_label = "byte tokenizer (synthetic)";
     }
-  } else if (!std::filesystem::exists(spec.model)) {
+  } else if (std::error_code ec; !std::filesystem::exists(spec.model, ec)) {
     problems.push_back(fmt::format("model = {}: file not found", spec.model));
     return;
   } else {
@@ -559,7 +559,7 @@ struct Recovered {
 };
 
 std::string whole_lines_of(const std::string& path) {
-  if (!std::filesystem::exists(path)) return {};
+  if (std::error_code ec; !std::filesystem::exists(path, ec)) return {};
   std::string text = read_input_file(path);
   text.resize(whole_csv_lines(text));
   return text;
@@ -654,7 +654,7 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
   control.progress = options.progress;
   control.stop_requested = options.stop_requested;
   if (options.resume) {
-    if (!std::filesystem::exists(cpath)) {
+    if (std::error_code ec; !std::filesystem::exists(cpath, ec)) {
       fail("--resume: {}: no config.json: nothing to resume (run without --resume to start)", dir);
     }
     const json old = read_config_json(cpath);
@@ -684,13 +684,13 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
     control.skip_units = r.done;
     write_records(dir, std::move(r.seqs), std::move(r.steps));
   } else {
-    if (std::filesystem::exists(cpath)) {  // only for the message: a fresh run overwrites DIR
+    if (std::error_code ec; std::filesystem::exists(cpath, ec)) {  // only for the message: a fresh run overwrites DIR
       try {
         result.previous_status = status_of(read_config_json(cpath), cpath);
       } catch (const Error&) {
       }
     }
-    std::filesystem::create_directories(dir);
+    create_output_directory(dir);
     write_records(dir, {}, {});
     for (const char* f : {"summary.csv", "by_depth.csv", "by_rank.csv"}) {  // an earlier run's, until rewritten
       std::error_code ec;
@@ -815,7 +815,7 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
     merged["units_total"] = merged["n_units"];
     merged.erase("history");
   }
-  std::filesystem::create_directories(out);
+  create_output_directory(out);
   replace_file(out + "/config.json", merged.dump(2) + "\n");
   return write_reports(out, std::move(seqs), std::move(steps), label);
 }

@@ -39,10 +39,11 @@ class TensorSource {
   explicit TensorSource(const std::string& dir) {
     const fs::path single = fs::path(dir) / "model.safetensors";
     const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-    if (fs::exists(single)) {
+    std::error_code ec;
+    if (fs::exists(single, ec)) {
       files_.emplace_back(single.string());
       for (const auto& t : files_[0].tensors()) entries_[t.name] = {0, &t};
-    } else if (fs::exists(index)) {
+    } else if (fs::exists(index, ec)) {
       open_index(dir, index.string());
     } else {
       fail("{}: no model.safetensors or model.safetensors.index.json in the directory", dir);

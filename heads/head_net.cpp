@@ -385,8 +385,10 @@ HeadNet load_heads(const std::string& dir, std::shared_ptr<const LlamaWeights> t
   if (!target) fail("{}: heads need a Llama-family target model", dir);
   const std::string jpath = (fs::path(dir) / "heads.json").string();
   const std::string spath = (fs::path(dir) / "heads.safetensors").string();
-  if (!fs::is_directory(dir)) fail("{}: heads directory not found (train one with `speclab train-heads`)", dir);
-  std::error_code ec;
+  std::error_code ec;  // error_code overloads: a name the system cannot look up is "not found", not a throw
+  if (!fs::is_directory(dir, ec)) {
+    fail("{}: heads directory not found (train one with `speclab train-heads`)", quote_untrusted(dir));
+  }
   if (!fs::exists(jpath, ec)) fail("{}: cannot open (a heads directory holds heads.json and heads.safetensors)", jpath);
   const nlohmann::json j = parse_json(read_input_file(jpath, kMaxTextInputBytes, "a heads.json"), jpath);
   HeadConfig c = head_config_from_json(j, jpath);

@@ -271,8 +271,9 @@ void parse_decoder(const Json& j, const std::string& where, std::vector<DecoderS
     DecoderStep s;
     s.kind = DecoderStep::Kind::kStrip;
     s.content = j.at("content").get<std::string>();
-    s.start = j.value("start", std::size_t{0});
-    s.stop = j.value("stop", std::size_t{0});
+    // Characters stripped from each end: an integer in [0, 2^20] (1e20 or -1 is an Error, not a cast).
+    s.start = j.contains("start") ? json_integer<std::size_t>(j["start"], where, "decoder Strip start", 0, 1 << 20) : 0;
+    s.stop = j.contains("stop") ? json_integer<std::size_t>(j["stop"], where, "decoder Strip stop", 0, 1 << 20) : 0;
     out.push_back(std::move(s));
   } else if (type == "Replace") {
     DecoderStep s;

@@ -2,9 +2,14 @@
 // harness, rebuilt inline, must now end in a speclab::Error (or a note) naming what is wrong.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 
 #include "base/error.h"
+#include "base/input_file.h"
+#include "heads/head_net.h"
+#include "tests/testing/model_writers.h"
+#include "tokenizers/hf_tokenizer.h"
 #include "drafters/registry.h"
 #include "synthetic/synthetic_weights.h"
 
@@ -49,6 +54,30 @@ TEST(FuzzRegressions, DrafterFilePathTooLongIsAProblemNotAFilesystemError) {
   EXPECT_NE(problems[0].find("file not found"), std::string::npos) << problems[0];
   expect_error([&] { validate_drafter_spec("draft-model:model=" + long_name, env); },
                {"draft-model", "file not found"});
+}
+
+
+// fuzz_hf_tokenizer: a Strip decoder's start/stop of 1e20 was cast to size_t (UBSan: outside
+// the range of representable values), and -1 wrapped to SIZE_MAX.
+TEST(FuzzRegressions, StripDecoderCountsAreRangeChecked) {
+  for (const char* stop : {"1e20", "-1", "1.5", "2000000"}) {
+    const std::string json = std::string(R"({"decoder": {"type": "Strip", "content": " ", "start": 0, "stop": )") + stop +
+                             R"(}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+    expect_error([&] { HfTokenizer tok(json, "strip.json"); }, {"strip.json", "decoder Strip stop", "must be an integer in [0, 1048576]"});
+  }
+  EXPECT_NO_THROW(HfTokenizer(R"({"decoder": {"type": "Strip", "content": " ", "start": 1, "stop": 0}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})", "ok.json"));
+}
+
+// Found by reading the same class as the drafter-file finding: heads / exit-adapter directories
+// and output directories whose names the system cannot look up threw filesystem_error.
+TEST(FuzzRegressions, TooLongDirectoryNamesAreErrorsNotFilesystemExceptions) {
+  const auto weights = std::make_shared<const LlamaWeights>(random_llama_weights(synthetic_info(8, 16, 2, 2, 2, 32, 16), 1));
+  const std::string long_name(300, 'a');
+  expect_error([&] { load_heads(long_name, weights); }, {"heads directory not found"});
+  expect_error([&] { create_output_directory("/tmp/" + long_name + "/x"); }, {"cannot create directory"});
+  testing::ScopedTempDir tmp;
+  testing::write_bytes(tmp.path("file"), {1});
+  expect_error([&] { create_output_directory(tmp.path("file") + "/sub"); }, {"cannot create directory"});
 }
 
 }  // namespace
