@@ -25,12 +25,7 @@ namespace {
 using testing::children_of;
 using testing::expect_tree_ok;
 using testing::paths_of;
-
-std::vector<Token> random_text(Rng& rng, int n, int alphabet) {
-  std::vector<Token> t(n);
-  for (auto& x : t) x = static_cast<Token>(rng.next_u64() % static_cast<std::uint64_t>(alphabet));
-  return t;
-}
+using testing::random_text;
 
 // End position of the first occurrence of `s` in `text`, or -1.
 int first_end(const std::vector<Token>& text, const std::vector<Token>& s) {

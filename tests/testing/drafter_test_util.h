@@ -34,6 +34,13 @@ inline void expect_tree_ok(const DraftTree& t, Token root, const DraftBudget& b)
   }
 }
 
+// n tokens drawn uniformly from [0, alphabet) (texts for the lookup drafters' brute-force checks).
+inline std::vector<Token> random_text(Rng& rng, int n, int alphabet) {
+  std::vector<Token> t(static_cast<std::size_t>(n));
+  for (auto& x : t) x = static_cast<Token>(rng.next_u64() % static_cast<std::uint64_t>(alphabet));
+  return t;
+}
+
 // Children of node v in index (preference) order.
 inline std::vector<Token> children_of(const DraftTree& t, std::int32_t v) {
   std::vector<Token> c;
