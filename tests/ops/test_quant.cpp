@@ -50,7 +50,9 @@ TEST(QuantTraits, TableMatchesTheGgmlTypes) {
     EXPECT_EQ(tr.block_bytes, r.bytes) << r.name;
     EXPECT_EQ(tr.ggml_id, r.ggml) << r.name;
     EXPECT_EQ(dtype_from_name(r.name), r.t);
-    if (r.ggml >= 0) EXPECT_EQ(dtype_from_ggml(static_cast<std::uint32_t>(r.ggml)), r.t);
+    if (r.ggml >= 0) {
+      EXPECT_EQ(dtype_from_ggml(static_cast<std::uint32_t>(r.ggml)), r.t);
+    }
   }
 }
 
