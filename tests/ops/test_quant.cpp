@@ -379,10 +379,11 @@ T get(const std::vector<char>& buf, std::size_t off) {
   return v;
 }
 
-// stories260K_q80.bin stores each tensor as int8 q[n] then float scale[n / 32]; repacked into
-// q8_0f blocks it must dequantise to within d/2 of the fp32 weights of stories260K.bin, and our
-// q8_0f quantiser (d = absmax / 127, q = round(x / d)) reproduces the file's bytes.
-TEST(QuantRealFile, Llama2cQ8_0TokenEmbeddingRepacksExactly) {
+// stories260K_q80.bin (llama2.c "version 2") stores each weight matrix as int8 q[n] then float
+// scale[n / 32]. Repacked into q8_0f blocks, every matrix must dequantise to within d/2 of the
+// fp32 weights of stories260K.bin (the same checkpoint, llama2.c version 0), and our q8_0f
+// quantiser (d = absmax / 127, q = round(x / d)) must reproduce the file's bytes.
+TEST(QuantRealFile, Llama2cQ8_0MatricesRepackExactly) {
   const std::string q80 = testing::model_path("stories260K_q80.bin");
   const std::string f32 = testing::model_path("stories260K.bin");
   SPECLAB_REQUIRE_MODEL(q80);
@@ -391,37 +392,54 @@ TEST(QuantRealFile, Llama2cQ8_0TokenEmbeddingRepacksExactly) {
   ASSERT_GE(qf.size(), 256u);
   ASSERT_EQ(get<std::uint32_t>(qf, 0), 0x616b3432u);  // "ak42"
   ASSERT_EQ(get<std::int32_t>(qf, 4), 2);
-  const std::int32_t dim = get<std::int32_t>(qf, 8), n_layers = get<std::int32_t>(qf, 16);
-  const std::int32_t vocab = get<std::int32_t>(qf, 28);
-  const std::int32_t group = get<std::int32_t>(qf, 8 + 7 * 4 + 1);
-  ASSERT_EQ(group, 32);
+  // Header: dim, hidden, layers, heads, kv heads, vocab, seq_len (int32), shared (u8), group.
+  const std::int64_t dim = get<std::int32_t>(qf, 8), hidden = get<std::int32_t>(qf, 12);
+  const std::int64_t L = get<std::int32_t>(qf, 16), heads = get<std::int32_t>(qf, 20);
+  const std::int64_t kv = dim / heads * get<std::int32_t>(qf, 24), vocab = get<std::int32_t>(qf, 28);
+  ASSERT_EQ(get<std::int32_t>(qf, 37), 32);  // group size
   ASSERT_EQ(get<std::int32_t>(ff, 0), dim);
-  const std::int64_t n = std::int64_t(vocab) * dim;  // token embedding, the first matrix
-  // v2 layout after the 256-byte header: attn norms, ffn norms, final norm (fp32), then the
-  // token embedding's int8 values and fp32 scales.
-  const std::size_t q_off = 256 + std::size_t(2 * n_layers * dim + dim) * 4;
-  const std::size_t s_off = q_off + static_cast<std::size_t>(n);
-  ASSERT_LE(s_off + static_cast<std::size_t>(n / 32) * 4, qf.size());
-  ASSERT_LE(28 + static_cast<std::size_t>(n) * 4, ff.size());
+  // Matrix sizes in the v2 order: token embedding, then wq wk wv wo w1 w2 w3 per layer.
+  const std::int64_t sizes[8] = {vocab * dim, dim * dim, kv * dim, kv * dim, dim * dim,
+                                 hidden * dim, dim * hidden, hidden * dim};
+  // Offsets of the same matrices in the v0 file: header (7 int32), token embedding, attn norms,
+  // wq, wk, wv, wo, ffn norms, w1, w2, w3 (each kind contiguous over the layers).
+  std::int64_t v0[8];
+  v0[0] = 28;
+  v0[1] = v0[0] + 4 * (sizes[0] + L * dim);
+  for (int k = 2; k <= 4; ++k) v0[k] = v0[k - 1] + 4 * L * sizes[k - 1];
+  v0[5] = v0[4] + 4 * L * sizes[4] + 4 * L * dim;
+  for (int k = 6; k <= 7; ++k) v0[k] = v0[k - 1] + 4 * L * sizes[k - 1];
+  ASSERT_LE(v0[7] + 4 * L * sizes[7], static_cast<std::int64_t>(ff.size()));
 
-  const std::int64_t nb = n / 32;
-  Bytes packed(static_cast<std::size_t>(nb) * 36);
-  for (std::int64_t i = 0; i < nb; ++i) {
-    std::memcpy(&packed[i * 36], qf.data() + s_off + i * 4, 4);
-    std::memcpy(&packed[i * 36 + 4], qf.data() + q_off + i * 32, 32);
+  std::size_t off = 256 + static_cast<std::size_t>(2 * L * dim + dim) * 4;  // after the norms
+  std::int64_t n_checked = 0;
+  for (int k = 0; k < 8; ++k) {
+    for (std::int64_t l = 0; l < (k == 0 ? 1 : L); ++l) {
+      const std::int64_t n = sizes[k], nb = n / 32;
+      ASSERT_LE(off + static_cast<std::size_t>(n + 4 * nb), qf.size());
+      Bytes packed(static_cast<std::size_t>(nb) * 36);
+      for (std::int64_t i = 0; i < nb; ++i) {
+        std::memcpy(&packed[i * 36], qf.data() + off + n + i * 4, 4);
+        std::memcpy(&packed[i * 36 + 4], qf.data() + off + i * 32, 32);
+      }
+      std::vector<float> y(static_cast<std::size_t>(n)), x(static_cast<std::size_t>(n));
+      dequantize_row(DType::kQ8_0F, packed.data(), y.data(), n);
+      std::memcpy(x.data(), ff.data() + v0[k] + 4 * l * n, static_cast<std::size_t>(n) * 4);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float d = get<float>(qf, off + n + static_cast<std::size_t>(i / 32) * 4);
+        ASSERT_LE(std::fabs(x[i] - y[i]), 0.5f * d * (1 + 1e-5f)) << "matrix " << k << " layer " << l << " [" << i << "]";
+      }
+      Bytes ours(packed.size());
+      quantize_row(DType::kQ8_0F, x.data(), ours.data(), n);
+      EXPECT_EQ(ours, packed) << "matrix " << k << " layer " << l;
+      off += static_cast<std::size_t>(n + 4 * nb);
+      n_checked += n;
+    }
   }
-  std::vector<float> y(static_cast<std::size_t>(n)), x(static_cast<std::size_t>(n));
-  dequantize_row(DType::kQ8_0F, packed.data(), y.data(), n);
-  std::memcpy(x.data(), ff.data() + 28, static_cast<std::size_t>(n) * 4);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float d = get<float>(qf, s_off + static_cast<std::size_t>(i / 32) * 4);
-    ASSERT_LE(std::fabs(x[i] - y[i]), 0.5f * d * (1 + 1e-5f)) << i;
+  EXPECT_EQ(n_checked, vocab * dim + L * (2 * dim * dim + 2 * kv * dim + 3 * hidden * dim));
+  if (qf[36] == 1) {
+    EXPECT_EQ(off, qf.size());  // shared classifier: nothing follows w3
   }
-  Bytes ours(packed.size());
-  quantize_row(DType::kQ8_0F, x.data(), ours.data(), n);
-  std::int64_t differing = 0;
-  for (std::size_t i = 0; i < ours.size(); ++i) differing += ours[i] != packed[i];
-  EXPECT_EQ(differing, 0) << "of " << ours.size() << " bytes";
 }
 
 // stories260K.gguf is all F32 (checked: no quantised GGUF exists among the shared models); its
