@@ -21,6 +21,8 @@ int cmd_run(int argc, char** argv);
 int cmd_merge(int argc, char** argv);
 // Head training (app/cmd_train_heads.cpp).
 int cmd_train_heads(int argc, char** argv);
+// Chat templates (app/cmd_chat_template.cpp).
+int cmd_chat_template(int argc, char** argv);
 
 
 

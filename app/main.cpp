@@ -20,6 +20,7 @@ constexpr const char* kUsage =
     "  run        run an experiment spec (JSON) -> CSV reports + plots\n"
     "  merge      merge shard outputs (--shard I/N) into one result\n"
     "  train-heads  train Medusa / Hydra heads or exit adapters on a frozen target\n"
+    "  chat-template  render a conversation with a model's chat template (as transformers)\n"
     ;
 
 }  // namespace
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(argc - 1, argv + 1);
     if (cmd == "merge") return cmd_merge(argc - 1, argv + 1);
     if (cmd == "train-heads") return cmd_train_heads(argc - 1, argv + 1);
+    if (cmd == "chat-template") return cmd_chat_template(argc - 1, argv + 1);
     std::fprintf(stderr, "error: unknown command '%s'\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const speclab::UsageError& e) {

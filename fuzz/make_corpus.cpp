@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -374,6 +375,25 @@ void spec_strings(Corpus& c) {
   }
 }
 
+// Chat templates: the stress cases of the Jinja tests (template + their variables as a
+// messages document) and the shared real templates when they are there.
+void chat_template_files(Corpus& c) {
+  const auto fixture = nlohmann::ordered_json::parse(
+      read_file(fs::path(SPECLAB_SOURCE_DIR) / "tests/tokenizers/data/jinja_cases.json"));
+  for (const auto& k : fixture["cases"]) {
+    nlohmann::ordered_json doc = k["vars"];
+    if (!doc.contains("messages")) doc["messages"] = nlohmann::ordered_json::array();
+    c.add("chat_template", fuzz::join_parts({k["template"].get<std::string>(), doc.dump()}));
+  }
+  const fs::path shared = fs::path(SPECLAB_SOURCE_DIR) / "../shared/data/chat_templates";
+  std::error_code ec;
+  if (fs::is_directory(shared, ec)) {
+    for (const auto& e : fs::directory_iterator(shared)) {
+      if (e.path().extension() == ".jinja") c.add("chat_template", read_file(e.path()));
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -403,6 +423,7 @@ int main(int argc, char** argv) {
     json_files(c);
     heads_files(c, tmp);
     spec_strings(c);
+    chat_template_files(c);
     fs::remove_all(tmp);
     for (const auto& [target, n] : c.counts()) std::printf("%-18s %d seeds\n", target.c_str(), n);
   } catch (const std::exception& e) {
