@@ -325,7 +325,7 @@ int cmd_compare(int argc, char** argv) {
       ("tokenizer", "Tokenizer (default: embedded, or beside the model)", cxxopts::value<std::string>()->default_value(""))
       ("draft-model", "Draft model for the draft-model drafter", cxxopts::value<std::string>()->default_value(""))
       ("prompts", "Prompt sets (JSONL), comma-separated", cxxopts::value<std::string>())
-      ("max-prompts", "Use the first N prompts of each set (0 = all)", cxxopts::value<int>()->default_value("0"))
+      ("max-prompts", "Use the first N prompts of each category (0 = all)", cxxopts::value<int>()->default_value("0"))
       ("drafters", "Drafter specs NAME[:key=value,...], comma-separated", cxxopts::value<std::string>()->default_value(std::string(kDefaultCompareDrafters)))
       ("rules", "Acceptance rules, comma-separated (auto = lossless default)", cxxopts::value<std::string>()->default_value("auto"))
       ("budgets", "Draft nodes per step, comma-separated", cxxopts::value<std::string>()->default_value("8,16,32,64"))
@@ -339,6 +339,7 @@ int cmd_compare(int argc, char** argv) {
       ("threads", "Threads for the models", cxxopts::value<int>()->default_value("1"))
       ("repetitions", "Repetitions of every unit (timing)", cxxopts::value<int>()->default_value("1"))
       ("ctx", "Target context (KV cache slots); 0 = min(model maximum, 4096)", cxxopts::value<int>()->default_value("0"))
+      ("chat-template", "Prompts as chat: FILE (.jinja, tokenizer_config.json, model dir) or none (default: the model directory's)", cxxopts::value<std::string>()->default_value(""))
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
       ("resume", "Continue an interrupted run in --out (same flags): run only the units not done yet")
@@ -370,6 +371,7 @@ int cmd_compare(int argc, char** argv) {
   spec.threads = r["threads"].as<int>();
   spec.repetitions = r["repetitions"].as<int>();
   spec.ctx = r["ctx"].as<int>();
+  spec.chat_template = r["chat-template"].as<std::string>();
   return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), r.count("resume") > 0, argc, argv);
 }
 
@@ -380,11 +382,12 @@ int cmd_run(int argc, char** argv) {
       ("spec", "Experiment spec", cxxopts::value<std::string>())
       ("model", "Override the spec's model ('synthetic' forces the synthetic model)", cxxopts::value<std::string>())
       ("threads", "Override the spec's threads", cxxopts::value<int>())
-      ("max-prompts", "Override the spec's max_prompts (first N prompts of each set; 0 = all)", cxxopts::value<int>())
+      ("max-prompts", "Override the spec's max_prompts (first N prompts of each category; 0 = all)", cxxopts::value<int>())
       ("budgets", "Override the spec's budgets, comma-separated", cxxopts::value<std::string>())
       ("temperatures", "Override the spec's temperatures, comma-separated", cxxopts::value<std::string>())
       ("max-new", "Override the spec's max_new_tokens", cxxopts::value<int>())
       ("ctx", "Override the spec's ctx (target context; 0 = min(model maximum, 4096))", cxxopts::value<int>())
+      ("chat-template", "Override the spec's chat_template: FILE (.jinja, tokenizer_config.json, model dir) or none", cxxopts::value<std::string>())
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
       ("resume", "Continue an interrupted run in --out (same spec and flags): run only the units not done yet")
@@ -404,6 +407,7 @@ int cmd_run(int argc, char** argv) {
   if (r.count("temperatures")) spec.temperatures = parse_double_list(r["temperatures"].as<std::string>(), "--temperatures");
   if (r.count("max-new")) spec.max_new_tokens = r["max-new"].as<int>();
   if (r.count("ctx")) spec.ctx = r["ctx"].as<int>();
+  if (r.count("chat-template")) spec.chat_template = r["chat-template"].as<std::string>();
   if (overridden) {
     try {
       throw_if_problems(spec_problems(spec, "speclab run"));

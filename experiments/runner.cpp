@@ -16,6 +16,7 @@
 #include "formats/model_loader.h"
 #include "synthetic/synthetic_preset.h"
 #include "tokenizers/byte_tokenizer.h"
+#include "tokenizers/chat_template.h"
 #include "tokenizers/tokenizer_loader.h"
 #include "drafters/registry.h"
 #include "experiments/decode.h"
@@ -119,10 +120,7 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
 void load_prompt_sets(PreparedExperiment& exp, std::vector<std::string>& problems) {
   for (const auto& path : exp.spec.prompts) {
     try {
-      auto set = load_prompts(path);
-      if (exp.spec.max_prompts > 0 && static_cast<std::int32_t>(set.size()) > exp.spec.max_prompts) {
-        set.resize(exp.spec.max_prompts);
-      }
+      auto set = first_per_category(load_prompts(path), exp.spec.max_prompts);
       const bool dup = std::any_of(exp.prompts.begin(), exp.prompts.end(),
                                    [&](const Prompt& q) { return q.set == set.front().set; });
       if (dup) {
@@ -133,6 +131,29 @@ void load_prompt_sets(PreparedExperiment& exp, std::vector<std::string>& problem
     } catch (const Error& e) {
       problems.push_back(fmt::format("prompts: {}", e.what()));
     }
+  }
+}
+
+std::vector<Token> first_turn_tokens(const PreparedExperiment& exp, const Prompt& p) {
+  return turn_prompt_tokens(exp, p, 0, {});
+}
+
+// The chat template of the experiment (spec.chat_template: "" = the model directory's own, if
+// any; "none"; or a path). Problems are listed, not thrown.
+void load_chat_template_for(PreparedExperiment& exp, std::vector<std::string>& problems) {
+  const ExperimentSpec& spec = exp.spec;
+  if (spec.chat_template == "none") return;
+  try {
+    if (!spec.chat_template.empty()) {
+      exp.chat_template = std::make_shared<const ChatTemplate>(load_chat_template(spec.chat_template));
+    } else if (!exp.synthetic) {
+      std::error_code ec;
+      if (std::filesystem::is_directory(spec.model, ec)) {
+        if (auto t = load_model_chat_template(spec.model)) exp.chat_template = std::make_shared<const ChatTemplate>(std::move(*t));
+      }
+    }
+  } catch (const Error& e) {
+    problems.push_back(fmt::format("chat_template: {}", e.what()));
   }
 }
 
@@ -275,6 +296,25 @@ std::string expand_model_dir(std::string text, const std::string& model) {
 
 }  // namespace
 
+std::vector<Token> turn_prompt_tokens(const PreparedExperiment& exp, const Prompt& prompt, std::size_t turn,
+                                      const std::vector<std::string>& answers) {
+  SPECLAB_ASSERT(turn < prompt.turns.size() && answers.size() >= turn);
+  if (!exp.chat_template) {
+    std::string text = prompt.turns[0];
+    for (std::size_t k = 1; k <= turn; ++k) text += "\n\n" + answers[k - 1] + "\n\n" + prompt.turns[k];
+    return exp.tokenizer->encode(text, true);
+  }
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  for (std::size_t k = 0; k <= turn; ++k) {
+    messages.push_back({{"role", "user"}, {"content", prompt.turns[k]}});
+    if (k < turn) messages.push_back({{"role", "assistant"}, {"content", answers[k]}});
+  }
+  ChatRenderOptions ro;
+  ro.add_generation_prompt = true;
+  ro.now = chat_date(exp.spec.chat_date, "chat_date");
+  return encode_rendering(*exp.tokenizer, exp.chat_template->render(messages, ro));
+}
+
 PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const TokenizerResolver& resolve_tokenizer) {
   PreparedExperiment exp;
   ExperimentSpec spec = spec_in;
@@ -284,10 +324,17 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
   std::vector<std::string> problems = spec_problems(spec, "spec");
   load_prompt_sets(exp, problems);
   load_model(exp, resolve_tokenizer, problems);
+  load_chat_template_for(exp, problems);
   if (exp.target) {
     const std::int32_t ctx = exp.target->info().max_seq_len;  // the requested context
     for (const auto& p : exp.prompts) {
-      std::vector<Token> ids = exp.tokenizer->encode(p.text, true);
+      std::vector<Token> ids;
+      try {
+        ids = first_turn_tokens(exp, p);
+      } catch (const Error& e) {
+        problems.push_back(fmt::format("prompts: {} id '{}': {}", p.set, p.id, e.what()));
+        continue;
+      }
       if (static_cast<std::int32_t>(ids.size()) + 1 >= ctx) {
         problems.push_back(fmt::format("prompts: {} id '{}': {} tokens do not fit the context of {} tokens",
                                        p.set, p.id, ids.size(), ctx));
@@ -452,6 +499,7 @@ json experiment_config(const PreparedExperiment& exp, ShardSelection shard, cons
                      {"n_kv_heads", mi.n_kv_heads}, {"vocab_size", mi.vocab_size},
                      {"max_seq_len", mi.max_seq_len}, {"n_params", mi.n_params()}};
   j["tokenizer"] = exp.tokenizer_label;
+  j["chat_template_used"] = exp.chat_template ? exp.chat_template->origin() : std::string("none");
   json cfgs = json::array();
   for (const auto& c : exp.configs) {
     cfgs.push_back({{"config", c.index},

@@ -42,6 +42,7 @@
 #include "drafters/registry.h"
 #include "model/language_model.h"
 #include "model/llama_weights.h"
+#include "tokenizers/chat_template.h"
 #include "tokenizers/tokenizer.h"
 #include "experiments/prompts.h"
 #include "experiments/report.h"
@@ -79,7 +80,8 @@ struct PreparedExperiment {
   std::unique_ptr<LanguageModel> target;
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<Prompt> prompts;
-  std::vector<std::vector<Token>> prompt_tokens;  // with BOS
+  std::vector<std::vector<Token>> prompt_tokens;  // the first turn's (turn_prompt_tokens)
+  std::shared_ptr<const ChatTemplate> chat_template;  // null: prompts are plain text
   std::vector<Configuration> configs;
   std::vector<Unit> units;
   // resolved_rule[config][temperature index] (baseline: "none").
@@ -91,6 +93,15 @@ struct PreparedExperiment {
 // naming what it tried (the CLI passes cli::resolve_tokenizer_path).
 using TokenizerResolver =
     std::function<std::string(const std::string& model, const std::string& given, std::int32_t vocab)>;
+
+// The prompt ids of turn `turn` (0-based) of `prompt`, after the model's `answers` to the
+// earlier turns (answers.size() >= turn). With a chat template: the rendering of the messages
+// [user turn 0, assistant answers[0], ..., user turn `turn`] with add_generation_prompt, as
+// transformers' apply_chat_template, encoded without adding BOS (encode_rendering: the template
+// writes bos_token where it wants it). Without one: the turns and answers joined by "\n\n",
+// BOS prepended. Throws Error for template errors.
+std::vector<Token> turn_prompt_tokens(const PreparedExperiment& exp, const Prompt& prompt, std::size_t turn,
+                                      const std::vector<std::string>& answers);
 
 // Loads the model, tokenizer, prompts and drafters, builds the grid and dry-runs every
 // (drafter, rule, temperature). Throws Error listing every problem at once.

@@ -14,6 +14,7 @@
 #include "base/input_file.h"
 #include "base/json_input.h"
 #include "experiments/decode.h"
+#include "tokenizers/chat_template.h"
 #include "drafters/drafter_params.h"
 #include "drafters/registry.h"
 #include "verifiers/rules.h"
@@ -184,6 +185,11 @@ std::vector<std::string> spec_problems(const ExperimentSpec& s, const std::strin
   if (s.name.empty()) add("name: must not be empty");
   if (s.prompts.empty()) add("prompts: at least one prompt set (JSONL file) is required");
   if (s.max_prompts < 0) add(fmt::format("max_prompts = {}: must be >= 0 (0 = all)", s.max_prompts));
+  try {
+    (void)chat_date(s.chat_date, "chat_date");
+  } catch (const Error& e) {
+    add(e.what());
+  }
   if (s.budgets.empty()) add("budgets: at least one budget is required");
   for (auto b : s.budgets) {
     if (b <= 0 || b > kMaxBudgetLimit) {
@@ -256,7 +262,7 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   static const std::set<std::string> kKeys = {
       "name", "model", "tokenizer", "draft_model", "prompts", "max_prompts", "drafters", "rules",
       "budgets", "depths", "temperatures", "top_k", "top_p", "seeds", "seed", "max_new_tokens",
-      "state", "threads", "repetitions", "ctx", "comment"};
+      "state", "threads", "repetitions", "ctx", "comment", "chat_template", "chat_date"};
   std::vector<std::string> problems;
   for (const auto& [key, value] : j.items()) {
     if (!kKeys.count(key)) {
@@ -271,6 +277,8 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   r.get_string("draft_model", s.draft_model);
   r.get_string_list("prompts", s.prompts);
   r.get_int("max_prompts", s.max_prompts);
+  r.get_string("chat_template", s.chat_template);
+  r.get_string("chat_date", s.chat_date);
   parse_drafters(j, source, s, problems);
   r.get_string_list("rules", s.rules);
   r.get_int_list("budgets", s.budgets);
@@ -303,6 +311,8 @@ nlohmann::json spec_to_json(const ExperimentSpec& s) {
   j["draft_model"] = s.draft_model;
   j["prompts"] = s.prompts;
   j["max_prompts"] = s.max_prompts;
+  j["chat_template"] = s.chat_template;
+  j["chat_date"] = s.chat_date;
   json ds = json::array();
   for (const auto& d : s.drafters) {
     // The spec string stays one piece ("name" may carry ":key=value,..."): parse_spec reads it back.

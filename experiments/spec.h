@@ -10,7 +10,12 @@
 //     "draft_model": "PATH",             // for the draft-model drafter; "{model_dir}" in it (or
 //                                        //   in a drafter's model=...) = the target's folder
 //     "prompts": ["data/stories.jsonl"], // prompt sets (JSONL, experiments/prompts.h)
-//     "max_prompts": 0,                  // per set, the first N (0 = all)
+//     "max_prompts": 0,                  // the first N of each category (a plain set without
+//                                        //   categories is one category; 0 = all)
+//     "chat_template": "",               // prompts as chat: "" = the model directory's template
+//                                        //   (none for other models), "none" = plain text, or a
+//                                        //   .jinja / tokenizer_config.json / model directory
+//     "chat_date": "2024-07-26",         // what the template's strftime_now() sees
 //     "drafters": ["ngram", "recycling:k=8",
 //                  {"name": "draft-model", "params": {"mode": "topk"},
 //                   "rules": ["auto"], "optional": true}],
@@ -54,6 +59,8 @@ struct ExperimentSpec {
   std::string draft_model;
   std::vector<std::string> prompts;
   std::int32_t max_prompts = 0;
+  std::string chat_template;        // "" = the model's own, "none", or a path
+  std::string chat_date = "2024-07-26";
   std::vector<DrafterEntry> drafters;
   std::vector<std::string> rules = {"auto"};
   std::vector<std::int32_t> budgets = {8, 16, 32, 64};
