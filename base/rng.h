@@ -9,6 +9,17 @@ namespace speclab {
 
 class Rng {
  public:
+  // A scripted source of uniform() values: the hook of the exact-law tests
+  // (tests/testing/exact_law.h), which enumerate every random event of an acceptance rule by
+  // running the shipped rule code on chosen uniforms. Library code never sets one.
+  class UniformScript {
+   public:
+    virtual double next() = 0;  // the next value uniform() returns, in [0, 1)
+
+   protected:
+    ~UniformScript() = default;
+  };
+
   explicit Rng(std::uint64_t seed = 0) { reseed(seed); }
 
   void reseed(std::uint64_t seed) {
@@ -28,8 +39,16 @@ class Rng {
     return result;
   }
 
-  // Uniform in [0, 1) with 53 random bits.
-  double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+  // Uniform in [0, 1) with 53 random bits (or the script's next value while one is set).
+  double uniform() {
+    if (script_ != nullptr) [[unlikely]] return script_->next();
+    return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+  }
+
+  // Test hook (see UniformScript): while `script` is non-null, uniform() (and what is built on
+  // it: below(), sample_from, the rules' acceptance tests) returns script->next() and the
+  // generator does not advance. uniform_open() and gumbel() are never scripted.
+  void set_script(UniformScript* script) { script_ = script; }
 
   // Uniform in (0, 1): safe for log().
   double uniform_open() { return (static_cast<double>(next_u64() >> 11) + 0.5) * 0x1.0p-53; }
@@ -58,6 +77,7 @@ class Rng {
     return z ^ (z >> 31);
   }
   std::uint64_t s_[4];
+  UniformScript* script_ = nullptr;
 };
 
 }  // namespace speclab

@@ -21,8 +21,9 @@ namespace {
 constexpr DrafterKey kDraftModelKeys[] = {
     {"model", "", "PATH: the draft model (default: --draft-model / the spec's draft_model)",
      OptionalFile::kModelFile},
-    {"mode", "chain", "chain|topk|iid|swor|dynamic: tree shape and how children are chosen"},
-    {"gamma", "4", "chain mode: tokens per chain, in [1, 64]"},
+    {"mode", "chain", "chain|topk|iid|swor|dynamic|kseq: tree shape and how children are chosen"},
+    {"gamma", "4", "chain and kseq modes: tokens per chain, in [1, 64]"},
+    {"k", "2", "kseq mode: number of i.i.d. draft sequences, in [1, 64]"},
     {"branching", "4x2x2x1x1x1", "topk/iid/swor modes: children per node at depth 1, 2, ..."},
     {"top_k", "4", "dynamic mode: children per expanded node, in [1, 64]"},
     {"expand_top", "4", "dynamic mode: nodes expanded per depth, in [1, 64]"},
@@ -38,8 +39,9 @@ struct DraftModelSpec {
 DraftModelSpec read_draft_model(ParamReader& r, const DrafterEnv& env) {
   DraftModelSpec s;
   DraftModelOptions& o = s.options;
-  o.mode = parse_draft_model_mode(r.get_choice("mode", "chain", {"chain", "topk", "iid", "swor", "dynamic"}));
+  o.mode = parse_draft_model_mode(r.get_choice("mode", "chain", {"chain", "topk", "iid", "swor", "dynamic", "kseq"}));
   o.gamma = r.get_int("gamma", 4, 1, 64);
+  o.k = r.get_int("k", 2, 1, 64);
   o.top_k = r.get_int("top_k", o.top_k, 1, 64);
   o.expand_top = r.get_int("expand_top", o.expand_top, 1, 64);
   o.max_depth = r.get_int("depth", o.max_depth, 1, 64);
@@ -87,7 +89,8 @@ const DrafterKind& draft_model_drafter_kind() {
           case DraftModelMode::kDynamic: return ChildSampling::kDeterministic;
           case DraftModelMode::kSwor: return ChildSampling::kWithoutReplacement;
           case DraftModelMode::kChain:
-          case DraftModelMode::kIid: break;
+          case DraftModelMode::kIid:
+          case DraftModelMode::kKSeq: break;
         }
         return ChildSampling::kIidSampled;
       },
@@ -101,7 +104,8 @@ DraftModelMode parse_draft_model_mode(const std::string& s) {
   if (s == "iid") return DraftModelMode::kIid;
   if (s == "swor") return DraftModelMode::kSwor;
   if (s == "dynamic") return DraftModelMode::kDynamic;
-  fail("draft-model: mode = '{}': must be one of chain, topk, iid, swor, dynamic", s);
+  if (s == "kseq") return DraftModelMode::kKSeq;
+  fail("draft-model: mode = '{}': must be one of chain, topk, iid, swor, dynamic, kseq", s);
 }
 
 const char* to_string(DraftModelMode m) {
@@ -111,6 +115,7 @@ const char* to_string(DraftModelMode m) {
     case DraftModelMode::kIid: return "iid";
     case DraftModelMode::kSwor: return "swor";
     case DraftModelMode::kDynamic: return "dynamic";
+    case DraftModelMode::kKSeq: return "kseq";
   }
   return "?";
 }
@@ -124,9 +129,10 @@ DraftModelDrafter::DraftModelDrafter(std::unique_ptr<LanguageModel> draft,
          draft_->info().source, draft_->info().vocab_size, target_vocab);
   }
   if (opt_.gamma < 1) fail("draft-model: gamma = {}: must be >= 1", opt_.gamma);
+  if (opt_.k < 1) fail("draft-model: k = {}: must be >= 1", opt_.k);
   if (opt_.mode == DraftModelMode::kDynamic) {
     DynamicTreeOptions{opt_.top_k, opt_.expand_top, opt_.max_depth}.validate();
-  } else if (opt_.mode != DraftModelMode::kChain) {
+  } else if (opt_.mode != DraftModelMode::kChain && opt_.mode != DraftModelMode::kKSeq) {
     if (opt_.branching.empty()) fail("draft-model: branching: empty: give at least one depth");
     for (std::int32_t b : opt_.branching) {
       if (b < 1) fail("draft-model: branching factor {}: must be >= 1", b);
@@ -178,8 +184,16 @@ DraftFacts DraftModelDrafter::propose(const DraftContext& ctx, const DraftBudget
     propose_chain(ctx, budget, out);
   } else if (opt_.mode == DraftModelMode::kDynamic) {
     propose_dynamic(ctx, budget, out);
+  } else if (opt_.mode == DraftModelMode::kKSeq) {
+    // k sequences of equal length within the budget: branching {k', 1, ..., 1}.
+    const std::int32_t k = std::min(opt_.k, budget.max_nodes);
+    std::int32_t gamma = std::min(opt_.gamma, budget.max_nodes / k);
+    if (budget.max_depth > 0) gamma = std::min(gamma, budget.max_depth);
+    kseq_branching_.assign(gamma, 1);
+    kseq_branching_[0] = k;
+    propose_tree(ctx, budget, kseq_branching_, out);
   } else {
-    propose_tree(ctx, budget, out);
+    propose_tree(ctx, budget, opt_.branching, out);
   }
   return {};
 }
@@ -224,7 +238,7 @@ void DraftModelDrafter::choose_children(const DraftContext& ctx, DraftTree& out,
   if (k <= 0) return;
   // Chosen tokens go to batch_tokens_ first: out.add() may reallocate q.
   batch_tokens_.clear();
-  if (opt_.mode == DraftModelMode::kIid) {
+  if (opt_.mode == DraftModelMode::kIid || opt_.mode == DraftModelMode::kKSeq) {
     for (std::int32_t j = 0; j < k; ++j) batch_tokens_.push_back(sample_from(out.q_row(node), *ctx.rng));
   } else {
     // topk: rank by draft logits; swor: Gumbel-top-k over tokens with q > 0.
@@ -259,9 +273,9 @@ void DraftModelDrafter::choose_children(const DraftContext& ctx, DraftTree& out,
 }
 
 void DraftModelDrafter::propose_tree(const DraftContext& ctx, const DraftBudget& budget,
-                                     DraftTree& out) {
+                                     std::span<const std::int32_t> branching, DraftTree& out) {
   const std::int32_t vocab = draft_->info().vocab_size;
-  std::int32_t max_depth = static_cast<std::int32_t>(opt_.branching.size());
+  std::int32_t max_depth = static_cast<std::int32_t>(branching.size());
   if (budget.max_depth > 0) max_depth = std::min(max_depth, budget.max_depth);
   const std::int32_t len = static_cast<std::int32_t>(ctx.tokens.size());
   level_nodes_.assign(1, 0);
@@ -273,7 +287,7 @@ void DraftModelDrafter::propose_tree(const DraftContext& ctx, const DraftBudget&
       const std::int32_t first = out.size();
       choose_children(ctx, out, level_nodes_[li],
                       std::span<const float>(level_logits_).subspan(li * vocab, vocab),
-                      opt_.branching[d - 1], room);
+                      branching[d - 1], room);
       for (std::int32_t c = first; c < out.size(); ++c) next_level_.push_back(c);
     }
     if (next_level_.empty() || d == max_depth || out.size() - 1 >= budget.max_nodes) break;

@@ -12,6 +12,10 @@
 //            (rule `multi-iid`).
 //   swor   - per-depth branching factors, children drawn without replacement from q by
 //            Gumbel-top-k -> kWithoutReplacement (rule `without-replacement`).
+//   kseq   - k draft sequences of length gamma, each drawn i.i.d. from q (the root has k
+//            children, every other node one) -> kIidSampled (rules `multi-iid`, `spectr`; SpecTr,
+//            Sun et al. 2023). A budget below k * gamma shortens every sequence alike
+//            (gamma' = budget / k; k' = budget when budget < k).
 //   dynamic - EAGLE-2 style (trees/tree_builders.h build_dynamic_tree): per depth, expand the
 //            `expand_top` best nodes by cumulative draft log-probability with their `top_k`
 //            children, then keep the best budget nodes -> kDeterministic. Each expanded node's
@@ -32,23 +36,24 @@
 
 namespace speclab {
 
-enum class DraftModelMode { kChain, kTopK, kIid, kSwor, kDynamic };
+enum class DraftModelMode { kChain, kTopK, kIid, kSwor, kDynamic, kKSeq };
 
 struct DraftModelOptions {
   DraftModelMode mode = DraftModelMode::kChain;
-  std::int32_t gamma = 4;                   // chain length (chain mode)
+  std::int32_t gamma = 4;                   // chain length (chain and kseq modes)
+  std::int32_t k = 2;                       // kseq mode: number of draft sequences
   std::vector<std::int32_t> branching = {4, 2, 2, 1, 1, 1};  // children per node at depth 1, 2, ...
   std::int32_t top_k = 4;        // dynamic: children per expanded node
   std::int32_t expand_top = 4;   // dynamic: nodes expanded per depth
   std::int32_t max_depth = 6;    // dynamic: depth when the budget has no cap
 };
 
-// Parses "chain" / "topk" / "iid" / "swor" / "dynamic"; throws Error naming the value and the choices.
+// Parses "chain" / "topk" / "iid" / "swor" / "dynamic" / "kseq"; throws Error naming the value and the choices.
 DraftModelMode parse_draft_model_mode(const std::string& s);
 const char* to_string(DraftModelMode m);
 
 // The registry entry (drafters/drafter_kind.h): keys model (the draft model file, default
-// DrafterEnv::draft_model_path; an optional drafter is skipped without it), mode, gamma,
+// DrafterEnv::draft_model_path; an optional drafter is skipped without it), mode, gamma, k,
 // branching, top_k, expand_top, depth; children per mode as above; no cross-prompt state.
 const DrafterKind& draft_model_drafter_kind();
 
@@ -68,7 +73,8 @@ class DraftModelDrafter final : public Drafter {
   // Runs ctx tokens not yet in the draft cache (at least the root); q row of the root from it.
   void sync(std::span<const Token> tokens);
   void propose_chain(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out);
-  void propose_tree(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out);
+  void propose_tree(const DraftContext& ctx, const DraftBudget& budget,
+                    std::span<const std::int32_t> branching, DraftTree& out);
   void propose_dynamic(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out);
   // Appends children of `node` chosen from its draft logits/q row per the mode.
   void choose_children(const DraftContext& ctx, DraftTree& out, std::int32_t node,
@@ -86,6 +92,7 @@ class DraftModelDrafter final : public Drafter {
   std::vector<std::int32_t> scratch_;
   std::vector<double> keys_;
   std::vector<float> logp_;             // [vocab] log-softmax scratch (dynamic)
+  std::vector<std::int32_t> kseq_branching_;  // kseq: {k, 1, ..., 1} for this step's budget
 };
 
 }  // namespace speclab

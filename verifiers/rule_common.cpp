@@ -40,31 +40,31 @@ void check_rows(const DraftTree& tree, const TargetRows& p, bool uses_q, std::st
   }
 }
 
-bool subtract_and_normalize(std::span<float> res, std::span<const float> q) {
+namespace {
+
+template <typename R, typename Q>
+bool subtract_and_normalize_impl(std::span<R> res, std::span<const Q> q) {
   double sum = 0.0;
   for (std::size_t i = 0; i < res.size(); ++i) {
-    const float d = res[i] - q[i];
-    if (d > 0.0f) sum += d;
+    const R d = res[i] - static_cast<R>(q[i]);
+    if (d > R(0)) sum += d;
   }
   if (!(sum > 0.0)) return false;
-  const float inv = static_cast<float>(1.0 / sum);
+  const R inv = static_cast<R>(1.0 / sum);
   for (std::size_t i = 0; i < res.size(); ++i) {
-    const float d = res[i] - q[i];
-    res[i] = d > 0.0f ? d * inv : 0.0f;
+    const R d = res[i] - static_cast<R>(q[i]);
+    res[i] = d > R(0) ? d * inv : R(0);
   }
   return true;
 }
 
-}  // namespace speclab::rule_detail
-
-namespace speclab::rule_detail {
-
-Token sample_weights(std::span<const float> w, double total, Rng& rng) {
+template <typename W>
+Token sample_weights_impl(std::span<const W> w, double total, Rng& rng) {
   const double u = rng.uniform() * total;
   double cum = 0.0;
   std::size_t last_positive = 0;
   for (std::size_t i = 0; i < w.size(); ++i) {
-    if (w[i] > 0.0f) {
+    if (w[i] > W(0)) {
       cum += w[i];
       last_positive = i;
       if (u < cum) return static_cast<Token>(i);
@@ -72,5 +72,18 @@ Token sample_weights(std::span<const float> w, double total, Rng& rng) {
   }
   return static_cast<Token>(last_positive);
 }
+
+}  // namespace
+
+bool subtract_and_normalize(std::span<float> res, std::span<const float> q) { return subtract_and_normalize_impl(res, q); }
+bool subtract_and_normalize(std::span<double> res, std::span<const float> q) { return subtract_and_normalize_impl(res, q); }
+bool subtract_and_normalize(std::span<double> res, std::span<const double> q) { return subtract_and_normalize_impl(res, q); }
+
+}  // namespace speclab::rule_detail
+
+namespace speclab::rule_detail {
+
+Token sample_weights(std::span<const float> w, double total, Rng& rng) { return sample_weights_impl(w, total, rng); }
+Token sample_weights(std::span<const double> w, double total, Rng& rng) { return sample_weights_impl(w, total, rng); }
 
 }  // namespace speclab::rule_detail

@@ -9,14 +9,14 @@ namespace speclab {
 namespace rule_detail {
 
 void accept_iid_tree(const DraftTree& tree, const TargetRows& p, Rng& rng, Acceptance& out,
-                     std::vector<float>& res, std::string_view rule) {
+                     std::vector<double>& res, std::string_view rule) {
   check_rows(tree, p, true, rule);
   start(out);
   std::int32_t cur = 0;
   while (true) {
     const std::span<const float> p_row = p.row(cur);
     const std::span<const float> q_row = tree.q_row(cur);
-    std::span<const float> r = p_row;  // the residual; copied into `res` on the first rejection
+    bool residual = false;  // the target r is p_row until the first rejection, then `res`
     std::int32_t next = -1;
     for (std::int32_t c = next_child(tree, cur, cur); c >= 0; c = next_child(tree, cur, c)) {
       const Token x = tree.token[c];
@@ -26,19 +26,19 @@ void accept_iid_tree(const DraftTree& tree, const TargetRows& p, Rng& rng, Accep
              "cannot have been drawn from q",
              rule, c, x, qx);
       }
-      const double ratio = static_cast<double>(r[x]) / qx;
-      if (rng.uniform() < ratio) {
+      const double rx = residual ? res[x] : static_cast<double>(p_row[x]);
+      if (rng.uniform() < rx / qx) {
         next = c;
         break;
       }
-      if (r.data() != res.data()) {
+      if (!residual) {
         res.assign(p_row.begin(), p_row.end());
-        r = std::span<const float>(res);
+        residual = true;
       }
-      subtract_and_normalize(res, q_row);
+      subtract_and_normalize(std::span<double>(res), q_row);
     }
     if (next < 0) {
-      out.bonus = sample_from(r, rng);
+      out.bonus = residual ? sample_weights(std::span<const double>(res), 1.0, rng) : sample_from(p_row, rng);
       return;
     }
     out.path.push_back(next);

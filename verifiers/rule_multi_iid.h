@@ -30,13 +30,13 @@ class MultiIidRule final : public AcceptanceRule {
               Acceptance& out) const override;
 
  private:
-  mutable std::vector<float> res_;  // [vocab] residual target
+  mutable std::vector<double> res_;  // [vocab] residual target
 };
 
 namespace rule_detail {
 // The multi-iid walk, shared with `speculative` (a chain is the one-child case).
 void accept_iid_tree(const DraftTree& tree, const TargetRows& p, Rng& rng, Acceptance& out,
-                     std::vector<float>& res, std::string_view rule);
+                     std::vector<double>& res, std::string_view rule);
 }  // namespace rule_detail
 
 }  // namespace speclab

@@ -24,7 +24,7 @@ class SpeculativeRule final : public AcceptanceRule {
               Acceptance& out) const override;
 
  private:
-  mutable std::vector<float> res_;  // [vocab] residual target
+  mutable std::vector<double> res_;  // [vocab] residual target
 };
 
 }  // namespace speclab

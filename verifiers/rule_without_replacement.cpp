@@ -29,39 +29,39 @@ void WithoutReplacementRule::accept(const DraftTree& tree, const TargetRows& p, 
   while (true) {
     const std::span<const float> p_row = p.row(cur);
     const std::span<const float> q_row = tree.q_row(cur);
-    std::span<const float> r = p_row;  // copied to res_ on the first rejection
-    std::span<const float> q = q_row;  // copied to q_ on the first rejection
+    bool residual = false;  // r = p_row and q = q_row until the first rejection, then res_ and q_
     std::int32_t next = -1;
     for (std::int32_t c = rule_detail::next_child(tree, cur, cur); c >= 0;
          c = rule_detail::next_child(tree, cur, c)) {
       const Token x = tree.token[c];
-      const float qx = q[x];
-      if (!(qx > 0.0f)) {
+      const double qx = residual ? q_[x] : static_cast<double>(q_row[x]);
+      if (!(qx > 0.0)) {
         fail("acceptance rule '{}': node {} token {} has q = {} after removing its earlier "
              "siblings: it cannot have been drawn without replacement from q",
              name(), c, x, qx);
       }
-      if (rng.uniform() < static_cast<double>(r[x]) / qx) {
+      const double rx = residual ? res_[x] : static_cast<double>(p_row[x]);
+      if (rng.uniform() < rx / qx) {
         next = c;
         break;
       }
-      if (r.data() != res_.data()) {
+      if (!residual) {
         res_.assign(p_row.begin(), p_row.end());
         q_.assign(q_row.begin(), q_row.end());
-        r = std::span<const float>(res_);
-        q = std::span<const float>(q_);
+        residual = true;
       }
-      rule_detail::subtract_and_normalize(res_, q_);
+      rule_detail::subtract_and_normalize(std::span<double>(res_), std::span<const double>(q_));
       // q_{i+1} = q_i without x, renormalized.
-      const double rest = 1.0 - static_cast<double>(q_[x]);
-      q_[x] = 0.0f;
+      const double rest = 1.0 - q_[x];
+      q_[x] = 0.0;
       if (rest > 0.0) {
-        const float inv = static_cast<float>(1.0 / rest);
-        for (float& v : q_) v *= inv;
+        const double inv = 1.0 / rest;
+        for (double& v : q_) v *= inv;
       }
     }
     if (next < 0) {
-      out.bonus = sample_from(r, rng);
+      out.bonus = residual ? rule_detail::sample_weights(std::span<const double>(res_), 1.0, rng)
+                           : sample_from(p_row, rng);
       return;
     }
     out.path.push_back(next);

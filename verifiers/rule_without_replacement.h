@@ -32,8 +32,8 @@ class WithoutReplacementRule final : public AcceptanceRule {
               Acceptance& out) const override;
 
  private:
-  mutable std::vector<float> res_;  // [vocab] residual target r_i
-  mutable std::vector<float> q_;    // [vocab] q_i (earlier siblings removed)
+  mutable std::vector<double> res_;  // [vocab] residual target r_i
+  mutable std::vector<double> q_;    // [vocab] q_i (earlier siblings removed)
 };
 
 }  // namespace speclab

@@ -8,12 +8,13 @@
 #include "verifiers/rule_greedy.h"
 #include "verifiers/rule_multi_iid.h"
 #include "verifiers/rule_speculative.h"
+#include "verifiers/rule_spectr.h"
 #include "verifiers/rule_without_replacement.h"
 
 namespace speclab {
 
 std::vector<std::string> rule_names() {
-  return {"greedy", "speculative", "multi-iid", "deterministic", "without-replacement", "typical"};
+  return {"greedy", "speculative", "multi-iid", "deterministic", "without-replacement", "typical", "spectr"};
 }
 
 std::unique_ptr<AcceptanceRule> make_rule(std::string_view name, const RuleParams& params) {
@@ -23,6 +24,7 @@ std::unique_ptr<AcceptanceRule> make_rule(std::string_view name, const RuleParam
   if (name == "deterministic") return std::make_unique<DeterministicRule>();
   if (name == "without-replacement") return std::make_unique<WithoutReplacementRule>();
   if (name == "typical") return std::make_unique<TypicalRule>(params.typical);
+  if (name == "spectr") return std::make_unique<SpecTrRule>();
   fail("acceptance rule = '{}': unknown; known rules: {}", name, fmt::join(rule_names(), ", "));
 }
 

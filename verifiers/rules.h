@@ -20,7 +20,8 @@ struct RuleParams {
 // an unknown name, or naming the field for bad params.
 std::unique_ptr<AcceptanceRule> make_rule(std::string_view name, const RuleParams& params = {});
 
-// "greedy", "speculative", "multi-iid", "deterministic", "without-replacement", "typical".
+// "greedy", "speculative", "multi-iid", "deterministic", "without-replacement", "typical",
+// "spectr".
 std::vector<std::string> rule_names();
 
 // The lossless rule to use for trees whose children were made as `children`: "greedy" when

@@ -83,6 +83,7 @@ const std::vector<DrafterCase>& drafter_cases() {
       {"DraftModel_TopK", "draft-model:mode=topk"},
       {"DraftModel_Iid", "draft-model:mode=iid,branching=3x2x1"},
       {"DraftModel_Swor", "draft-model:mode=swor"},
+      {"DraftModel_KSeq", "draft-model:mode=kseq,k=3,gamma=3"},
       {"DraftModel_Dynamic", "draft-model:mode=dynamic", kDynamicTreeAllocates},
       {"Ngram", "ngram"},
       {"Ngram_Frequent", "ngram:order=frequent,max_matches=8"},
