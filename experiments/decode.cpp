@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "experiments/target_session.h"
+#include "verifiers/opt_bound.h"
 #include "verifiers/rules.h"
 
 namespace speclab {
@@ -126,6 +127,10 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
   DraftTree tree;
   Acceptance acc;
   acc.path.reserve(std::min(options.budget.max_nodes, std::max(room, 0)) + 1);
+  OptBoundScratch bound_scratch;
+  std::vector<Token> bound_tokens;
+  bound_scratch.reserve(info.vocab_size, options.budget.max_nodes);
+  bound_tokens.reserve(options.budget.max_nodes);
 
   TargetSession session(target, drafter ? drafter->needs() : DrafterNeeds{});
   const auto t_prefill = Clock::now();
@@ -162,6 +167,9 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     session.verify(tree, facts, options.sampling, step_rule, rng, acc);
     rec.verify_ms = ms_since(t_verify);
     record_shape(tree, acc, rec, result);
+    if (tree.size() > 1) {
+      rec.opt_accept_bound = root_accept_bound(tree, session.probs().first(info.vocab_size), bound_scratch, bound_tokens);
+    }
 
     // Emit the accepted tokens and the bonus; then the drafter learns from the verification.
     stopped = emit(tree, acc, info, options, seq, rec, result);

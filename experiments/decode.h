@@ -5,6 +5,7 @@
 // states, verification, feedback) is experiments/target_session.h.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -43,6 +44,10 @@ struct StepRecord {
   std::int32_t n_emitted = 0;     // tokens appended this step (accepted + bonus, after stops)
   Token bonus = -1;
   std::int32_t exit_layer = 0;    // early-exit drafters: exit layer of the draft (0 = none)
+  // The best depth-1 acceptance any lossless rule could reach on this tree's root children
+  // (verifiers/opt_bound.h root_accept_bound: a certified upper bound for sampled children,
+  // p(candidates) exactly for fixed ones); NaN when the root has no children.
+  double opt_accept_bound = std::numeric_limits<double>::quiet_NaN();
   double draft_ms = 0.0;
   double verify_ms = 0.0;         // target forward + acceptance + cache compaction
   std::int32_t depth_offset = 0;  // DecodeResult::drafted_by_depth[depth_offset ..+ tree_depth)

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -154,6 +155,7 @@ constexpr Column<StepRow, SequenceRow> kStepColumns[] = {
     {"draft_ms", &StepRow::draft_ms, kTimingMs},
     {"verify_ms", &StepRow::verify_ms, kTimingMs},
     {"exit_layer", &StepRow::exit_layer, {.if_absent = "0"}},  // added after the first release
+    {"opt_accept_bound", &StepRow::opt_accept_bound, {.digits = 6, .if_absent = "nan"}},  // issue 15
 };
 
 constexpr Column<SummaryRow> kSummaryColumns[] = {
@@ -198,6 +200,7 @@ constexpr Column<DepthRow> kDepthColumns[] = {
     {"accepted", &DepthRow::accepted},
     {"accept_rate", &DepthRow::accept_rate, {.digits = 6}},
     {"cond_accept_rate", &DepthRow::cond_accept_rate, {.digits = 6}},
+    {"opt_accept_bound", &DepthRow::opt_accept_bound, {.digits = 6}},
 };
 
 constexpr Column<RankRow> kRankColumns[] = {
@@ -682,6 +685,12 @@ std::vector<DepthRow> acceptance_by_depth(const std::vector<SequenceRow>& seqs,
                                           const std::vector<StepRow>& steps) {
   const auto idx = sequence_index(seqs);
   std::map<GroupKey, std::vector<DepthRow>> acc;
+  struct Mean {
+    double sum = 0;
+    std::int64_t n = 0;
+    double mean() const { return n ? sum / double(n) : std::numeric_limits<double>::quiet_NaN(); }
+  };
+  std::map<GroupKey, Mean> bound_sum;  // depth-1 opt_accept_bound over the steps that have one
   for (const auto& st : steps) {
     const auto it = idx.find({st.unit, st.config});
     if (it == idx.end()) fail("steps: unit {} config {}: no matching sequence row", st.unit, st.config);
@@ -700,11 +709,18 @@ std::vector<DepthRow> acceptance_by_depth(const std::vector<SequenceRow>& seqs,
       if (st.n_accepted >= d - 1) ++r.cond_trials;
       if (st.n_accepted >= d) ++r.accepted;
     }
+    if (st.tree_depth >= 1 && !std::isnan(st.opt_accept_bound)) {
+      Mean& m = bound_sum[{s.config, s.temperature}];
+      m.sum += st.opt_accept_bound;
+      ++m.n;
+    }
   }
   std::vector<DepthRow> out;
   for (const GroupKey& key : group_order(seqs)) {
     auto it = acc.find(key);
     if (it == acc.end()) continue;
+    const auto b = bound_sum.find(key);
+    if (b != bound_sum.end() && !it->second.empty()) it->second[0].opt_accept_bound = b->second.mean();
     for (auto& r : it->second) {
       r.accept_rate = r.trees_reaching ? double(r.accepted) / double(r.trees_reaching) : 0.0;
       r.cond_accept_rate = r.cond_trials ? double(r.accepted) / double(r.cond_trials) : 0.0;

@@ -18,6 +18,7 @@
 // are the only ones that vary between runs of the same spec and seed.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,9 @@ struct StepRow {
   std::vector<std::int32_t> accepted_rank;      // [n_accepted] sibling rank along the path
   double draft_ms = 0, verify_ms = 0;
   std::int32_t exit_layer = 0;   // early-exit drafters' exit layer (0 = none; absent in old CSVs)
+  // Best depth-1 acceptance any lossless rule could reach on the step's root children
+  // (experiments/decode.h StepRecord::opt_accept_bound); NaN = none (no children; old CSVs).
+  double opt_accept_bound = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct SummaryRow {
@@ -84,6 +88,10 @@ struct DepthRow {
   std::int64_t accepted = 0;         // steps whose accepted path reached this depth
   double accept_rate = 0;            // accepted / trees_reaching
   double cond_accept_rate = 0;       // accepted / cond_trials
+  // Depth 1 only: mean over the trees reaching depth 1 of the step's opt_accept_bound (an upper
+  // bound on accept_rate for sampled root children, p(candidates) = the optimum for fixed ones);
+  // NaN at deeper depths and when no step has one.
+  double opt_accept_bound = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct RankRow {

@@ -451,6 +451,7 @@ RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const R
         r.draft_ms = st.draft_ms;
         r.verify_ms = st.verify_ms;
         r.exit_layer = st.exit_layer;
+        r.opt_accept_bound = st.opt_accept_bound;
         rec.steps.push_back(std::move(r));
       }
       rec.sequences.push_back(std::move(s));

@@ -39,6 +39,8 @@ class TargetSession {
   StepFeedback feedback(const DraftTree& tree, const Acceptance& acc, std::span<const Token> tokens) const;
 
   LanguageModel& target() { return target_; }
+  // [tree.size(), vocab]: the target distribution of every node of the last verification.
+  std::span<const float> probs() const { return verifier_.probs(); }
 
  private:
   LanguageModel& target_;

@@ -2,6 +2,9 @@
 // numbers are worked out by hand.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "base/error.h"
 #include "experiments/report.h"
 #include "tests/testing/model_writers.h"
@@ -32,10 +35,10 @@ TEST(Report, HeadersAreTheDocumentedOnes) {
   EXPECT_EQ(first_line(steps_csv({}, {})),
             "unit,config,rep,prompt_set,prompt_id,drafter,params,rule,budget,depth_cap,temperature,step,"
             "n_drafted,tree_depth,n_accepted,n_emitted,bonus,drafted_by_depth,accepted_rank,draft_ms,verify_ms,"
-            "exit_layer");
+            "exit_layer,opt_accept_bound");
   EXPECT_EQ(first_line(by_depth_csv({})),
             "config,drafter,params,rule,budget,depth_cap,temperature,depth,drafted_nodes,trees_reaching,"
-            "cond_trials,accepted,accept_rate,cond_accept_rate");
+            "cond_trials,accepted,accept_rate,cond_accept_rate,opt_accept_bound");
   EXPECT_EQ(first_line(by_rank_csv({})),
             "config,drafter,params,rule,budget,depth_cap,temperature,rank,accepted_nodes,share");
   EXPECT_EQ(summary_csv({}), first_line(summary_csv({})) + "\n");  // header only, '\n' line end
@@ -89,6 +92,7 @@ StepRow distinct_step() {
   r.draft_ms = 0.125;
   r.verify_ms = 10.5;
   r.exit_layer = 8;
+  r.opt_accept_bound = 0.8125;
   return r;
 }
 
@@ -137,6 +141,7 @@ DepthRow distinct_depth() {
   r.accepted = 10;
   r.accept_rate = 0.3125;
   r.cond_accept_rate = 0.5;
+  r.opt_accept_bound = 0.6875;
   return r;
 }
 
@@ -162,12 +167,12 @@ TEST(Report, RowTextIsExact) {
             "3,2,1,stories,s-07,\"a, \"\"b\"\"\",0.7,40,0.95,18446744073709551615,ngram,\"max_n=3,min_n=1\",greedy,"
             "false,16,5,12,34,9,5000000000,21,eos,0123456789abcdef,1.2500,2.5000,0.3750,1234.0625");
   EXPECT_EQ(second_line(steps_csv({distinct_step()}, {distinct_sequence()})),
-            "3,2,1,stories,s-07,ngram,\"max_n=3,min_n=1\",greedy,16,5,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000,8");
+            "3,2,1,stories,s-07,ngram,\"max_n=3,min_n=1\",greedy,16,5,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000,8,0.812500");
   EXPECT_EQ(second_line(summary_csv({distinct_summary()})),
             "\"synthetic model (a, b)\",2,ngram,max_n=3,greedy,true,16,5,1.5,40,0.9,7,6000000000,300,2.125000,400,"
             "175,0.437500,1234.50,617.25,1.8750,0.03125,0.50000,na");
   EXPECT_EQ(second_line(by_depth_csv({distinct_depth()})),
-            "2,ngram,max_n=3,greedy,16,5,0.25,3,40,30,20,10,0.312500,0.500000");
+            "2,ngram,max_n=3,greedy,16,5,0.25,3,40,30,20,10,0.312500,0.500000,0.687500");
   EXPECT_EQ(second_line(by_rank_csv({distinct_rank()})), "2,ngram,max_n=3,greedy,16,6,0.25,1,9,0.187500");
   // Fixed columns round (tau: 6 digits, tokens_per_s: 2); parameters print the shortest text.
   SummaryRow s = distinct_summary();
@@ -242,6 +247,7 @@ void expect_same(const StepRow& a, const StepRow& b) {
   EXPECT_EQ(a.draft_ms, b.draft_ms);
   EXPECT_EQ(a.verify_ms, b.verify_ms);
   EXPECT_EQ(a.exit_layer, b.exit_layer);
+  if (!(std::isnan(a.opt_accept_bound) && std::isnan(b.opt_accept_bound))) EXPECT_EQ(a.opt_accept_bound, b.opt_accept_bound);
 }
 
 void expect_same(const SummaryRow& a, const SummaryRow& b) {
@@ -286,6 +292,7 @@ void expect_same(const DepthRow& a, const DepthRow& b) {
   EXPECT_EQ(a.accepted, b.accepted);
   EXPECT_EQ(a.accept_rate, b.accept_rate);
   EXPECT_EQ(a.cond_accept_rate, b.cond_accept_rate);
+  if (!(std::isnan(a.opt_accept_bound) && std::isnan(b.opt_accept_bound))) EXPECT_EQ(a.opt_accept_bound, b.opt_accept_bound);
 }
 
 void expect_same(const RankRow& a, const RankRow& b) {
@@ -346,7 +353,8 @@ TEST(Report, LegacyStepsWithoutExitLayerParse) {
   const std::vector<StepRow> back = parse_steps_csv(old, "old.csv");
   ASSERT_EQ(back.size(), 1u);
   StepRow want = distinct_step();
-  want.exit_layer = 0;  // the legacy default
+  want.exit_layer = 0;  // the legacy defaults
+  want.opt_accept_bound = std::numeric_limits<double>::quiet_NaN();
   expect_same(back[0], want);
   // Written again, the file has today's schema.
   EXPECT_EQ(first_line(steps_csv(back, {distinct_sequence()})), first_line(steps_csv({}, {})));
@@ -391,7 +399,7 @@ TEST(Report, MalformedFilesNameTheColumn) {
   expect_contains(step_error(replaced(step_header, ",bonus,", ",")), "t.csv: header: column 'bonus' missing");
   expect_contains(step_error(replaced(step_header, ",temperature,", ",")),
                   "t.csv: header: column 'temperature' missing");
-  expect_contains(step_error(replaced(step_header, ",exit_layer\n", ",exit_layer,extra\n")),
+  expect_contains(step_error(replaced(step_header, ",opt_accept_bound\n", ",opt_accept_bound,extra\n")),
                   "t.csv: header: unexpected column 'extra'");
   // Cells of each kind.
   expect_contains(seq_error(replaced(seqs, ",0.7,40,", ",warm,40,")),
@@ -409,7 +417,7 @@ TEST(Report, MalformedFilesNameTheColumn) {
                   "s.csv:2: column 'prefill_ms' = '1.25ms': not a number");
   expect_contains(step_error(replaced(steps, ",3;2;1,", ",3;two;1,")),
                   "t.csv:2: column 'drafted_by_depth' = '3;two;1': not a ';'-separated list of integers");
-  expect_contains(step_error(replaced(steps, ",10.5000,8\n", ",10.5000,eight\n")),
+  expect_contains(step_error(replaced(steps, ",10.5000,8,", ",10.5000,eight,")),
                   "t.csv:2: column 'exit_layer' = 'eight': not an integer");
   expect_contains(step_error(replaced(steps, ",3;2;1,", ",3;2,")),
                   "t.csv:2: drafted_by_depth / accepted_rank lengths disagree with tree_depth = 3");
@@ -532,6 +540,15 @@ TEST(Report, AcceptanceByDepthAndRank) {
   EXPECT_DOUBLE_EQ(d[1].cond_accept_rate, 1.0);
   EXPECT_EQ(d[2].trees_reaching, 1);
   EXPECT_EQ(d[2].accepted, 0);
+  // opt_accept_bound: depth 1 only, the mean over the steps that have one (NaN = none).
+  EXPECT_TRUE(std::isnan(d[0].opt_accept_bound));
+  steps[0].opt_accept_bound = 0.75;
+  steps[2].opt_accept_bound = 0.5;
+  const auto db = acceptance_by_depth(seqs, steps);
+  EXPECT_DOUBLE_EQ(db[0].opt_accept_bound, 0.625);
+  EXPECT_TRUE(std::isnan(db[1].opt_accept_bound));
+  EXPECT_NE(by_depth_csv(db).find(",0.666667,0.666667,0.625000\n"), std::string::npos) << by_depth_csv(db);
+  EXPECT_NE(by_depth_csv(db).find(",nan\n"), std::string::npos);
   const auto r = acceptance_by_rank(seqs, steps);
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].accepted_nodes, 2);
@@ -544,21 +561,26 @@ TEST(Report, AcceptanceByDepthAndRank) {
   EXPECT_EQ(back[0].accepted_rank, (std::vector<std::int32_t>{1, 0}));
   EXPECT_TRUE(back[1].accepted_rank.empty());
   // exit_layer (early-exit drafters) round-trips; a steps.csv without the column (written
-  // before it existed) still parses, with exit_layer 0.
+  // before it existed) still parses, with exit_layer 0. So does opt_accept_bound (NaN when absent).
+  steps[0].opt_accept_bound = 0.8125;
   steps[1].exit_layer = 3;
   const std::string text = steps_csv(steps, seqs);
   EXPECT_EQ(parse_steps_csv(text, "mem")[1].exit_layer, 3);
+  EXPECT_EQ(parse_steps_csv(text, "mem")[0].opt_accept_bound, 0.8125);
+  EXPECT_TRUE(std::isnan(parse_steps_csv(text, "mem")[1].opt_accept_bound));
   std::string old;
   std::size_t start = 0;
   while (start < text.size()) {
     const std::size_t end = text.find('\n', start);
     const std::string line = text.substr(start, end - start);
-    old += line.substr(0, line.rfind(',')) + "\n";
+    const std::string without_bound = line.substr(0, line.rfind(','));
+    old += without_bound.substr(0, without_bound.rfind(',')) + "\n";
     start = end + 1;
   }
   const auto old_back = parse_steps_csv(old, "old");
   ASSERT_EQ(old_back.size(), 3u);
   EXPECT_EQ(old_back[1].exit_layer, 0);
+  EXPECT_TRUE(std::isnan(old_back[0].opt_accept_bound));
   EXPECT_EQ(old_back[0].drafted_by_depth, (std::vector<std::int32_t>{2, 1, 1}));
 }
 
