@@ -168,8 +168,8 @@ Token DelDrafter::shadow_token(std::span<const float> h, std::int32_t layer) {
   // The target's own final norm + classifier (ops/classifier.h): bit-identical to what an
   // early-exit forward of LlamaModel at this layer computes for the same residual.
   const ModelInfo& m = weights_->info;
-  norm_classifier(h.data(), 1, m.dim, weights_->final_norm.data(), m.norm_eps, weights_->classifier_matrix().data(),
-                  m.vocab_size, normed_.data(), logits_.data(), 1);
+  norm_classifier(h.data(), 1, m.dim, weights_->final_norm.data(), m.norm_eps,
+                  weights_->classifier_matrix(), normed_.data(), logits_.data(), 1);
   return argmax(logits_);
 }
 

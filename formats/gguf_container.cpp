@@ -189,8 +189,8 @@ std::uint64_t GgufValue::array_size() const {
   return numbers.size();
 }
 
-GgufFile::GgufFile(const std::string& path) : file_(path) {
-  ByteReader r(file_);
+GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<const MappedFile>(path)) {
+  ByteReader r(*file_);
   const std::uint8_t* magic = r.take(4, "magic");
   if (std::memcmp(magic, "GGUF", 4) != 0) {
     fail("{}: magic = {:02x} {:02x} {:02x} {:02x}: not a GGUF file (expected \"GGUF\")", path,
@@ -260,10 +260,10 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
     if (ti == nullptr) continue;
     const std::uint64_t n = element_count(t);
     const std::uint64_t n_bytes = (n + ti->block_elems - 1) / ti->block_elems * ti->block_bytes;
-    if (t.offset > file_.size() || data_offset_ > file_.size() - t.offset ||
-        n_bytes > file_.size() - t.offset - data_offset_) {
+    if (t.offset > file_->size() || data_offset_ > file_->size() - t.offset ||
+        n_bytes > file_->size() - t.offset - data_offset_) {
       fail("{}: tensor {} data: offset {} + {} bytes beyond file size {}", path, t.name,
-           data_offset_ + std::min<std::uint64_t>(t.offset, file_.size()), n_bytes, file_.size());
+           data_offset_ + std::min<std::uint64_t>(t.offset, file_->size()), n_bytes, file_->size());
     }
   }
 }
@@ -361,57 +361,48 @@ const GgufFile::TensorInfo* GgufFile::find_tensor(std::string_view name) const {
   return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
-std::vector<float> GgufFile::read_tensor_f32(const TensorInfo& t,
-                                             std::uint64_t expected_elements) const {
+// Bytes of tensor t (of a supported type, checked: element count, row length) inside the file.
+const std::uint8_t* GgufFile::tensor_bytes(const TensorInfo& t, std::uint64_t expected_elements,
+                                           DType& type) const {
   const std::uint64_t n = element_count(t);
   if (n != expected_elements) {
     fail("{}: tensor {} has {} elements: expected {}", path(), t.name, n, expected_elements);
   }
   const GgmlTypeInfo* ti = ggml_type_info(t.type);
-  const bool supported = t.type == kGgmlF32 || t.type == kGgmlF16 || t.type == kGgmlBF16 ||
-                         t.type == kGgmlQ8_0;
-  if (!supported) {
-    fail("{}: tensor {}: ggml type id {} ({}): unsupported (supported: F32, F16, BF16, Q8_0)",
-         path(), t.name, t.type, ti ? ti->name : "unknown");
+  const std::optional<DType> dt = dtype_from_ggml(t.type);
+  if (!dt) {
+    fail("{}: tensor {}: ggml type id {} ({}): unsupported (supported: {})", path(), t.name,
+         t.type, ti ? ti->name : "unknown", "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K");
   }
-  if (t.dims[0] % ti->block_elems != 0) {
+  type = *dt;
+  const std::uint64_t block = static_cast<std::uint64_t>(dtype_traits(type).block_elems);
+  if (t.dims[0] % block != 0) {
     fail("{}: tensor {}: dims[0] = {}: must be a multiple of the {} block size {}", path(), t.name,
-         t.dims[0], ti->name, ti->block_elems);
+         t.dims[0], ti->name, block);
   }
-  const std::uint64_t n_bytes = n / ti->block_elems * ti->block_bytes;
-  ByteReader r(file_);
-  if (t.offset > file_.size() - std::min(data_offset_, file_.size())) {
+  const std::uint64_t n_bytes = n / block * static_cast<std::uint64_t>(dtype_traits(type).block_bytes);
+  ByteReader r(*file_);
+  if (t.offset > file_->size() - std::min(data_offset_, file_->size())) {
     r.fail_beyond("tensor " + t.name + " data", data_offset_ + t.offset, n_bytes);
   }
   r.seek(data_offset_ + t.offset, "tensor " + t.name + " data");
-  const std::uint8_t* p = r.take(n_bytes, "tensor " + t.name + " data");
-  std::vector<float> out(static_cast<std::size_t>(n));
-  switch (t.type) {
-    case kGgmlF32:
-      std::memcpy(out.data(), p, n_bytes);
-      break;
-    case kGgmlF16:
-    case kGgmlBF16:
-      for (std::size_t i = 0; i < out.size(); ++i) {
-        std::uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out[i] = t.type == kGgmlF16 ? f16_to_f32(h) : bf16_to_f32(h);
-      }
-      break;
-    case kGgmlQ8_0:  // blocks of 32: fp16 scale d, 32 x int8; x = q * d
-      for (std::uint64_t b = 0; b < n / 32; ++b) {
-        const std::uint8_t* blk = p + b * 34;
-        std::uint16_t dh;
-        std::memcpy(&dh, blk, 2);
-        const float d = f16_to_f32(dh);
-        const auto* q = reinterpret_cast<const std::int8_t*>(blk + 2);
-        for (int j = 0; j < 32; ++j) out[b * 32 + j] = static_cast<float>(q[j]) * d;
-      }
-      break;
-    default:
-      SPECLAB_ASSERT(false);
-  }
+  return r.take(n_bytes, "tensor " + t.name + " data");
+}
+
+std::vector<float> GgufFile::read_tensor_f32(const TensorInfo& t,
+                                             std::uint64_t expected_elements) const {
+  DType type = DType::kF32;
+  const std::uint8_t* p = tensor_bytes(t, expected_elements, type);
+  std::vector<float> out(static_cast<std::size_t>(expected_elements));
+  dequantize_row(type, p, out.data(), static_cast<std::int64_t>(expected_elements));
   return out;
+}
+
+WeightMatrix GgufFile::read_matrix(const TensorInfo& t, std::int64_t rows, std::int64_t cols) const {
+  DType type = DType::kF32;
+  const std::uint8_t* p =
+      tensor_bytes(t, static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(cols), type);
+  return WeightMatrix::view(type, rows, cols, p, file_);
 }
 
 }  // namespace speclab

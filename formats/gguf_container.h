@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "formats/mapped_file.h"
+#include "ops/weight_matrix.h"
 
 namespace speclab {
 
@@ -32,7 +33,12 @@ std::string_view gguf_type_name(GgufType t);
 // ggml tensor type ids used here (ggml.h `enum ggml_type`).
 inline constexpr std::uint32_t kGgmlF32 = 0;
 inline constexpr std::uint32_t kGgmlF16 = 1;
+inline constexpr std::uint32_t kGgmlQ4_0 = 2;
+inline constexpr std::uint32_t kGgmlQ4_1 = 3;
 inline constexpr std::uint32_t kGgmlQ8_0 = 8;
+inline constexpr std::uint32_t kGgmlQ4_K = 12;
+inline constexpr std::uint32_t kGgmlQ5_K = 13;
+inline constexpr std::uint32_t kGgmlQ6_K = 14;
 inline constexpr std::uint32_t kGgmlBF16 = 30;
 
 // One metadata value. Scalars: integers in int_value (signed types) or uint_value (unsigned
@@ -57,7 +63,7 @@ class GgufFile {
  public:
   explicit GgufFile(const std::string& path);  // parses header, all metadata, tensor infos
 
-  const std::string& path() const { return file_.path(); }
+  const std::string& path() const { return file_->path(); }
   std::uint32_t version() const { return version_; }
   std::uint64_t alignment() const { return alignment_; }
   std::uint64_t data_offset() const { return data_offset_; }  // start of the data section
@@ -84,14 +90,21 @@ class GgufFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;  // nullptr if absent
 
-  // The tensor converted to fp32 (F32, F16, BF16, Q8_0; other types: Error naming the type id),
-  // element count checked against `expected_elements`, bytes checked against the file size.
+  // The tensor converted to fp32 (any type of ops/quant.h with a ggml id; other types: Error
+  // naming the tensor and the type), element count checked against `expected_elements`, bytes
+  // checked against the file size.
   std::vector<float> read_tensor_f32(const TensorInfo& t, std::uint64_t expected_elements) const;
+  // The tensor as a [rows, cols] matrix in its stored type: a view into the memory map (which
+  // the matrix keeps alive), no copy. Same checks as read_tensor_f32, plus dims[0] (the row
+  // length) a whole number of blocks.
+  WeightMatrix read_matrix(const TensorInfo& t, std::int64_t rows, std::int64_t cols) const;
 
  private:
   const GgufValue& require(std::string_view key) const;
+  const std::uint8_t* tensor_bytes(const TensorInfo& t, std::uint64_t expected_elements,
+                                   DType& type) const;
 
-  MappedFile file_;
+  std::shared_ptr<const MappedFile> file_;
   std::uint32_t version_ = 0;
   std::uint64_t alignment_ = 32;
   std::uint64_t data_offset_ = 0;

@@ -29,27 +29,30 @@ std::string dims_str(const std::vector<std::uint64_t>& d) {
   return s + "}";
 }
 
-// Reads tensor `name` whose GGUF dims must be {cols} (rows == 0, a vector) or {cols, rows}.
-std::vector<float> read_tensor(const GgufFile& f, const std::string& name, std::int64_t rows,
-                               std::int64_t cols) {
-  const GgufFile::TensorInfo& t = require_tensor(f, name);
+void check_dims(const GgufFile& f, const GgufFile::TensorInfo& t, std::int64_t rows,
+                std::int64_t cols) {
   std::vector<std::uint64_t> want = {static_cast<std::uint64_t>(cols)};
   if (rows > 0) want.push_back(static_cast<std::uint64_t>(rows));
   if (t.dims != want) {
-    fail("{}: tensor {}: dims = {}: expected {} from the header", f.path(), name,
+    fail("{}: tensor {}: dims = {}: expected {} from the header", f.path(), t.name,
          dims_str(t.dims), dims_str(want));
   }
-  return f.read_tensor_f32(t, static_cast<std::uint64_t>(rows > 0 ? rows * cols : cols));
 }
 
-const char* dtype_name(std::uint32_t type) {
-  switch (type) {
-    case kGgmlF32: return "f32";
-    case kGgmlF16: return "f16";
-    case kGgmlBF16: return "bf16";
-    case kGgmlQ8_0: return "q8_0";
-    default: return "unknown";
-  }
+// Reads vector `name` whose GGUF dims must be {cols}, as fp32.
+std::vector<float> read_vector(const GgufFile& f, const std::string& name, std::int64_t cols) {
+  const GgufFile::TensorInfo& t = require_tensor(f, name);
+  check_dims(f, t, 0, cols);
+  return f.read_tensor_f32(t, static_cast<std::uint64_t>(cols));
+}
+
+// Reads matrix `name` whose GGUF dims must be {cols, rows}, in its stored type (a view into
+// the file's memory map).
+WeightMatrix read_matrix(const GgufFile& f, const std::string& name, std::int64_t rows,
+                         std::int64_t cols) {
+  const GgufFile::TensorInfo& t = require_tensor(f, name);
+  check_dims(f, t, rows, cols);
+  return f.read_matrix(t, rows, cols);
 }
 
 ModelInfo read_info(const GgufFile& f) {
@@ -119,7 +122,6 @@ ModelInfo read_info(const GgufFile& f) {
     m.eos_ids = {get_i32(f, "tokenizer.ggml.eos_token_id")};
   }
   m.tied_classifier = f.find_tensor("output.weight") == nullptr;
-  m.weight_dtype = dtype_name(require_tensor(f, "blk.0.attn_q.weight").type);
   m.validate();
   return m;
 }
@@ -133,23 +135,25 @@ LlamaWeights load_gguf(const std::string& path) {
   const ModelInfo& m = w.info;
   const std::int64_t d = m.dim, h = m.hidden_dim, q = std::int64_t(m.n_heads) * m.head_dim,
                      kv = std::int64_t(m.n_kv_heads) * m.head_dim, v = m.vocab_size;
-  w.token_embedding = read_tensor(f, "token_embd.weight", v, d);
+  w.token_embedding = read_matrix(f, "token_embd.weight", v, d);
   w.layers.resize(static_cast<std::size_t>(m.n_layers));
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     LlamaLayerWeights& L = w.layers[l];
-    L.attn_norm = read_tensor(f, p + "attn_norm.weight", 0, d);
-    L.wq = read_tensor(f, p + "attn_q.weight", q, d);
-    L.wk = read_tensor(f, p + "attn_k.weight", kv, d);
-    L.wv = read_tensor(f, p + "attn_v.weight", kv, d);
-    L.wo = read_tensor(f, p + "attn_output.weight", d, q);
-    L.ffn_norm = read_tensor(f, p + "ffn_norm.weight", 0, d);
-    L.w1 = read_tensor(f, p + "ffn_gate.weight", h, d);
-    L.w2 = read_tensor(f, p + "ffn_down.weight", d, h);
-    L.w3 = read_tensor(f, p + "ffn_up.weight", h, d);
+    L.attn_norm = read_vector(f, p + "attn_norm.weight", d);
+    L.wq = read_matrix(f, p + "attn_q.weight", q, d);
+    L.wk = read_matrix(f, p + "attn_k.weight", kv, d);
+    L.wv = read_matrix(f, p + "attn_v.weight", kv, d);
+    L.wo = read_matrix(f, p + "attn_output.weight", d, q);
+    L.ffn_norm = read_vector(f, p + "ffn_norm.weight", d);
+    L.w1 = read_matrix(f, p + "ffn_gate.weight", h, d);
+    L.w2 = read_matrix(f, p + "ffn_down.weight", d, h);
+    L.w3 = read_matrix(f, p + "ffn_up.weight", h, d);
   }
-  w.final_norm = read_tensor(f, "output_norm.weight", 0, d);
-  if (!m.tied_classifier) w.classifier = read_tensor(f, "output.weight", v, d);
+  w.final_norm = read_vector(f, "output_norm.weight", d);
+  if (!m.tied_classifier) w.classifier = read_matrix(f, "output.weight", v, d);
+  // The stored types of the matrices (also what stays resident unless --dtype converts).
+  w.info.weight_dtype = w.resident_dtypes();
   w.validate();
   return w;
 }

@@ -1,4 +1,4 @@
-// GGUF llama-architecture models -> fp32 LlamaWeights (see formats/gguf_container.h for the container).
+// GGUF llama-architecture models -> LlamaWeights (see formats/gguf_container.h for the container).
 //
 // Keys (general.architecture must be "llama"): llama.embedding_length, llama.feed_forward_length,
 // llama.block_count, llama.attention.head_count, llama.attention.head_count_kv (default:
@@ -13,8 +13,10 @@
 // (optional: absent = classifier tied to the embedding). Matrices are GGUF dims {in, out}
 // (fastest first), i.e. row-major [out, in] like LlamaWeights. Q/K keep llama.cpp's interleaved
 // RoPE layout (its converters permute Hugging Face weights at conversion): RopeStyle::kInterleaved.
-// Tensor types F32, F16, BF16, Q8_0 are converted to fp32; weight_dtype is the type of
-// blk.0.attn_q.weight ("f32", "f16", "bf16", "q8_0").
+// Matrices keep their stored type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) as views
+// into the file's memory map (no copy); norms are converted to fp32. weight_dtype lists the
+// matrices' types ("q8_0", or e.g. "q4_k+q6_k" for a Q4_K_M file). Other types are an Error
+// naming the tensor and the type.
 //
 // Bad input throws Error naming the path and the key / tensor: wrong architecture, missing
 // keys or tensors, tensor shapes that disagree with the header, unsupported tensor types.

@@ -68,6 +68,23 @@ class TensorSource {
     return f.read_f32(*t);
   }
 
+  // A [rows, cols] matrix in its stored type (a view into the memory map), after checking its
+  // shape; marks it used.
+  WeightMatrix take_matrix(const std::string& name, std::int64_t rows, std::int64_t cols,
+                           const std::string& why) {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) fail("{}: tensor {} is missing", where_, name);
+    const auto& [file_i, t] = it->second;
+    const SafetensorsFile& f = files_[file_i];
+    if (t->shape != std::vector<std::int64_t>{rows, cols}) {
+      fail("{}: tensor {} has shape {}: expected {} ({})", f.path(), name, shape_str(t->shape),
+           shape_str({rows, cols}), why);
+    }
+    used_.insert(name);
+    dtypes_.insert(lower(safetensors_dtype_name(t->dtype)));
+    return f.read_matrix(*t, rows, cols);
+  }
+
   void mark_used(const std::string& name) { used_.insert(name); }
 
   // Tensors present but never taken, with the file holding each.
@@ -208,29 +225,29 @@ LlamaWeights load_hf_directory(const std::string& dir, std::int32_t max_seq_len_
                                " x head_dim " + std::to_string(m.head_dim) + ", vocab_size " +
                                std::to_string(v);
 
-  w.token_embedding = src.take("model.embed_tokens.weight", {v, d}, cfg_note);
+  w.token_embedding = src.take_matrix("model.embed_tokens.weight", v, d, cfg_note);
   w.layers.resize(m.n_layers);
   for (std::int32_t l = 0; l < m.n_layers; ++l) {
     auto& L = w.layers[l];
     const std::string p = "model.layers." + std::to_string(l) + ".";
     L.attn_norm = src.take(p + "input_layernorm.weight", {d}, cfg_note);
-    L.wq = src.take(p + "self_attn.q_proj.weight", {q, d}, cfg_note);
-    L.wk = src.take(p + "self_attn.k_proj.weight", {kv, d}, cfg_note);
-    L.wv = src.take(p + "self_attn.v_proj.weight", {kv, d}, cfg_note);
+    L.wq = src.take_matrix(p + "self_attn.q_proj.weight", q, d, cfg_note);
+    L.wk = src.take_matrix(p + "self_attn.k_proj.weight", kv, d, cfg_note);
+    L.wv = src.take_matrix(p + "self_attn.v_proj.weight", kv, d, cfg_note);
     if (m.qkv_bias) {
       L.bq = src.take(p + "self_attn.q_proj.bias", {q}, cfg_note);
       L.bk = src.take(p + "self_attn.k_proj.bias", {kv}, cfg_note);
       L.bv = src.take(p + "self_attn.v_proj.bias", {kv}, cfg_note);
     }
-    L.wo = src.take(p + "self_attn.o_proj.weight", {d, q}, cfg_note);
+    L.wo = src.take_matrix(p + "self_attn.o_proj.weight", d, q, cfg_note);
     L.ffn_norm = src.take(p + "post_attention_layernorm.weight", {d}, cfg_note);
-    L.w1 = src.take(p + "mlp.gate_proj.weight", {h, d}, cfg_note);
-    L.w2 = src.take(p + "mlp.down_proj.weight", {d, h}, cfg_note);
-    L.w3 = src.take(p + "mlp.up_proj.weight", {h, d}, cfg_note);
+    L.w1 = src.take_matrix(p + "mlp.gate_proj.weight", h, d, cfg_note);
+    L.w2 = src.take_matrix(p + "mlp.down_proj.weight", d, h, cfg_note);
+    L.w3 = src.take_matrix(p + "mlp.up_proj.weight", h, d, cfg_note);
   }
   w.final_norm = src.take("model.norm.weight", {d}, cfg_note);
   if (!m.tied_classifier && src.has("lm_head.weight")) {
-    w.classifier = src.take("lm_head.weight", {v, d}, cfg_note);
+    w.classifier = src.take_matrix("lm_head.weight", v, d, cfg_note);
   } else {
     // Tied by the config (HF ignores a stored copy), or no lm_head in the checkpoint.
     m.tied_classifier = true;

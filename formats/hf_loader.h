@@ -13,8 +13,9 @@
 //   model.layers.N.mlp.gate_proj.weight -> w1, mlp.down_proj.weight -> w2, mlp.up_proj -> w3
 //   model.norm.weight                               -> final_norm
 //   lm_head.weight -> classifier; absent, or tie_word_embeddings = true -> tied classifier.
-// q/k rows stay in the HF order, so info.rope_style = kHalfSplit. Tensors are converted to fp32
-// (F32 / F16 / BF16); info.weight_dtype is the lower-case dtype of the tensors ("f32", "f16",
+// q/k rows stay in the HF order, so info.rope_style = kHalfSplit. Matrices keep their stored
+// type (F32 / F16 / BF16) as views into the memory-mapped shards; norms and biases are converted
+// to fp32; info.weight_dtype is the lower-case dtype of the tensors ("f32", "f16",
 // "bf16"; several joined with '+', e.g. "bf16+f32"). info.max_seq_len = min(config
 // max_position_embeddings (or sliding window), max_seq_len_cap), default cap 4096 (see
 // kHfMaxSeqLenCap). info.source = dir, format = "safetensors".

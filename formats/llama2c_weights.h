@@ -1,4 +1,4 @@
-// llama2.c checkpoints (Karpathy's llama2.c, export.py) -> fp32 LlamaWeights.
+// llama2.c checkpoints (Karpathy's llama2.c, export.py) -> LlamaWeights.
 //
 // Versions (all little-endian):
 //  - legacy v0: 7 x int32 header (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size,
@@ -11,7 +11,10 @@
 //  - v2 (Q8_0): magic, version 2, params, uint8 shared_classifier, int32 group_size, padding to
 //    256 bytes; fp32 rms_att[L], rms_ffn[L], rms_final; then each quantized tensor as int8
 //    values followed by its fp32 per-group scales: token_embedding, wq[L], wk[L], wv[L], wo[L],
-//    w1[L], w2[L], w3[L], wcls if untied. Dequantized at load (w = q * scale[group]).
+//    w1[L], w2[L], w3[L], wcls if untied. Kept quantised: each matrix whose rows are whole
+//    32-blocks inside one group (cols % 32 == 0 and group_size % 32 == 0) is repacked exactly as
+//    q8_0f blocks (fp32 scale + 32 int8, ops/quant.h); others (e.g. 172 columns) are dequantised
+//    to fp32 (w = q * scale[group]). fp32 matrices (v0, v1) are views into the memory map.
 //
 // ModelInfo: interleaved RoPE, rope_theta 10000, norm_eps 1e-5, bos 1, eos {2},
 // head_dim = dim / n_heads, max_seq_len = seq_len, format "llama2c-v0|v1|v2", weight_dtype

@@ -153,14 +153,14 @@ SafetensorsTensor parse_entry(const std::string& path, const std::string& name,
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path)
-    : path_(path), map_(path) {
-  const std::uint64_t file_size = map_.size();
+    : path_(path), map_(std::make_shared<const MappedFile>(path)) {
+  const std::uint64_t file_size = map_->size();
   if (file_size < 8) {
     fail("{}: file is {} bytes: a safetensors file starts with an 8-byte header length", path,
          file_size);
   }
   std::uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | map_.data()[i];
+  for (int i = 7; i >= 0; --i) n = (n << 8) | map_->data()[i];
   if (n > file_size - 8) {
     fail("{}: header length = {}: beyond the end of the file ({} bytes)", path, n, file_size);
   }
@@ -170,7 +170,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path)
   data_start_ = static_cast<std::int64_t>(8 + n);
   const std::int64_t data_size = static_cast<std::int64_t>(file_size) - data_start_;
 
-  const char* text = reinterpret_cast<const char*>(map_.data() + 8);
+  const char* text = reinterpret_cast<const char*>(map_->data() + 8);
   // The header text starts after the 8 length bytes: errors report file offsets.
   const nlohmann::json header = parse_json(std::string_view(text, n), path + ": safetensors header", 8);
   if (!header.is_object()) {
@@ -238,7 +238,7 @@ const SafetensorsTensor* SafetensorsFile::find(std::string_view name) const {
 }
 
 std::span<const std::byte> SafetensorsFile::raw(const SafetensorsTensor& t) const {
-  return {reinterpret_cast<const std::byte*>(map_.data()) + data_start_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
+  return {reinterpret_cast<const std::byte*>(map_->data()) + data_start_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
 }
 
 std::vector<float> SafetensorsFile::read_f32(const SafetensorsTensor& t) const {
@@ -265,6 +265,23 @@ std::vector<float> SafetensorsFile::read_f32(const SafetensorsTensor& t) const {
            path_, t.name, safetensors_dtype_name(t.dtype));
   }
   return out;
+}
+
+WeightMatrix SafetensorsFile::read_matrix(const SafetensorsTensor& t, std::int64_t rows,
+                                         std::int64_t cols) const {
+  SPECLAB_ASSERT(t.n_elements() == rows * cols);
+  DType type = DType::kF32;
+  switch (t.dtype) {
+    case SafetensorsDtype::kF32: type = DType::kF32; break;
+    case SafetensorsDtype::kF16: type = DType::kF16; break;
+    case SafetensorsDtype::kBF16: type = DType::kBF16; break;
+    default:
+      fail("{}: tensor {}: dtype {} cannot be read as floating point (supported: F32, F16, BF16)",
+           path_, t.name, safetensors_dtype_name(t.dtype));
+  }
+  const auto bytes = raw(t);
+  return WeightMatrix::view(type, rows, cols, reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                            map_);
 }
 
 void write_safetensors_f32(const std::string& path, const std::vector<SafetensorsOut>& tensors,

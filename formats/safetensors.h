@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "formats/mapped_file.h"
+#include "ops/weight_matrix.h"
 
 namespace speclab {
 
@@ -71,10 +72,13 @@ class SafetensorsFile {
   std::span<const std::byte> raw(const SafetensorsTensor& t) const;
   // The tensor converted to fp32, row-major as stored. Throws Error for non-float dtypes.
   std::vector<float> read_f32(const SafetensorsTensor& t) const;
+  // A float tensor of rows * cols elements as a matrix in its stored type (F32, F16, BF16): a
+  // view into the memory map, kept alive by the matrix. Throws Error for other dtypes.
+  WeightMatrix read_matrix(const SafetensorsTensor& t, std::int64_t rows, std::int64_t cols) const;
 
  private:
   std::string path_;
-  MappedFile map_;
+  std::shared_ptr<const MappedFile> map_;
   std::int64_t data_start_ = 0;  // 8 + N
   std::vector<SafetensorsTensor> tensors_;
   std::map<std::string, std::string> metadata_;

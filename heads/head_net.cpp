@@ -172,6 +172,22 @@ struct Fnv {
     const std::size_t stride = std::max<std::size_t>(1, a.size() / 4096);
     for (std::size_t i = 0; i < a.size(); i += stride) value(a[i]);
   }
+  // fp32 matrices hash exactly as the fp32 vectors they used to be; other types hash evenly
+  // spaced bytes of their stored form (a re-quantised model is a different model).
+  void sample(const WeightMatrix& m) {
+    if (m.dtype() == DType::kF32) {
+      const std::size_t n = static_cast<std::size_t>(m.size());
+      value(static_cast<std::uint64_t>(n));
+      const std::size_t stride = std::max<std::size_t>(1, n / 4096);
+      for (std::size_t i = 0; i < n; i += stride) value(m.f32()[i]);
+      return;
+    }
+    value(static_cast<std::uint64_t>(m.size()));
+    value(static_cast<int>(m.dtype()));
+    const std::size_t n = m.n_bytes();
+    const std::size_t stride = std::max<std::size_t>(1, n / 4096);
+    for (std::size_t i = 0; i < n; i += stride) value(m.data()[i]);
+  }
 };
 
 }  // namespace
@@ -196,9 +212,9 @@ std::string model_fingerprint(const LlamaWeights& w) {
   const auto& c = w.classifier_matrix();
   f.sample(c);
   const std::size_t d = static_cast<std::size_t>(i.dim);
-  if (c.size() >= 2 * d) {
-    f.bytes(c.data(), d * sizeof(float));
-    f.bytes(c.data() + c.size() - d, d * sizeof(float));
+  if (c.rows() >= 2) {
+    f.bytes(c.data(), c.dtype() == DType::kF32 ? d * sizeof(float) : c.row_bytes());
+    f.bytes(c.row(c.rows() - 1), c.dtype() == DType::kF32 ? d * sizeof(float) : c.row_bytes());
   }
   return fmt::format("{:016x}", f.h);
 }
@@ -272,7 +288,7 @@ HeadNet HeadNet::init(HeadConfig cfg, std::shared_ptr<const LlamaWeights> target
       const std::size_t in = static_cast<std::size_t>(c.input_dim(h));
       for (std::size_t i = 0; i < d; ++i) p.proj_w[i * in + i] = 1.0f;
     }
-    if (!p.classifier.empty()) p.classifier = net.target_->classifier_matrix();
+    if (!p.classifier.empty()) p.classifier = net.target_->classifier_matrix().to_f32();
     net.params_.push_back(std::move(p));
   }
   return net;
@@ -316,7 +332,7 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
       for (std::int32_t k = 0; k < plen; ++k) {
         const Token t = path[static_cast<std::size_t>(i) * plen + k];
         if (t < 0 || t >= V) fail("heads: path token {}: must be in [0, {})", t, V);
-        u.block(i, (k + 1) * d, 1, d) = CMapV(emb.data() + static_cast<std::size_t>(t) * d, d);
+        emb.dequantize_row(t, u.data() + static_cast<std::size_t>(i) * in + (k + 1) * d);
       }
     }
     matmul(s.c.data(), n, p.proj_w.data(), d, in, p.proj_b.data(), s.a.data(), s.n_threads);
@@ -334,7 +350,7 @@ void HeadNet::logits(std::int32_t h, std::span<const float> hidden, std::span<co
     // The target's own final norm + classifier (ops/classifier.h): a zero adapter gives
     // bit-identical logits to the plain early exit of LlamaModel.
     norm_classifier(s.a.data(), n, d, target_->final_norm.data(), target_->info.norm_eps,
-                    target_->classifier_matrix().data(), V, s.b.data(), out.data(), s.n_threads);
+                    target_->classifier_matrix(), s.b.data(), out.data(), s.n_threads);
   } else {
     // The [vocab, dim] classifier dominates: ops' kernel streams it once for all n rows
     // (an Eigen GEMM would repack it on every call).

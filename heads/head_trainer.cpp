@@ -114,7 +114,7 @@ double run_head(const HeadNet& net, std::int32_t h, const DistillData& data,
       const auto& emb = net.target().token_embedding;
       for (std::int32_t k = 0; k <= h; ++k) {
         const Token tok = s.tokens[ex[i].t + 1 + k];
-        x0.block(i, (k + 1) * d, 1, d) = CMapV(emb.data() + static_cast<std::size_t>(tok) * d, d);
+        emb.dequantize_row(tok, x0.data() + static_cast<std::size_t>(i) * in + (k + 1) * d);
       }
     }
   }
@@ -132,7 +132,13 @@ double run_head(const HeadNet& net, std::int32_t h, const DistillData& data,
                                    zs[b], x);
   }
   const bool adapter = c.kind == HeadKind::kExitAdapter;
-  const CMap C(adapter ? net.target().classifier_matrix().data() : p.classifier.data(), V, d);
+  // Exit adapters train through the target's own classifier (fp32 view; other stored types are
+  // dequantised for the trainer).
+  const WeightMatrix& tc = net.target().classifier_matrix();
+  std::vector<float> tc_f32;
+  if (adapter && tc.dtype() != DType::kF32) tc_f32 = tc.to_f32();
+  const float* c_data = !adapter ? p.classifier.data() : tc.dtype() == DType::kF32 ? tc.f32() : tc_f32.data();
+  const CMap C(c_data, V, d);
   MatF normed;
   ColF inv_r;
   const CMapV g(net.target().final_norm.data(), d);

@@ -115,6 +115,9 @@ void LlamaModel::ensure_batch_capacity(std::int32_t n) {
   rope_cos_.assign(b * (head_dim_ / 2), 0.0f);
   rope_sin_.assign(b * (head_dim_ / 2), 0.0f);
   cls_in_.assign(b * dim_, 0.0f);
+  // Integer weight types quantise activation rows to 40-byte blocks of 32 (ops/matmul.h).
+  const std::size_t widest = static_cast<std::size_t>(std::max({dim_, q_dim_, hidden_dim_}));
+  matmul_scratch_.act.resize(b * (widest / 32 + 1) * 40);
 }
 
 std::int32_t LlamaModel::validate_batch(const ForwardBatch& batch,
@@ -254,8 +257,8 @@ void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
     std::copy(r, r + dim_, x_.begin() + static_cast<std::size_t>(t) * dim_);
   }
   for (int t = n_res; t < n; ++t) {
-    const float* e = weights_->token_embedding.data() + static_cast<std::size_t>(batch.tokens[t]) * dim_;
-    std::copy(e, e + dim_, x_.begin() + static_cast<std::size_t>(t) * dim_);
+    weights_->token_embedding.dequantize_row(batch.tokens[t],
+                                             x_.data() + static_cast<std::size_t>(t) * dim_);
   }
   copy_hidden(0, x_.data());
   compute_rope_tables(batch.positions);
@@ -300,8 +303,8 @@ void LlamaModel::forward(const ForwardBatch& batch, ForwardOutput& out) {
   out.vocab = m.vocab_size;
   out.logits.resize(static_cast<std::size_t>(n_rows) * m.vocab_size);
   if (n_rows > 0) {
-    matmul(cls_in_.data(), n_rows, weights_->classifier_matrix().data(), m.vocab_size, dim_,
-           nullptr, out.logits.data(), n_threads_);
+    matmul(cls_in_.data(), n_rows, weights_->classifier_matrix(), nullptr, out.logits.data(),
+           n_threads_, &matmul_scratch_);
   }
 }
 
@@ -318,10 +321,10 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n
 
   // Attention block.
   rms_norm(x_rows, w.attn_norm.data(), nr, dim_, m.norm_eps, xb_rows);
-  const MatJob qkv[3] = {{w.wq.data(), q_dim_, bias ? w.bq.data() : nullptr, q_.data() + r0 * q_dim_},
-                         {w.wk.data(), kv_dim_, bias ? w.bk.data() : nullptr, k_.data() + r0 * kv_dim_},
-                         {w.wv.data(), kv_dim_, bias ? w.bv.data() : nullptr, v_.data() + r0 * kv_dim_}};
-  matmul_jobs(xb_rows, nr, dim_, qkv, 3, n_threads_);
+  const MatJob qkv[3] = {{w.wq.view(), bias ? w.bq.data() : nullptr, q_.data() + r0 * q_dim_},
+                         {w.wk.view(), bias ? w.bk.data() : nullptr, k_.data() + r0 * kv_dim_},
+                         {w.wv.view(), bias ? w.bv.data() : nullptr, v_.data() + r0 * kv_dim_}};
+  matmul_jobs(xb_rows, nr, dim_, qkv, 3, n_threads_, &matmul_scratch_);
   const int half = head_dim_ / 2;
   const std::size_t layer_off = static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
   for (int t = row0; t < n; ++t) {
@@ -337,22 +340,22 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n
     std::copy(vt, vt + kv_dim_, value_cache_.begin() + slot);
   }
   attention(layer, row0, n, mask);
-  matmul(att_.data() + r0 * q_dim_, nr, w.wo.data(), dim_, q_dim_, nullptr, xb_rows, n_threads_);
+  matmul(att_.data() + r0 * q_dim_, nr, w.wo, nullptr, xb_rows, n_threads_, &matmul_scratch_);
   MatMap x(x_rows, nr, dim_), xb(xb_rows, nr, dim_);
   x += xb;
 
   // SwiGLU feed-forward: w2(silu(w1 x) * w3 x).
   rms_norm(x_rows, w.ffn_norm.data(), nr, dim_, m.norm_eps, xb_rows);
-  const MatJob gate_up[2] = {{w.w1.data(), hidden_dim_, nullptr, hb_.data()},
-                             {w.w3.data(), hidden_dim_, nullptr, hb2_.data()}};
-  matmul_jobs(xb_rows, nr, dim_, gate_up, 2, n_threads_);
+  const MatJob gate_up[2] = {{w.w1.view(), nullptr, hb_.data()},
+                             {w.w3.view(), nullptr, hb2_.data()}};
+  matmul_jobs(xb_rows, nr, dim_, gate_up, 2, n_threads_, &matmul_scratch_);
   const std::size_t nh = static_cast<std::size_t>(nr) * hidden_dim_;
   float* g = hb_.data();
   const float* u = hb2_.data();
   const std::int64_t n_elems = static_cast<std::int64_t>(nh);
 #pragma omp parallel for schedule(static) num_threads(n_threads_) if (n_elems >= (1 << 14))
   for (std::int64_t i = 0; i < n_elems; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  matmul(hb_.data(), nr, w.w2.data(), dim_, hidden_dim_, nullptr, xb_rows, n_threads_);
+  matmul(hb_.data(), nr, w.w2, nullptr, xb_rows, n_threads_, &matmul_scratch_);
   x += xb;
 }
 

@@ -49,6 +49,7 @@
 
 #include "model/language_model.h"
 #include "model/llama_weights.h"
+#include "ops/matmul.h"
 
 namespace speclab {
 
@@ -118,6 +119,7 @@ class LlamaModel final : public LanguageModel {
   std::vector<std::uint8_t> causal_mask_;  // [B * B] used when the batch mask is empty
   std::vector<float> scores_;     // [n_threads][capacity] attention scratch
   std::vector<float> cls_in_;     // [B, dim] final-normed rows that get logits
+  MatmulScratch matmul_scratch_;  // quantised activations of integer weight types
 };
 
 }  // namespace speclab

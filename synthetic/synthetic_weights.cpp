@@ -29,6 +29,12 @@ void fill_normal(std::vector<float>& v, std::size_t n, double scale, double mean
   v.resize(n);
   for (auto& x : v) x = static_cast<float>(mean + scale * rng.normal());
 }
+WeightMatrix normal_matrix(std::size_t rows, std::size_t cols, double scale, Rng& rng) {
+  std::vector<float> v;
+  fill_normal(v, rows * cols, scale, 0.0, rng);
+  return WeightMatrix::from_f32(static_cast<std::int64_t>(rows), static_cast<std::int64_t>(cols),
+                                std::move(v));
+}
 }  // namespace
 
 LlamaWeights random_llama_weights(const ModelInfo& info, std::uint64_t seed) {
@@ -40,26 +46,26 @@ LlamaWeights random_llama_weights(const ModelInfo& info, std::uint64_t seed) {
                     q = static_cast<std::size_t>(info.n_heads) * info.head_dim,
                     kv = static_cast<std::size_t>(info.n_kv_heads) * info.head_dim,
                     v = info.vocab_size;
-  fill_normal(w.token_embedding, v * d, 1.0, 0.0, rng);
+  w.token_embedding = normal_matrix(v, d, 1.0, rng);
   w.layers.resize(info.n_layers);
   for (auto& L : w.layers) {
     fill_normal(L.attn_norm, d, 0.1, 1.0, rng);
-    fill_normal(L.wq, q * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
-    fill_normal(L.wk, kv * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
-    fill_normal(L.wv, kv * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+    L.wq = normal_matrix(q, d, 1.0 / std::sqrt(double(d)), rng);
+    L.wk = normal_matrix(kv, d, 1.0 / std::sqrt(double(d)), rng);
+    L.wv = normal_matrix(kv, d, 1.0 / std::sqrt(double(d)), rng);
     if (info.qkv_bias) {
       fill_normal(L.bq, q, 0.1, 0.0, rng);
       fill_normal(L.bk, kv, 0.1, 0.0, rng);
       fill_normal(L.bv, kv, 0.1, 0.0, rng);
     }
-    fill_normal(L.wo, d * q, 1.0 / std::sqrt(double(q)), 0.0, rng);
+    L.wo = normal_matrix(d, q, 1.0 / std::sqrt(double(q)), rng);
     fill_normal(L.ffn_norm, d, 0.1, 1.0, rng);
-    fill_normal(L.w1, h * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
-    fill_normal(L.w2, d * h, 1.0 / std::sqrt(double(h)), 0.0, rng);
-    fill_normal(L.w3, h * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+    L.w1 = normal_matrix(h, d, 1.0 / std::sqrt(double(d)), rng);
+    L.w2 = normal_matrix(d, h, 1.0 / std::sqrt(double(h)), rng);
+    L.w3 = normal_matrix(h, d, 1.0 / std::sqrt(double(d)), rng);
   }
   fill_normal(w.final_norm, d, 0.1, 1.0, rng);
-  if (!info.tied_classifier) fill_normal(w.classifier, v * d, 1.0 / std::sqrt(double(d)), 0.0, rng);
+  if (!info.tied_classifier) w.classifier = normal_matrix(v, d, 1.0 / std::sqrt(double(d)), rng);
   w.validate();
   return w;
 }

@@ -69,8 +69,8 @@ void expect_close(const LlamaWeights& want, const LlamaWeights& got, GgufTensorT
   const auto a = named_tensors(want), b = named_tensors(got);
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t t = 0; t < a.size(); ++t) {
-    const auto& x = *a[t].values;
-    const auto& y = *b[t].values;
+    const auto& x = a[t].values;
+    const auto& y = b[t].values;
     ASSERT_EQ(x.size(), y.size()) << a[t].name;
     const bool is_norm = a[t].name.find("norm") != std::string::npos;
     const GgufTensorType tt = is_norm ? GgufTensorType::kF32 : type;
@@ -359,8 +359,8 @@ TEST(GgufReader, RealStories260KIsBitIdenticalToTheBin) {
   ASSERT_EQ(a.size(), c.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (a[i].name == "classifier") continue;  // compared above
-    ASSERT_EQ(a[i].values->size(), c[i].values->size()) << a[i].name;
-    EXPECT_EQ(std::memcmp(a[i].values->data(), c[i].values->data(), a[i].values->size() * 4), 0)
+    ASSERT_EQ(a[i].values.size(), c[i].values.size()) << a[i].name;
+    EXPECT_EQ(std::memcmp(a[i].values.data(), c[i].values.data(), a[i].values.size() * 4), 0)
         << a[i].name << " differs between the .gguf and the .bin";
   }
 }

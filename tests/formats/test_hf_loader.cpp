@@ -298,27 +298,28 @@ void expect_same_weights(const LlamaWeights& hf, const LlamaWeights& ref, double
   auto unq = [&](const std::vector<float>& x, int heads, std::int64_t cols) {
     return unpermute ? permute_for_interleaved(x, heads, m.head_dim, cols) : x;
   };
-  near(hf.token_embedding, ref.token_embedding, "token_embedding");
+  auto f = [](const WeightMatrix& x) { return x.to_f32(); };
+  near(f(hf.token_embedding), f(ref.token_embedding), "token_embedding");
   ASSERT_EQ(hf.layers.size(), ref.layers.size());
   for (std::size_t l = 0; l < ref.layers.size(); ++l) {
     const auto &A = hf.layers[l], &B = ref.layers[l];
     near(A.attn_norm, B.attn_norm, "attn_norm");
-    near(unq(A.wq, m.n_heads, m.dim), B.wq, "wq");
-    near(unq(A.wk, m.n_kv_heads, m.dim), B.wk, "wk");
-    near(A.wv, B.wv, "wv");
+    near(unq(f(A.wq), m.n_heads, m.dim), f(B.wq), "wq");
+    near(unq(f(A.wk), m.n_kv_heads, m.dim), f(B.wk), "wk");
+    near(f(A.wv), f(B.wv), "wv");
     if (m.qkv_bias) {
       near(unq(A.bq, m.n_heads, 1), B.bq, "bq");
       near(unq(A.bk, m.n_kv_heads, 1), B.bk, "bk");
       near(A.bv, B.bv, "bv");
     }
-    near(A.wo, B.wo, "wo");
+    near(f(A.wo), f(B.wo), "wo");
     near(A.ffn_norm, B.ffn_norm, "ffn_norm");
-    near(A.w1, B.w1, "w1");
-    near(A.w2, B.w2, "w2");
-    near(A.w3, B.w3, "w3");
+    near(f(A.w1), f(B.w1), "w1");
+    near(f(A.w2), f(B.w2), "w2");
+    near(f(A.w3), f(B.w3), "w3");
   }
   near(hf.final_norm, ref.final_norm, "final_norm");
-  near(hf.classifier, ref.classifier, "classifier");
+  near(f(hf.classifier), f(ref.classifier), "classifier");
 }
 
 TEST_F(HfDirTest, F32RoundTripSingleFile) {

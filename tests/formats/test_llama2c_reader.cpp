@@ -66,7 +66,7 @@ void expect_exact(const LlamaWeights& want, const LlamaWeights& got) {
   const auto a = named_tensors(want), b = named_tensors(got);
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(*a[i].values, *b[i].values) << a[i].name;
+    EXPECT_EQ(a[i].values, b[i].values) << a[i].name;
   }
 }
 
@@ -75,8 +75,8 @@ void expect_q80_close(const LlamaWeights& want, const LlamaWeights& got, int gro
   const auto a = named_tensors(want), b = named_tensors(got);
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t t = 0; t < a.size(); ++t) {
-    const auto& x = *a[t].values;
-    const auto& y = *b[t].values;
+    const auto& x = a[t].values;
+    const auto& y = b[t].values;
     ASSERT_EQ(x.size(), y.size()) << a[t].name;
     const bool is_norm = a[t].name.find("norm") != std::string::npos;
     if (x.empty()) continue;  // tied classifier
@@ -164,14 +164,14 @@ TEST(Llama2cReader, WriterMatchesLlama2cExportLayoutByHand) {
   EXPECT_EQ(f32_at(256), w.layers[0].attn_norm[0]);
   EXPECT_EQ(f32_at(256 + 4 * 4), w.layers[0].ffn_norm[0]);
   EXPECT_EQ(f32_at(256 + 8 * 4), w.final_norm[0]);
-  EXPECT_EQ(f32_at(256 + 12 * 4), w.token_embedding[0]);
-  EXPECT_EQ(f32_at(256 + 24 * 4), w.layers[0].wq[0]);
+  EXPECT_EQ(f32_at(256 + 12 * 4), w.token_embedding.to_f32()[0]);
+  EXPECT_EQ(f32_at(256 + 24 * 4), w.layers[0].wq.to_f32()[0]);
   // v0: header 28 bytes then the embedding, then attn_norm.
   const auto b0 = testing::llama2c_bytes(w, 0);
   float e0, n0;
   std::memcpy(&e0, b0.data() + 28, 4);
   std::memcpy(&n0, b0.data() + 28 + 12 * 4, 4);
-  EXPECT_EQ(e0, w.token_embedding[0]);
+  EXPECT_EQ(e0, w.token_embedding.to_f32()[0]);
   EXPECT_EQ(n0, w.layers[0].attn_norm[0]);
 }
 
@@ -227,8 +227,8 @@ TEST(Llama2cReader, RealStories260KQ80WithinToleranceOfFp32) {
   const auto a = named_tensors(q), b = named_tensors(mine);
   for (std::size_t i = 0; i < a.size(); ++i) {
     std::size_t n_diff = 0;
-    for (std::size_t j = 0; j < a[i].values->size(); ++j) {
-      n_diff += (*a[i].values)[j] != (*b[i].values)[j];
+    for (std::size_t j = 0; j < a[i].values.size(); ++j) {
+      n_diff += a[i].values[j] != b[i].values[j];
     }
     EXPECT_EQ(n_diff, 0u) << a[i].name;
   }

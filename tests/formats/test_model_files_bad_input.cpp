@@ -364,9 +364,12 @@ TEST(BadModelFiles, GgufMalformedTensorInfos) {
   write(one_tensor_info("x", {4}, 99, 0), 32);
   const GgufFile f(path);  // unknown types parse; reading them fails naming the id
   expect_error([&] { f.read_tensor_f32(f.tensors()[0], 4); }, {path, "x", "type id 99"});
-  write(one_tensor_info("x", {4}, 2, 0), 32);  // Q4_0: known but unsupported
+  write(one_tensor_info("x", {32}, 6, 0), 32);  // Q5_0: known to ggml but unsupported here
   const GgufFile g(path);
-  expect_error([&] { g.read_tensor_f32(g.tensors()[0], 4); }, {path, "x", "type id 2", "Q4_0"});
+  expect_error([&] { g.read_tensor_f32(g.tensors()[0], 32); }, {path, "x", "type id 6", "Q5_0", "unsupported"});
+  write(one_tensor_info("x", {4}, 2, 0), 32);  // Q4_0 rows must be whole blocks of 32
+  const GgufFile g2(path);
+  expect_error([&] { g2.read_tensor_f32(g2.tensors()[0], 4); }, {path, "x", "dims[0] = 4", "block size 32"});
   write(one_tensor_info("x", {4, 1, 1, 1, 1}, 0, 0), 32);
   expect_error([&] { GgufFile h(path); }, {path, "tensor x", "n_dims = 5"});
   write(one_tensor_info("x", {1ull << 40, 1ull << 40}, 0, 0), 32);

@@ -558,7 +558,10 @@ TEST(LlamaModel, BadInputsThrow) {
   EXPECT_THROW(LlamaModel(w, 1, 0), Error);
   EXPECT_THROW(LlamaModel(w, 1, 65), Error);
   auto broken = std::make_shared<LlamaWeights>(*w);
-  broken->layers[1].w2.pop_back();
+  broken->layers[1].w2 = WeightMatrix::from_f32(broken->layers[1].w2.rows() - 1,
+                                                broken->layers[1].w2.cols(),
+                                                std::vector<float>((broken->layers[1].w2.rows() - 1) *
+                                                                   broken->layers[1].w2.cols()));
   EXPECT_THROW(LlamaModel(broken, 1), Error);
   auto bad_scaling = std::make_shared<LlamaWeights>(*w);
   bad_scaling->info.rope_scaling.type = RopeScalingType::kLinear;

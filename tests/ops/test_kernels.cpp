@@ -143,8 +143,8 @@ TEST(Ops, NormClassifierIsBitIdenticalToTheModelsExitAndAFreshAdapter) {
   model.forward(b, out);
   const int n = static_cast<int>(tokens.size());
   std::vector<float> normed(static_cast<std::size_t>(n) * m.dim), logits(static_cast<std::size_t>(n) * m.vocab_size);
-  norm_classifier(out.hidden[0].data(), n, m.dim, w->final_norm.data(), m.norm_eps, w->classifier_matrix().data(),
-                  m.vocab_size, normed.data(), logits.data(), 1);
+  norm_classifier(out.hidden[0].data(), n, m.dim, w->final_norm.data(), m.norm_eps, w->classifier_matrix(),
+                  normed.data(), logits.data(), 1);
   EXPECT_TRUE(bit_equal(logits, out.logits)) << "ops::norm_classifier differs from LlamaModel's exit";
 
   HeadConfig cfg;

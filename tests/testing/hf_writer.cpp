@@ -121,28 +121,29 @@ std::vector<HfTensor> hf_tensors(const LlamaWeights& w) {
   auto qk = [&](const std::vector<float>& x, std::int32_t heads, std::int64_t cols) {
     return permute ? permute_for_half_split(x, heads, m.head_dim, cols) : x;
   };
+  auto f = [](const WeightMatrix& x) { return x.to_f32(); };
   std::vector<HfTensor> out;
-  out.push_back({"model.embed_tokens.weight", {v, d}, w.token_embedding});
+  out.push_back({"model.embed_tokens.weight", {v, d}, f(w.token_embedding)});
   for (std::int32_t l = 0; l < m.n_layers; ++l) {
     const auto& L = w.layers[l];
     const std::string p = "model.layers." + std::to_string(l) + ".";
     out.push_back({p + "input_layernorm.weight", {d}, L.attn_norm});
-    out.push_back({p + "self_attn.q_proj.weight", {q, d}, qk(L.wq, m.n_heads, d)});
-    out.push_back({p + "self_attn.k_proj.weight", {kv, d}, qk(L.wk, m.n_kv_heads, d)});
-    out.push_back({p + "self_attn.v_proj.weight", {kv, d}, L.wv});
+    out.push_back({p + "self_attn.q_proj.weight", {q, d}, qk(f(L.wq), m.n_heads, d)});
+    out.push_back({p + "self_attn.k_proj.weight", {kv, d}, qk(f(L.wk), m.n_kv_heads, d)});
+    out.push_back({p + "self_attn.v_proj.weight", {kv, d}, f(L.wv)});
     if (m.qkv_bias) {
       out.push_back({p + "self_attn.q_proj.bias", {q}, qk(L.bq, m.n_heads, 1)});
       out.push_back({p + "self_attn.k_proj.bias", {kv}, qk(L.bk, m.n_kv_heads, 1)});
       out.push_back({p + "self_attn.v_proj.bias", {kv}, L.bv});
     }
-    out.push_back({p + "self_attn.o_proj.weight", {d, q}, L.wo});
+    out.push_back({p + "self_attn.o_proj.weight", {d, q}, f(L.wo)});
     out.push_back({p + "post_attention_layernorm.weight", {d}, L.ffn_norm});
-    out.push_back({p + "mlp.gate_proj.weight", {h, d}, L.w1});
-    out.push_back({p + "mlp.up_proj.weight", {h, d}, L.w3});
-    out.push_back({p + "mlp.down_proj.weight", {d, h}, L.w2});
+    out.push_back({p + "mlp.gate_proj.weight", {h, d}, f(L.w1)});
+    out.push_back({p + "mlp.up_proj.weight", {h, d}, f(L.w3)});
+    out.push_back({p + "mlp.down_proj.weight", {d, h}, f(L.w2)});
   }
   out.push_back({"model.norm.weight", {d}, w.final_norm});
-  if (!m.tied_classifier) out.push_back({"lm_head.weight", {v, d}, w.classifier});
+  if (!m.tied_classifier) out.push_back({"lm_head.weight", {v, d}, f(w.classifier)});
   return out;
 }
 

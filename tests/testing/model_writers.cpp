@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
 
 #include <unistd.h>
 
@@ -33,22 +34,22 @@ ScopedTempDir::~ScopedTempDir() {
 }
 
 std::vector<NamedTensor> named_tensors(const LlamaWeights& w) {
-  std::vector<NamedTensor> out = {{"token_embedding", &w.token_embedding}};
+  std::vector<NamedTensor> out = {{"token_embedding", w.token_embedding.to_f32()}};
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     const LlamaLayerWeights& L = w.layers[l];
-    out.push_back({p + "attn_norm", &L.attn_norm});
-    out.push_back({p + "wq", &L.wq});
-    out.push_back({p + "wk", &L.wk});
-    out.push_back({p + "wv", &L.wv});
-    out.push_back({p + "wo", &L.wo});
-    out.push_back({p + "ffn_norm", &L.ffn_norm});
-    out.push_back({p + "w1", &L.w1});
-    out.push_back({p + "w2", &L.w2});
-    out.push_back({p + "w3", &L.w3});
+    out.push_back({p + "attn_norm", L.attn_norm});
+    out.push_back({p + "wq", L.wq.to_f32()});
+    out.push_back({p + "wk", L.wk.to_f32()});
+    out.push_back({p + "wv", L.wv.to_f32()});
+    out.push_back({p + "wo", L.wo.to_f32()});
+    out.push_back({p + "ffn_norm", L.ffn_norm});
+    out.push_back({p + "w1", L.w1.to_f32()});
+    out.push_back({p + "w2", L.w2.to_f32()});
+    out.push_back({p + "w3", L.w3.to_f32()});
   }
-  out.push_back({"final_norm", &w.final_norm});
-  out.push_back({"classifier", &w.classifier});
+  out.push_back({"final_norm", w.final_norm});
+  out.push_back({"classifier", w.classifier.to_f32()});
   return out;
 }
 
@@ -101,11 +102,17 @@ std::vector<std::uint8_t> llama2c_bytes(const LlamaWeights& w, int version, int 
     }
   };
   auto each = [&](auto member) {
-    for (const auto& L : w.layers) out.put_f32s(L.*member);
+    for (const auto& L : w.layers) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(L.*member)>, WeightMatrix>) {
+        out.put_f32s((L.*member).to_f32());
+      } else {
+        out.put_f32s(L.*member);
+      }
+    }
   };
   if (version == 0) {
     params(tied ? m.vocab_size : -m.vocab_size);
-    out.put_f32s(w.token_embedding);
+    out.put_f32s(w.token_embedding.to_f32());
     each(&LlamaLayerWeights::attn_norm);
     each(&LlamaLayerWeights::wq);
     each(&LlamaLayerWeights::wk);
@@ -126,7 +133,7 @@ std::vector<std::uint8_t> llama2c_bytes(const LlamaWeights& w, int version, int 
         }
       }
     }
-    if (!tied) out.put_f32s(w.classifier);
+    if (!tied) out.put_f32s(w.classifier.to_f32());
     return std::move(out.bytes());
   }
   out.put<std::uint32_t>(0x616b3432);
@@ -138,7 +145,8 @@ std::vector<std::uint8_t> llama2c_bytes(const LlamaWeights& w, int version, int 
   each(&LlamaLayerWeights::attn_norm);
   each(&LlamaLayerWeights::ffn_norm);
   out.put_f32s(w.final_norm);
-  auto mat = [&](const std::vector<float>& x) {
+  auto mat = [&](const WeightMatrix& m) {
+    const std::vector<float> x = m.to_f32();
     if (version == 1) {
       out.put_f32s(x);
     } else {
@@ -177,8 +185,8 @@ struct PendingTensor {
   std::vector<std::uint8_t> data;
 };
 
-std::vector<std::uint8_t> encode(const std::vector<float>& x, GgufTensorType type,
-                                 std::uint32_t& type_id) {
+std::vector<std::uint8_t> encode(const std::vector<float>& x, std::int64_t cols,
+                                 GgufTensorType type, std::uint32_t& type_id) {
   ByteWriter b;
   switch (type) {
     case GgufTensorType::kF32:
@@ -207,11 +215,38 @@ std::vector<std::uint8_t> encode(const std::vector<float>& x, GgufTensorType typ
         }
       }
       break;
+    default: {
+      const DType dt = gguf_fixture_dtype(type);
+      type_id = static_cast<std::uint32_t>(dtype_traits(dt).ggml_id);
+      SPECLAB_ASSERT(cols > 0 && x.size() % static_cast<std::size_t>(cols) == 0);
+      const std::size_t rb = dtype_row_bytes(dt, cols);
+      std::vector<std::uint8_t> bytes(rb * (x.size() / cols));
+      for (std::size_t r = 0; r < x.size() / cols; ++r) {
+        quantize_row(dt, x.data() + r * cols, bytes.data() + r * rb, cols);
+      }
+      b.put_bytes(bytes.data(), bytes.size());
+      break;
+    }
   }
   return std::move(b.bytes());
 }
 
 }  // namespace
+
+DType gguf_fixture_dtype(GgufTensorType t) {
+  switch (t) {
+    case GgufTensorType::kF32: return DType::kF32;
+    case GgufTensorType::kF16: return DType::kF16;
+    case GgufTensorType::kBF16: return DType::kBF16;
+    case GgufTensorType::kQ8_0: return DType::kQ8_0;
+    case GgufTensorType::kQ4_0: return DType::kQ4_0;
+    case GgufTensorType::kQ4_1: return DType::kQ4_1;
+    case GgufTensorType::kQ4_K: return DType::kQ4_K;
+    case GgufTensorType::kQ5_K: return DType::kQ5_K;
+    case GgufTensorType::kQ6_K: return DType::kQ6_K;
+  }
+  return DType::kF32;
+}
 
 std::vector<std::uint8_t> gguf_bytes(const LlamaWeights& w, GgufTensorType type,
                                      const GgufVocab* vocab) {
@@ -276,27 +311,38 @@ std::vector<std::uint8_t> gguf_bytes(const LlamaWeights& w, GgufTensorType type,
     PendingTensor t;
     t.name = std::move(name);
     t.dims = rows == 0 ? std::vector<std::uint64_t>{cols} : std::vector<std::uint64_t>{cols, rows};
-    t.data = encode(x, is_norm ? GgufTensorType::kF32 : type, t.type);
+    t.data = encode(x, static_cast<std::int64_t>(cols), is_norm ? GgufTensorType::kF32 : type, t.type);
+    tensors.push_back(std::move(t));
+  };
+  auto add_matrix = [&](std::string name, const WeightMatrix& x, std::uint64_t rows,
+                        std::uint64_t cols) {
+    const DType want = gguf_fixture_dtype(type);
+    if (x.dtype() != want) return add(std::move(name), x.to_f32(), rows, cols, false);
+    PendingTensor t;  // already in the file's type: the bytes as they are
+    t.name = std::move(name);
+    t.dims = {cols, rows};
+    t.type = static_cast<std::uint32_t>(dtype_traits(want).ggml_id);
+    t.data.assign(x.data(), x.data() + x.n_bytes());
     tensors.push_back(std::move(t));
   };
   const std::uint64_t d = m.dim, h = m.hidden_dim, q = std::uint64_t(m.n_heads) * m.head_dim,
                       kvd = std::uint64_t(m.n_kv_heads) * m.head_dim, v = m.vocab_size;
-  add("token_embd.weight", w.token_embedding, v, d, false);
+  add_matrix("token_embd.weight", w.token_embedding, v, d);
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     const LlamaLayerWeights& L = w.layers[l];
     add(p + "attn_norm.weight", L.attn_norm, 0, d, true);
-    add(p + "attn_q.weight", L.wq, q, d, false);
-    add(p + "attn_k.weight", L.wk, kvd, d, false);
-    add(p + "attn_v.weight", L.wv, kvd, d, false);
-    add(p + "attn_output.weight", L.wo, d, q, false);
+    add_matrix(p + "attn_q.weight", L.wq, q, d);
+    add_matrix(p + "attn_k.weight", L.wk, kvd, d);
+    add_matrix(p + "attn_v.weight", L.wv, kvd, d);
+    add_matrix(p + "attn_output.weight", L.wo, d, q);
     add(p + "ffn_norm.weight", L.ffn_norm, 0, d, true);
-    add(p + "ffn_gate.weight", L.w1, h, d, false);
-    add(p + "ffn_down.weight", L.w2, d, h, false);
-    add(p + "ffn_up.weight", L.w3, h, d, false);
+    add_matrix(p + "ffn_gate.weight", L.w1, h, d);
+    add_matrix(p + "ffn_down.weight", L.w2, d, h);
+    add_matrix(p + "ffn_up.weight", L.w3, h, d);
   }
   add("output_norm.weight", w.final_norm, 0, d, true);
-  if (!m.tied_classifier) add("output.weight", w.classifier, v, d, false);
+  if (!m.tied_classifier) add_matrix("output.weight", w.classifier, v, d);
 
   ByteWriter out;
   out.put_bytes("GGUF", 4);

@@ -47,7 +47,7 @@ class ByteWriter {
 // by tensor.
 struct NamedTensor {
   std::string name;
-  const std::vector<float>* values;
+  std::vector<float> values;  // fp32 (matrices dequantised)
 };
 std::vector<NamedTensor> named_tensors(const LlamaWeights& w);
 
@@ -76,7 +76,10 @@ std::vector<std::uint8_t> llama2c_bytes(const LlamaWeights& w, int version, int 
 void write_llama2c(const LlamaWeights& w, const std::string& path, int version,
                    int group_size = 64);
 
-enum class GgufTensorType { kF32, kF16, kBF16, kQ8_0 };
+enum class GgufTensorType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ5_K, kQ6_K };
+
+// The ops/quant.h type of a GGUF fixture type.
+DType gguf_fixture_dtype(GgufTensorType t);
 
 // Tokenizer metadata embedded as tokenizer.ggml.* keys.
 struct GgufVocab {
@@ -91,7 +94,9 @@ struct GgufVocab {
 
 // GGUF v3 file of `w` (architecture "llama", alignment 32). Matrices and the embedding are
 // stored as `type`; norms always F32 (as llama.cpp does). Q8_0 follows ggml's reference
-// quantizer: per block of 32, d = max|x| / 127 stored as f16, q = round(x / d). Without a vocab
+// quantizer: per block of 32, d = max|x| / 127 stored as f16, q = round(x / d); the other
+// block types use our quantisers (ops/quant.h quantize_row). A matrix already held in `type`
+// is written byte for byte. Without a vocab
 // the file carries llama.vocab_size; with one, the tokenizer.ggml.* keys instead.
 // bos/eos: info.bos_id / info.eos_ids[0] unless a vocab gives them.
 std::vector<std::uint8_t> gguf_bytes(const LlamaWeights& w, GgufTensorType type,

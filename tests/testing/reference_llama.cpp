@@ -24,6 +24,11 @@ Vec linear(const std::vector<float>& W, const std::vector<float>& b, const Vec& 
   return y;
 }
 
+// Weights in any stored type: the values they encode (dequantised), in double precision.
+Vec linear(const WeightMatrix& W, const std::vector<float>& b, const Vec& x, int rows) {
+  return linear(W.to_f32(), b, x, rows);
+}
+
 Vec rmsnorm(const Vec& x, const std::vector<float>& weight, double eps) {
   double ms = 0.0;
   for (double v : x) ms += v * v;
@@ -103,7 +108,9 @@ ReferenceForward reference_forward(const LlamaWeights& w, std::span<const Token>
     const Token tok = tokens[t];
     SPECLAB_ASSERT(tok >= 0 && tok < m.vocab_size);
     Vec x(d);
-    for (int i = 0; i < d; ++i) x[i] = w.token_embedding[static_cast<std::size_t>(tok) * d + i];
+    std::vector<float> e(static_cast<std::size_t>(d));
+    w.token_embedding.dequantize_row(tok, e.data());
+    for (int i = 0; i < d; ++i) x[i] = e[i];
     out.hidden[0].push_back(to_float(x));
     for (int l = 0; l < L; ++l) {
       const LlamaLayerWeights& lw = w.layers[l];

@@ -1,0 +1,53 @@
+// Internal to ops/: the per-ISA tile kernels behind ops/matmul.h, selected at run time.
+//
+// Each ISA has its own translation unit (ops/kernels_avx512.cpp, ops/kernels_avx2.cpp,
+// ops/kernels_scalar.cpp), compiled with that ISA's flags. Those files include only this
+// header and <immintrin.h>: no inline library code (std::vector, fmt, base/half.h ...), so the
+// linker can never pick an AVX-512 copy of a shared inline function for code that runs on a
+// CPU without it (the one-definition-rule hazard of per-file ISA flags).
+//
+// A tile computes y[c * ldy + r] = dot(weight row r, activation row c) for r < R, c < C with
+// R in {1, 4}, C in {1, 2, 3, 4}. Every output element is computed by the same instruction
+// sequence whatever R, C and the tile it falls in, so results do not depend on the batch size or
+// the thread count (DESIGN.md contract 4).
+//
+// Activations. Float weight types (f32, f16, bf16) read fp32 activation rows. Integer weight
+// types read activations quantised per block of 32 to ActQ8Block (see below), done once per row
+// by matmul.cpp (the same code for every ISA, so integer sums are exact and identical across
+// ISAs: AVX-512 VNNI, AVX2 and scalar give bit-identical results for q8_0).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace speclab::kernels {
+
+// One block of 32 activations: x ~= d * q, s = d * sum(q) (used by the weight types with an
+// additive offset: q4_1, q4_k, q5_k).
+struct ActQ8Block {
+  float d;
+  float s;
+  std::int8_t q[32];
+};
+static_assert(sizeof(ActQ8Block) == 40);
+
+using TileFn = void (*)(const std::uint8_t* w, std::size_t w_stride, const std::uint8_t* x,
+                        std::size_t x_stride, int n_in, float* y, std::size_t ldy);
+
+// Tiles of one weight type: tile[R == 4][C - 1]; null when the ISA lacks this type.
+struct TypeKernels {
+  TileFn tile[2][4];
+};
+
+// Indexed by static_cast<int>(DType).
+inline constexpr int kMaxTypes = 16;
+struct KernelTable {
+  const char* isa_name;
+  TypeKernels types[kMaxTypes];
+};
+
+// Fill `t` with this ISA's kernels (entries it lacks stay null). Defined in the ISA files.
+void fill_avx512(KernelTable& t);
+void fill_avx2(KernelTable& t);
+void fill_scalar(KernelTable& t);
+
+}  // namespace speclab::kernels
