@@ -115,15 +115,15 @@ void PrintTo(const Case& c, std::ostream* os) {
 const std::vector<Case>& deep_cases() {
   static const std::vector<Case> cases = {
       // Each drafter of q-sampled trees at least once, each rule with at least two drafters.
-      {"Chain_Speculative_T1", "draft-model:mode=chain,gamma=4", "speculative", 1.0f, 0, 1.0f, 4, false},
+      {"Chain_Speculative_T1", "draft-model:mode=chain,gamma=4", "speculative", 1.0f, 0, 1.0f, 4, true},
       {"Chain_Spectr_T07", "draft-model:mode=chain,gamma=4", "spectr", 0.7f, 0, 1.0f, 4, false},
       {"Iid_MultiIid_T1TopK5", "draft-model:mode=iid,branching=3x2x1", "multi-iid", 1.0f, 5, 1.0f, 15, false},
       {"KSeq_MultiIid_T07", "draft-model:mode=kseq,k=3,gamma=3", "multi-iid", 0.7f, 0, 1.0f, 9, false},
       {"KSeq_Spectr_T1", "draft-model:mode=kseq,k=3,gamma=3", "spectr", 1.0f, 0, 1.0f, 9, true},
       {"KSeq_Spectr_T1TopP09", "draft-model:mode=kseq,k=2,gamma=4", "spectr", 1.0f, 0, 0.9f, 8, false},
-      {"Swor_WithoutReplacement_T1", "draft-model:mode=swor,branching=3x2x1", "without-replacement", 1.0f, 0, 1.0f,
-       15, true},
-      {"Swor_WithoutReplacement_T07TopP09", "draft-model:mode=swor,branching=3x2x1", "", 0.7f, 0, 0.9f, 15, false},
+      {"Swor_WithoutReplacement_T1", "draft-model:mode=swor,branching=2x2x1", "without-replacement", 1.0f, 0, 1.0f,
+       10, false},
+      {"Swor_WithoutReplacement_T07TopP09", "draft-model:mode=swor,branching=2x2x1", "", 0.7f, 0, 0.9f, 10, false},
       {"EarlyExit_Spectr_T07TopK5", "early-exit:exit=1,d=3", "spectr", 0.7f, 5, 1.0f, 8, false},
       {"Del_MultiIid_T1", "del", "multi-iid", 1.0f, 0, 1.0f, 8, false},
       {"Lookahead_MultiIid_T1", "lookahead", "", 1.0f, 0, 1.0f, 8, false},
