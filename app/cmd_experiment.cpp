@@ -339,6 +339,9 @@ int cmd_compare(int argc, char** argv) {
       ("threads", "Threads for the models", cxxopts::value<int>()->default_value("1"))
       ("repetitions", "Repetitions of every unit (timing)", cxxopts::value<int>()->default_value("1"))
       ("ctx", "Target context (KV cache slots); 0 = min(model maximum, 4096)", cxxopts::value<int>()->default_value("0"))
+      ("dtype", "Target weights: stored, or converted at load to f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q5_k q6_k", cxxopts::value<std::string>()->default_value("stored"))
+      ("draft-dtype", "The same for the draft model", cxxopts::value<std::string>()->default_value("stored"))
+      ("kv-dtype", "Target KV cache: f32 or f16", cxxopts::value<std::string>()->default_value("f32"))
       ("chat-template", "Prompts as chat: FILE (.jinja, tokenizer_config.json, model dir) or none (default: the model directory's)", cxxopts::value<std::string>()->default_value(""))
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
@@ -371,6 +374,9 @@ int cmd_compare(int argc, char** argv) {
   spec.threads = r["threads"].as<int>();
   spec.repetitions = r["repetitions"].as<int>();
   spec.ctx = r["ctx"].as<int>();
+  spec.dtype = r["dtype"].as<std::string>();
+  spec.draft_dtype = r["draft-dtype"].as<std::string>();
+  spec.kv_dtype = r["kv-dtype"].as<std::string>();
   spec.chat_template = r["chat-template"].as<std::string>();
   return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), r.count("resume") > 0, argc, argv);
 }
@@ -387,6 +393,9 @@ int cmd_run(int argc, char** argv) {
       ("temperatures", "Override the spec's temperatures, comma-separated", cxxopts::value<std::string>())
       ("max-new", "Override the spec's max_new_tokens", cxxopts::value<int>())
       ("ctx", "Override the spec's ctx (target context; 0 = min(model maximum, 4096))", cxxopts::value<int>())
+      ("dtype", "Override the spec's dtype (target weights: stored, f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k)", cxxopts::value<std::string>())
+      ("draft-dtype", "Override the spec's draft_dtype", cxxopts::value<std::string>())
+      ("kv-dtype", "Override the spec's kv_dtype (f32, f16)", cxxopts::value<std::string>())
       ("chat-template", "Override the spec's chat_template: FILE (.jinja, tokenizer_config.json, model dir) or none", cxxopts::value<std::string>())
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
@@ -401,12 +410,16 @@ int cmd_run(int argc, char** argv) {
   if (r.count("threads")) spec.threads = r["threads"].as<int>();
   // Overrides for short runs of a long spec (the test command's fresh-clone run of the main job).
   const bool overridden =
-      r.count("max-prompts") || r.count("budgets") || r.count("temperatures") || r.count("max-new") || r.count("ctx");
+      r.count("max-prompts") || r.count("budgets") || r.count("temperatures") || r.count("max-new") || r.count("ctx") ||
+      r.count("dtype") || r.count("draft-dtype") || r.count("kv-dtype");
   if (r.count("max-prompts")) spec.max_prompts = r["max-prompts"].as<int>();
   if (r.count("budgets")) spec.budgets = parse_int_list(r["budgets"].as<std::string>(), "--budgets");
   if (r.count("temperatures")) spec.temperatures = parse_double_list(r["temperatures"].as<std::string>(), "--temperatures");
   if (r.count("max-new")) spec.max_new_tokens = r["max-new"].as<int>();
   if (r.count("ctx")) spec.ctx = r["ctx"].as<int>();
+  if (r.count("dtype")) spec.dtype = r["dtype"].as<std::string>();
+  if (r.count("draft-dtype")) spec.draft_dtype = r["draft-dtype"].as<std::string>();
+  if (r.count("kv-dtype")) spec.kv_dtype = r["kv-dtype"].as<std::string>();
   if (r.count("chat-template")) spec.chat_template = r["chat-template"].as<std::string>();
   if (overridden) {
     try {

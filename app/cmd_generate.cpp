@@ -46,6 +46,9 @@ int cmd_generate(int argc, char** argv) {
       ("seed", "Random seed", cxxopts::value<std::uint64_t>()->default_value("0"))
       ("threads", "Threads for the models", cxxopts::value<int>()->default_value("2"))
       ("ctx", "Context (KV cache slots) of the target (default: min(model maximum, 4096))", cxxopts::value<int>())
+      ("dtype", "Store the target's matrices as TYPE at load: stored (as in the file), f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k", cxxopts::value<std::string>()->default_value("stored"))
+      ("draft-dtype", "The same for a draft model", cxxopts::value<std::string>()->default_value("stored"))
+      ("kv-dtype", "KV cache element type of the target: f32 or f16", cxxopts::value<std::string>()->default_value("f32"))
       ("drafter", "Drafter spec NAME[:key=value,...] (drafters and their keys below)", cxxopts::value<std::string>()->default_value(std::string(kAutoregressive)))
       ("draft-model", "Draft model file (default of a drafter's model= key)", cxxopts::value<std::string>()->default_value(""))
       ("rule", "Acceptance rule (default: the lossless rule valid for the drafter's trees)", cxxopts::value<std::string>()->default_value(""))
@@ -93,7 +96,17 @@ int cmd_generate(int argc, char** argv) {
     }
   }
 
-  auto weights = load_weights_shared(model_path);
+  const std::string dtype = r["dtype"].as<std::string>(), draft_dtype = r["draft-dtype"].as<std::string>();
+  for (const auto& [value, what] : {std::pair{dtype, "--dtype"}, std::pair{draft_dtype, "--draft-dtype"}}) {
+    const std::string problem = check_weight_dtype(value, what);
+    if (!problem.empty()) throw UsageError(problem);
+  }
+  const std::optional<KvCacheType> kv_type = kv_cache_type_from_name(r["kv-dtype"].as<std::string>());
+  if (!kv_type) {
+    throw UsageError(fmt::format("--kv-dtype = {}: unknown KV cache type (f32, f16)", r["kv-dtype"].as<std::string>()));
+  }
+
+  auto weights = load_weights_shared(model_path, WeightLoadOptions{dtype, threads});
   const ModelInfo& info = weights->info;
   const auto tok = load_tokenizer(resolve_tokenizer_path(
       model_path, r.count("tokenizer") ? r["tokenizer"].as<std::string>() : "", info.vocab_size));
@@ -106,7 +119,7 @@ int cmd_generate(int argc, char** argv) {
   if (ctx > info.max_seq_len) {
     fail("--ctx = {}: must be at most the model's maximum context {} ({})", ctx, info.max_seq_len, model_path);
   }
-  LlamaModel target(weights, threads, ctx);
+  LlamaModel target(weights, threads, ctx, *kv_type);
   if (r.count("max-new")) {
     dopt.max_new_tokens = r["max-new"].as<int>();
   } else {
@@ -118,7 +131,7 @@ int cmd_generate(int argc, char** argv) {
     dopt.max_new_tokens = std::max<int>(0, steps + 1 - static_cast<int>(prompt.size()));
   }
 
-  DrafterEnv env{&info, r["draft-model"].as<std::string>(), threads, weights};
+  DrafterEnv env{&info, r["draft-model"].as<std::string>(), threads, weights, draft_dtype};
   const std::string drafter_spec = r["drafter"].as<std::string>();
   auto drafter = make_drafter(drafter_spec, env);
   std::unique_ptr<AcceptanceRule> rule;

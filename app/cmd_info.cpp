@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "base/error.h"
 #include "formats/model_loader.h"
 #include "tokenizers/tokenizer_loader.h"
 
@@ -25,10 +26,17 @@ int cmd_info(int argc, char** argv) {
   cxxopts::Options opts("speclab info", "Describe a model file (llama2.c .bin, GGUF, Hugging Face directory)");
   opts.add_options()("model", "Model file or directory", cxxopts::value<std::string>())(
       "tokenizer", "Tokenizer file (optional)", cxxopts::value<std::string>())(
-      "json", "Print JSON");
+      "dtype", "Resident weight type to report (stored, or a type converted to at load as --dtype does)",
+      cxxopts::value<std::string>()->default_value("stored"))("json", "Print JSON");
   auto r = parse_or_usage(opts, argc, argv);
   const std::string path = required(r, "model");
-  const auto w = load_weights(path);
+  const std::string dtype = r["dtype"].as<std::string>();
+  if (const std::string problem = check_weight_dtype(dtype, "--dtype"); !problem.empty()) {
+    throw UsageError(problem);
+  }
+  const auto stored = load_weights_shared(path);
+  const auto resident = dtype == "stored" ? stored : load_weights_shared(path, WeightLoadOptions{dtype, 2});
+  const LlamaWeights& w = *resident;
   const ModelInfo& m = w.info;
   nlohmann::json j;
   j["source"] = m.source;
@@ -52,7 +60,16 @@ int cmd_info(int argc, char** argv) {
   j["bos_id"] = m.bos_id;
   j["eos_ids"] = m.eos_ids;
   j["n_params"] = m.n_params();
-  j["fp32_bytes"] = w.n_bytes();
+  j["stored_dtype"] = stored->resident_dtypes();
+  j["stored_bytes"] = stored->n_bytes();
+  j["resident_dtype"] = w.resident_dtypes();
+  j["resident_bytes"] = w.n_bytes();
+  std::int64_t mapped = 0;
+  for (const auto& [name, mat] : w.matrices()) {
+    if (mat->is_mapped()) mapped += static_cast<std::int64_t>(mat->n_bytes());
+  }
+  j["mapped_bytes"] = mapped;  // resident bytes read from the file's memory map (no copy)
+  j["fp32_bytes"] = m.n_params() * 4;
   std::string tok_path;
   if (r.count("tokenizer")) tok_path = r["tokenizer"].as<std::string>();
   if (!tok_path.empty() || m.format == "gguf" || m.format == "safetensors") {

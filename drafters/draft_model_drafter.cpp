@@ -78,7 +78,9 @@ const DrafterKind& draft_model_drafter_kind() {
       .make = [](const DrafterOptions& o, const DrafterEnv& env) -> std::unique_ptr<Drafter> {
         const DraftModelSpec& s = draft_model_spec(o);
         SPECLAB_ASSERT(env.target != nullptr);
-        auto model = std::make_unique<LlamaModel>(load_weights_shared(s.model_path), env.n_threads);
+        auto model = std::make_unique<LlamaModel>(
+            load_weights_shared(s.model_path, WeightLoadOptions{env.draft_dtype, env.n_threads}),
+            env.n_threads);
         return std::make_unique<DraftModelDrafter>(std::move(model), env.target->vocab_size, s.options);
       },
       // As propose(): fixed top-k candidates in topk/dynamic mode, Gumbel-top-k in swor mode,

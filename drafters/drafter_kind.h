@@ -38,6 +38,9 @@ struct DrafterEnv {
   // The target's weights (heads check their fingerprint and read embeddings / classifier).
   // May be null when the target is not a LlamaModel; drafters that need it then throw Error.
   std::shared_ptr<const LlamaWeights> target_weights;
+  // How a draft model's matrices are held ("" or "stored" = as in its file; else a weight type
+  // name, formats/model_loader.h WeightLoadOptions): `--draft-dtype`, spec key draft_dtype.
+  std::string draft_dtype;
 };
 
 // The parsed options of one drafter kind: the kind's own options struct, type-erased so that

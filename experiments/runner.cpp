@@ -74,7 +74,7 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
     return;
   } else {
     try {
-      exp.weights = load_weights_shared(spec.model);
+      exp.weights = load_weights_shared(spec.model, WeightLoadOptions{spec.dtype, spec.threads});
       exp.model_label = std::filesystem::path(spec.model).filename().string();
     } catch (const Error& e) {
       problems.push_back(fmt::format("model = {}: {}", spec.model, e.what()));
@@ -113,7 +113,9 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
     return;
   }
   if (spec.threads >= 1 && spec.threads <= 1024) {
-    exp.target = std::make_unique<LlamaModel>(exp.weights, spec.threads, spec.ctx > 0 ? spec.ctx : -1);
+    const std::optional<KvCacheType> kv = kv_cache_type_from_name(spec.kv_dtype);
+    exp.target = std::make_unique<LlamaModel>(exp.weights, spec.threads, spec.ctx > 0 ? spec.ctx : -1,
+                                              kv.value_or(KvCacheType::kF32));
   }
 }
 
@@ -347,6 +349,7 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
   env.target_weights = exp.weights;
   env.draft_model_path = spec.draft_model;
   env.n_threads = spec.threads;
+  env.draft_dtype = spec.draft_dtype;
   build_configs(exp, env, problems);
   throw_if_problems(problems);
   SPECLAB_ASSERT(exp.target && !exp.prompts.empty());
@@ -359,7 +362,7 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
 RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const RunControl& control) {
   SPECLAB_ASSERT(shard.count >= 1 && shard.index >= 0 && shard.index < shard.count);
   const ExperimentSpec& spec = exp.spec;
-  DrafterEnv env{&exp.weights->info, spec.draft_model, spec.threads, exp.weights};
+  DrafterEnv env{&exp.weights->info, spec.draft_model, spec.threads, exp.weights, spec.draft_dtype};
   std::vector<std::unique_ptr<Drafter>> drafters(exp.configs.size());
   std::vector<std::vector<std::unique_ptr<AcceptanceRule>>> rules(exp.configs.size());
   for (const auto& c : exp.configs) {
@@ -495,7 +498,9 @@ json experiment_config(const PreparedExperiment& exp, ShardSelection shard, cons
   j["synthetic_model"] = exp.synthetic;
   j["model"] = exp.model_label;
   const ModelInfo& mi = exp.weights->info;
-  j["model_info"] = {{"format", mi.format},     {"dtype", mi.weight_dtype}, {"dim", mi.dim},
+  j["model_info"] = {{"format", mi.format},     {"dtype", mi.weight_dtype},
+                     {"resident_dtype", exp.weights->resident_dtypes()},
+                     {"weight_bytes", exp.weights->n_bytes()}, {"dim", mi.dim},
                      {"hidden_dim", mi.hidden_dim}, {"n_layers", mi.n_layers}, {"n_heads", mi.n_heads},
                      {"n_kv_heads", mi.n_kv_heads}, {"vocab_size", mi.vocab_size},
                      {"max_seq_len", mi.max_seq_len}, {"n_params", mi.n_params()}};

@@ -14,6 +14,8 @@
 #include "base/input_file.h"
 #include "base/json_input.h"
 #include "experiments/decode.h"
+#include "formats/model_loader.h"
+#include "model/llama_model.h"
 #include "tokenizers/chat_template.h"
 #include "drafters/drafter_params.h"
 #include "drafters/registry.h"
@@ -220,6 +222,11 @@ std::vector<std::string> spec_problems(const ExperimentSpec& s, const std::strin
     add(fmt::format("repetitions = {}: must be in [1, {}]", s.repetitions, kMaxRepetitions));
   }
   if (s.ctx < 0 || s.ctx > (1 << 22)) add(fmt::format("ctx = {}: must be in [0, 4194304] (0 = min(model maximum, 4096))", s.ctx));
+  for (const auto& [value, key] : {std::pair{s.dtype, "dtype"}, std::pair{s.draft_dtype, "draft_dtype"}}) {
+    const std::string problem = check_weight_dtype(value, key);
+    if (!problem.empty()) add(problem);
+  }
+  if (!kv_cache_type_from_name(s.kv_dtype)) add(fmt::format("kv_dtype = {}: unknown KV cache type (f32, f16)", s.kv_dtype));
   if (s.seeds.size() > static_cast<std::size_t>(kMaxRepetitions)) {
     add(fmt::format("seeds: {} seeds: at most {}", s.seeds.size(), kMaxRepetitions));
   }
@@ -262,7 +269,7 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   static const std::set<std::string> kKeys = {
       "name", "model", "tokenizer", "draft_model", "prompts", "max_prompts", "drafters", "rules",
       "budgets", "depths", "temperatures", "top_k", "top_p", "seeds", "seed", "max_new_tokens",
-      "state", "threads", "repetitions", "ctx", "comment", "chat_template", "chat_date"};
+      "state", "threads", "repetitions", "ctx", "comment", "chat_template", "chat_date", "dtype", "draft_dtype", "kv_dtype"};
   std::vector<std::string> problems;
   for (const auto& [key, value] : j.items()) {
     if (!kKeys.count(key)) {
@@ -294,6 +301,9 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   r.get_int("threads", s.threads);
   r.get_int("repetitions", s.repetitions);
   r.get_int("ctx", s.ctx);
+  r.get_string("dtype", s.dtype);
+  r.get_string("draft_dtype", s.draft_dtype);
+  r.get_string("kv_dtype", s.kv_dtype);
   for (auto& p : spec_problems(s, source)) problems.push_back(std::move(p));
   throw_if_problems(problems);
   return s;
@@ -335,6 +345,9 @@ nlohmann::json spec_to_json(const ExperimentSpec& s) {
   j["threads"] = s.threads;
   j["repetitions"] = s.repetitions;
   j["ctx"] = s.ctx;
+  j["dtype"] = s.dtype;
+  j["draft_dtype"] = s.draft_dtype;
+  j["kv_dtype"] = s.kv_dtype;
   return j;
 }
 

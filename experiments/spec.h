@@ -26,7 +26,10 @@
 //     "seeds": [0], "max_new_tokens": 128,
 //     "state": "cold" | "warm",          // drafter state policy across the prompts
 //     "threads": 1, "repetitions": 1,
-//     "ctx": 0                           // target context = KV cache slots; 0 = min(model max, 4096)
+//     "ctx": 0,                          // target context = KV cache slots; 0 = min(model max, 4096)
+//     "dtype": "stored",                 // target weights: stored | f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q5_k q6_k
+//     "draft_dtype": "stored",           // the same for the draft model
+//     "kv_dtype": "f32"                  // target KV cache: f32 | f16
 //   }
 // A drafter entry is a spec string "NAME[:key=value,...]" or an object {"name", "params",
 // "rules" (overrides the top-level list for this drafter), "optional" (skip, with a note, when
@@ -74,6 +77,9 @@ struct ExperimentSpec {
   std::int32_t threads = 1;
   std::int32_t repetitions = 1;
   std::int32_t ctx = 0;  // 0 = min(model maximum, 4096) (LlamaModel::kDefaultContext)
+  std::string dtype = "stored";        // target matrices: as stored, or converted at load
+  std::string draft_dtype = "stored";  // draft model matrices (draft-model drafter)
+  std::string kv_dtype = "f32";        // target KV cache: f32 or f16
 };
 
 // Problems with the values of a spec (no file access), one message per problem; empty = valid.

@@ -1,7 +1,10 @@
 #include "formats/model_loader.h"
 
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "base/error.h"
 #include "formats/gguf_weights.h"
@@ -33,6 +36,29 @@ LlamaWeights load_weights(const std::string& path) {
 
 std::shared_ptr<const LlamaWeights> load_weights_shared(const std::string& path) {
   return std::make_shared<const LlamaWeights>(load_weights(path));
+}
+
+std::string check_weight_dtype(const std::string& value, const std::string& what) {
+  if (value.empty() || value == "stored") return "";
+  const std::optional<DType> t = dtype_from_name(value);
+  if (!t || *t == DType::kQ8_0F) {
+    return fmt::format("{} = {}: unknown weight type (stored, {})", what, value, dtype_names());
+  }
+  return "";
+}
+
+std::shared_ptr<const LlamaWeights> load_weights_shared(const std::string& path,
+                                                        const WeightLoadOptions& opts) {
+  const std::string problem = check_weight_dtype(opts.dtype, "dtype");
+  if (!problem.empty()) fail("{}", problem);
+  LlamaWeights w = load_weights(path);
+  if (opts.dtype.empty() || opts.dtype == "stored") {
+    return std::make_shared<const LlamaWeights>(std::move(w));
+  }
+  WeightConversion conv;
+  conv.dtype = *dtype_from_name(opts.dtype);
+  conv.n_threads = std::max(1, opts.n_threads);
+  return std::make_shared<const LlamaWeights>(convert_weights(w, conv));
 }
 
 }  // namespace speclab

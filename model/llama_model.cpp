@@ -70,8 +70,8 @@ std::vector<float> rope_inverse_frequencies(const ModelInfo& info) {
 }  // namespace
 
 LlamaModel::LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_threads,
-                       std::int32_t cache_capacity)
-    : weights_(std::move(weights)), n_threads_(n_threads) {
+                       std::int32_t cache_capacity, KvCacheType kv_type)
+    : weights_(std::move(weights)), n_threads_(n_threads), kv_type_(kv_type) {
   if (!weights_) fail("LlamaModel: weights = null: must be loaded weights");
   weights_->validate();
   const ModelInfo& m = weights_->info;
@@ -90,8 +90,13 @@ LlamaModel::LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_thread
   hidden_dim_ = m.hidden_dim;
   inv_freq_ = rope_inverse_frequencies(m);
   const std::size_t cache_size = static_cast<std::size_t>(m.n_layers) * capacity_ * kv_dim_;
-  key_cache_.assign(cache_size, 0.0f);
-  value_cache_.assign(cache_size, 0.0f);
+  if (kv_type_ == KvCacheType::kF16) {
+    key_cache16_.assign(cache_size, 0);
+    value_cache16_.assign(cache_size, 0);
+  } else {
+    key_cache_.assign(cache_size, 0.0f);
+    value_cache_.assign(cache_size, 0.0f);
+  }
   slot_depth_.assign(capacity_, 0);
   slot_token_.assign(capacity_, 0);
   slot_pos_.assign(capacity_, 0);
@@ -335,9 +340,17 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n
     float* kt = k_.data() + static_cast<std::size_t>(t) * kv_dim_;
     apply_rope(kt, m.n_kv_heads, head_dim_, interleaved, cs, sn);
     const std::size_t slot = layer_off + static_cast<std::size_t>(batch_start_ + t) * kv_dim_;
-    std::copy(kt, kt + kv_dim_, key_cache_.begin() + slot);
+    if (kv_type_ == KvCacheType::kF16) {
+      store_f16(kt, key_cache16_.data() + slot, kv_dim_);
+    } else {
+      std::copy(kt, kt + kv_dim_, key_cache_.begin() + slot);
+    }
     const float* vt = v_.data() + static_cast<std::size_t>(t) * kv_dim_;
-    std::copy(vt, vt + kv_dim_, value_cache_.begin() + slot);
+    if (kv_type_ == KvCacheType::kF16) {
+      store_f16(vt, value_cache16_.data() + slot, kv_dim_);
+    } else {
+      std::copy(vt, vt + kv_dim_, value_cache_.begin() + slot);
+    }
   }
   attention(layer, row0, n, mask);
   matmul(att_.data() + r0 * q_dim_, nr, w.wo, nullptr, xb_rows, n_threads_, &matmul_scratch_);
@@ -361,12 +374,30 @@ void LlamaModel::run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n
 
 void LlamaModel::attention(std::int32_t layer, std::int32_t row0, std::int32_t n,
                            const std::uint8_t* mask) {
+  const std::size_t off = static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
+  if (kv_type_ == KvCacheType::kF16) {
+    attention_impl(key_cache16_.data() + off, value_cache16_.data() + off, row0, n, mask);
+  } else {
+    attention_impl(key_cache_.data() + off, value_cache_.data() + off, row0, n, mask);
+  }
+}
+
+namespace {
+inline float kv_dot(const float* q, const float* k, int n) { return dot(q, k, n); }
+inline float kv_dot(const float* q, const std::uint16_t* k, int n) { return dot_f16(q, k, n); }
+inline void kv_axpy(float p, const float* v, float* o, int n) {
+  for (int d = 0; d < n; ++d) o[d] += p * v[d];
+}
+inline void kv_axpy(float p, const std::uint16_t* v, float* o, int n) { axpy_f16(p, v, o, n); }
+}  // namespace
+
+template <typename KV>
+void LlamaModel::attention_impl(const KV* kc, const KV* vc, std::int32_t row0, std::int32_t n,
+                                const std::uint8_t* mask) {
   const ModelInfo& m = weights_->info;
   const int n_heads = m.n_heads, group = m.n_heads / m.n_kv_heads, hd = head_dim_;
   const int kv_dim = kv_dim_, q_dim = q_dim_, n_past = batch_start_, cap = capacity_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const float* kc = key_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
-  const float* vc = value_cache_.data() + static_cast<std::size_t>(layer) * capacity_ * kv_dim_;
   const float* q = q_.data();
   float* att = att_.data();
   float* scores_all = scores_.data();
@@ -383,7 +414,7 @@ void LlamaModel::attention(std::int32_t layer, std::int32_t row0, std::int32_t n
     int n_s = 0;
     for (int s = 0; s < n_past + i + 1; ++s) {
       if (s >= n_past && !allowed(s - n_past)) continue;
-      sc[n_s++] = dot(qi, kc + static_cast<std::size_t>(s) * kv_dim + koff, hd) * scale;
+      sc[n_s++] = kv_dot(qi, kc + static_cast<std::size_t>(s) * kv_dim + koff, hd) * scale;
     }
     softmax_inplace(sc, n_s);
     float* o = att + static_cast<std::size_t>(i) * q_dim + static_cast<std::size_t>(h) * hd;
@@ -392,8 +423,7 @@ void LlamaModel::attention(std::int32_t layer, std::int32_t row0, std::int32_t n
     for (int s = 0; s < n_past + i + 1; ++s) {
       if (s >= n_past && !allowed(s - n_past)) continue;
       const float p = sc[k++];
-      const float* vs = vc + static_cast<std::size_t>(s) * kv_dim + koff;
-      for (int d = 0; d < hd; ++d) o[d] += p * vs[d];
+      kv_axpy(p, vc + static_cast<std::size_t>(s) * kv_dim + koff, o, hd);
     }
   }
 }
@@ -421,10 +451,17 @@ void LlamaModel::keep_batch_rows(std::span<const std::int32_t> rows) {
     if (src == dst) continue;
     for (std::int32_t l = 0; l < m.n_layers; ++l) {
       const std::size_t base = static_cast<std::size_t>(l) * capacity_ * kv_dim_;
-      std::copy_n(key_cache_.begin() + base + src * kv_dim_, kv_dim_,
-                  key_cache_.begin() + base + dst * kv_dim_);
-      std::copy_n(value_cache_.begin() + base + src * kv_dim_, kv_dim_,
-                  value_cache_.begin() + base + dst * kv_dim_);
+      if (kv_type_ == KvCacheType::kF16) {
+        std::copy_n(key_cache16_.begin() + base + src * kv_dim_, kv_dim_,
+                    key_cache16_.begin() + base + dst * kv_dim_);
+        std::copy_n(value_cache16_.begin() + base + src * kv_dim_, kv_dim_,
+                    value_cache16_.begin() + base + dst * kv_dim_);
+      } else {
+        std::copy_n(key_cache_.begin() + base + src * kv_dim_, kv_dim_,
+                    key_cache_.begin() + base + dst * kv_dim_);
+        std::copy_n(value_cache_.begin() + base + src * kv_dim_, kv_dim_,
+                    value_cache_.begin() + base + dst * kv_dim_);
+      }
     }
     slot_depth_[dst] = slot_depth_[src];
     slot_token_[dst] = slot_token_[src];
@@ -435,6 +472,19 @@ void LlamaModel::keep_batch_rows(std::span<const std::int32_t> rows) {
   }
   n_cached_ = last_start_ + static_cast<std::int32_t>(rows.size());
   last_n_ = -1;
+}
+
+std::optional<KvCacheType> kv_cache_type_from_name(std::string_view name) {
+  if (name == "f32") return KvCacheType::kF32;
+  if (name == "f16") return KvCacheType::kF16;
+  return std::nullopt;
+}
+
+std::string_view kv_cache_type_name(KvCacheType t) { return t == KvCacheType::kF16 ? "f16" : "f32"; }
+
+std::int64_t LlamaModel::kv_cache_bytes() const {
+  return static_cast<std::int64_t>(key_cache_.size() + value_cache_.size()) * 4 +
+         static_cast<std::int64_t>(key_cache16_.size() + value_cache16_.size()) * 2;
 }
 
 void LlamaModel::truncate(std::int32_t n_keep) {

@@ -44,6 +44,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <span>
 #include <vector>
 
@@ -52,6 +54,13 @@
 #include "ops/matmul.h"
 
 namespace speclab {
+
+// Element type of the KV cache. f16 halves its memory; K and V are rounded to f16 (nearest
+// even) when stored and widened exactly when read, so results stay independent of the batch.
+enum class KvCacheType : std::uint8_t { kF32, kF16 };
+// "f32" / "f16"; nullopt for anything else.
+std::optional<KvCacheType> kv_cache_type_from_name(std::string_view name);
+std::string_view kv_cache_type_name(KvCacheType t);
 
 class LlamaModel final : public LanguageModel {
  public:
@@ -63,7 +72,7 @@ class LlamaModel final : public LanguageModel {
   // does not size the cache. info() reports the model with max_seq_len = capacity().
   static constexpr std::int32_t kDefaultContext = 4096;
   LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_threads,
-             std::int32_t cache_capacity = -1);
+             std::int32_t cache_capacity = -1, KvCacheType kv_type = KvCacheType::kF32);
 
   const ModelInfo& info() const override { return info_; }
   void forward(const ForwardBatch& batch, ForwardOutput& out) override;
@@ -72,6 +81,9 @@ class LlamaModel final : public LanguageModel {
   std::int32_t n_cached() const override { return n_cached_; }
 
   std::int32_t capacity() const { return capacity_; }
+  KvCacheType kv_type() const { return kv_type_; }
+  // Bytes of the KV cache (K and V of every layer and slot).
+  std::int64_t kv_cache_bytes() const;
   int n_threads() const { return n_threads_; }
   const std::shared_ptr<const LlamaWeights>& weights() const { return weights_; }
 
@@ -84,6 +96,9 @@ class LlamaModel final : public LanguageModel {
   // hold this layer's K/V); the batch occupies slots batch_start_ .. batch_start_ + n - 1.
   void run_layer(std::int32_t layer, std::int32_t row0, std::int32_t n, const std::uint8_t* mask);
   void attention(std::int32_t layer, std::int32_t row0, std::int32_t n, const std::uint8_t* mask);
+  template <typename KV>
+  void attention_impl(const KV* kc, const KV* vc, std::int32_t row0, std::int32_t n,
+                      const std::uint8_t* mask);
 
   std::shared_ptr<const LlamaWeights> weights_;
   ModelInfo info_;  // weights_->info with max_seq_len = capacity_
@@ -92,8 +107,11 @@ class LlamaModel final : public LanguageModel {
   std::int32_t dim_ = 0, q_dim_ = 0, kv_dim_ = 0, hidden_dim_ = 0, head_dim_ = 0;
 
   std::vector<float> inv_freq_;     // [head_dim/2] rotary inverse frequencies, scaling applied
-  std::vector<float> key_cache_;    // [n_layers][capacity][kv_dim], K after RoPE
+  KvCacheType kv_type_ = KvCacheType::kF32;
+  std::vector<float> key_cache_;    // [n_layers][capacity][kv_dim], K after RoPE (f32 cache)
   std::vector<float> value_cache_;  // [n_layers][capacity][kv_dim]
+  std::vector<std::uint16_t> key_cache16_;    // the same as f16 (f16 cache)
+  std::vector<std::uint16_t> value_cache16_;
   std::vector<std::int32_t> slot_depth_;  // [capacity] layers with valid K/V per slot
   std::vector<Token> slot_token_;         // [capacity] token of each slot (resume checks)
   std::vector<std::int32_t> slot_pos_;    // [capacity] position of each slot (resume checks)

@@ -116,7 +116,9 @@ std::string LlamaWeights::resident_dtypes() const {
 
 LlamaWeights convert_weights(const LlamaWeights& w, const WeightConversion& conv) {
   auto to = [&](const WeightMatrix& m) {
-    const DType t = dtype_fits(conv.dtype, m.cols()) ? conv.dtype : conv.fallback;
+    const DType t = dtype_fits(conv.dtype, m.cols())    ? conv.dtype
+                    : dtype_fits(DType::kQ8_0, m.cols()) ? DType::kQ8_0
+                                                         : DType::kF16;
     return convert_matrix(m, t, conv.n_threads);
   };
   LlamaWeights out = w;

@@ -58,8 +58,8 @@ struct LlamaWeights {
 struct WeightConversion {
   DType dtype = DType::kF32;
   // Matrices whose row length is not a whole number of `dtype` blocks (e.g. 172 columns for a
-  // 32-block type) are stored as `fallback` instead (which must fit every row; f32 always does).
-  DType fallback = DType::kF32;
+  // 32-block type) are stored as q8_0 when their rows fit 32-blocks, else as f16 (never more
+  // precise types than needed, never less precise than q8_0 for a quantised request).
   bool convert_embedding = true;  // false: the token embedding keeps its type
   int n_threads = 1;              // rows are converted in parallel; the result does not depend on it
 };

@@ -25,6 +25,10 @@
 //     stop = context_full after exactly context + 1 tokens, on a 48-position target whose draft
 //     model is as short (no draft position beyond any model's context: issue 14's dynamic-tree
 //     overflow), greedy output equal to autoregressive output.
+//  7. GreedyLosslessPerWeightType: contract 1 with the target's matrices stored as f16, bf16,
+//     q8_0, q4_0 and q4_1 (convert_weights; the drafters' own files stay as made): a row's logits
+//     do not depend on the batch for any weight type, so tree verification stays exact (issue
+//     20). Sanitizer builds check q8_0 only.
 //  5. SamplingLaw: with the drafter's default ("auto") rule, the first emitted token and the
 //     first pair follow the target's exact law (computed from the model's own forwards) by
 //     chi-square at fixed seeds, on a vocab-10 random LlamaModel.
@@ -50,6 +54,7 @@
 #include "tests/testing/alloc_counter.h"
 #include "tests/testing/checked_drafter.h"
 #include "tests/testing/drafter_files.h"
+#include "tests/testing/sanitizer.h"
 #include "tests/testing/self_spec_util.h"
 #include "tests/testing/stat_harness.h"
 #include "verifiers/rules.h"
@@ -470,6 +475,22 @@ TEST_P(DrafterContract, GreedyLossless) {
   EXPECT_TRUE(p.empty()) << p.size() << " problems:" << joined(p);
   EXPECT_GT(act.drafted, 0) << "the drafter never drafted: the check is vacuous";
   EXPECT_GT(act.accepted, 0) << "no draft token was ever accepted: rejection paths only";
+}
+
+TEST_P(DrafterContract, GreedyLosslessPerWeightType) {
+  std::vector<DType> types = {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
+  if (speclab::testing::kSanitized) types = {DType::kQ8_0};
+  for (DType t : types) {
+    WeightConversion conv;
+    conv.dtype = t;
+    auto weights = std::make_shared<const LlamaWeights>(convert_weights(*world().weights, conv));
+    ASSERT_EQ(weights->resident_dtypes(), dtype_name(t));
+    LlamaModel target(weights, 1);
+    Activity act;
+    const Problems p = check_greedy_lossless(target, make(), act);
+    EXPECT_TRUE(p.empty()) << dtype_name(t) << ": " << p.size() << " problems:" << joined(p);
+    EXPECT_GT(act.accepted, 0) << dtype_name(t) << ": no draft token was ever accepted";
+  }
 }
 
 TEST_P(DrafterContract, LimitsAndChildSampling) {
