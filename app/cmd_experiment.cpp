@@ -266,7 +266,9 @@ int run_spec(ExperimentSpec spec, const std::string& out, const std::string& sha
   if (resume && result.units_run == 0) std::fprintf(stderr, "nothing to resume: all units were done; reports rewritten\n");
   print_summary(result.reports.summary);
   make_plots(out, result.reports, exp.model_label, plots);
-  std::fprintf(stderr, "wrote %s/{config.json,summary.csv,sequences.csv,steps.csv,by_depth.csv,by_rank.csv}\n",
+  std::fprintf(stderr,
+               "wrote %s/{config.json,summary.csv,sequences.csv,steps.csv,by_depth.csv,by_rank.csv,by_category.csv,"
+               "accept_hist.csv}\n",
                out.c_str());
   return 0;
 }
@@ -446,7 +448,9 @@ int cmd_merge(int argc, char** argv) {
   const ReportSet reports = merge_shards(r["dirs"].as<std::vector<std::string>>(), out, &model);
   print_summary(reports.summary);
   make_plots(out, reports, model, !r.count("no-plots"));
-  std::fprintf(stderr, "wrote %s/{config.json,summary.csv,sequences.csv,steps.csv,by_depth.csv,by_rank.csv}\n",
+  std::fprintf(stderr,
+               "wrote %s/{config.json,summary.csv,sequences.csv,steps.csv,by_depth.csv,by_rank.csv,by_category.csv,"
+               "accept_hist.csv}\n",
                out.c_str());
   return 0;
 }

@@ -130,6 +130,64 @@ std::string write_plot_script(const std::string& dir, const ReportSet& reports, 
     }
     if (dfiles.empty()) gp += "NaN notitle";
     gp += "\nset autoscale y\n";
+
+    // By category and the acceptance-length histogram, each series at its largest budget.
+    std::vector<std::pair<std::string, std::string>> cfiles, hfiles;
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      if (series[i].temperature != t) continue;
+      const SummaryRow* top = series[i].points.front();
+      for (const SummaryRow* p : series[i].points) {
+        if (p->budget > top->budget) top = p;
+      }
+      const std::string label = fmt::format("{} (budget {})", series[i].label, top->budget);
+      std::string data = "# index tau speedup category\n";
+      std::int32_t n = 0;
+      for (const auto& c : reports.by_category) {
+        if (c.config == top->config && c.temperature == t) {
+          data += fmt::format("{} {:.6f} {:.6f} {}\n", n++, c.tau, c.speedup, quote(c.category));
+        }
+      }
+      if (n > 0) {
+        const std::string file = fmt::format("category_{}_T{}.dat", i, tag);
+        write_text_file(pdir + "/" + file, data);
+        cfiles.emplace_back(file, label);
+      }
+      data = "# n_accepted share\n";
+      n = 0;
+      for (const auto& h : reports.accept_hist) {
+        if (h.config == top->config && h.temperature == t) {
+          data += fmt::format("{} {:.6f}\n", h.n_accepted, h.share);
+          ++n;
+        }
+      }
+      if (n > 0) {
+        const std::string file = fmt::format("hist_{}_T{}.dat", i, tag);
+        write_text_file(pdir + "/" + file, data);
+        hfiles.emplace_back(file, label);
+      }
+    }
+    auto plot_points = [&](const std::vector<std::pair<std::string, std::string>>& files, const char* using_cols) {
+      gp += "plot ";
+      for (std::size_t k = 0; k < files.size(); ++k) {
+        gp += fmt::format("{}'{}' using {} with linespoints title {}", k ? ", \\\n     " : "", files[k].first,
+                          using_cols, quote(files[k].second));
+      }
+      if (files.empty()) gp += "NaN notitle";
+      gp += "\n";
+    };
+    gp += fmt::format("set output 'tau_by_category_T{}.png'\n", tag);
+    gp += fmt::format("set title {}\n",
+                      quote(fmt::format("tau (#MAT) by category (largest budget) - {} - temperature {}", model, t)));
+    gp += "set xlabel 'category'\nset ylabel 'tau (new tokens per target forward)'\nset xtics rotate by -45\n";
+    plot_points(cfiles, "1:2:xtic(4)");
+    gp += "set xtics norotate autofreq\n";
+    gp += fmt::format("set output 'accept_hist_T{}.png'\n", tag);
+    gp += fmt::format(
+        "set title {}\n",
+        quote(fmt::format("accepted draft tokens per step (largest budget) - {} - temperature {}", model, t)));
+    gp += "set xlabel 'draft tokens accepted in the step'\nset ylabel 'share of steps'\nset yrange [0:1]\n";
+    plot_points(hfiles, "1:2");
+    gp += "set autoscale y\n";
   }
   const std::string script = pdir + "/plots.gp";
   write_text_file(script, gp);

@@ -4,6 +4,8 @@
 //                               (drafter, params, rule, depth cap)
 //   speedup_vs_budget_T<t>.png  speedup over the autoregressive baseline vs budget
 //   accept_by_depth_T<t>.png    accept_rate by tree depth, at each series' largest budget
+//   tau_by_category_T<t>.png    tau per category of by_category.csv (and overall), same series
+//   accept_hist_T<t>.png        share of steps by accepted draft tokens (accept_hist.csv), same
 // one set per temperature t. The script is written even when gnuplot is missing, so it can be
 // run elsewhere (`gnuplot plots.gp` inside DIR/plots).
 #pragma once

@@ -81,6 +81,11 @@ std::vector<Prompt> load_prompts(const std::string& path) {
     } else if (spec_bench) {
       fail("{}: field 'category' of question {}: missing", where, quote_untrusted(p.id));
     }
+    if (p.category == "overall") {
+      fail("{}: category 'overall' of id '{}': reserved (by_category.csv's row over all categories); rename the "
+           "category{}",
+           where, quote_untrusted(p.id), j.contains("category") ? "" : " (here: the set name, from the file name)");
+    }
     if (!ids.insert(p.id).second) fail("{}: id '{}': duplicate (ids must be unique)", where, quote_untrusted(p.id));
     out.push_back(std::move(p));
   }

@@ -23,8 +23,8 @@ struct Prompt {
 };
 
 // Reads a prompt set. Throws Error naming the file and line for a missing file, malformed JSON,
-// a missing/mistyped field, an unknown field, an empty prompt or turn, a duplicate id or an
-// empty set.
+// a missing/mistyped field, an unknown field, an empty prompt or turn, a duplicate id, the
+// reserved category "overall" (by_category.csv's all-categories row) or an empty set.
 std::vector<Prompt> load_prompts(const std::string& path);
 
 // The first `n` prompts of each category, in file order (n <= 0: all).

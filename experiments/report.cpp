@@ -108,6 +108,7 @@ constexpr Column<SequenceRow> kSequenceColumns[] = {
     {"rep", &SequenceRow::rep},
     {"prompt_set", &SequenceRow::prompt_set},
     {"prompt_id", &SequenceRow::prompt_id},
+    {"turn", &SequenceRow::turn, {.if_absent = "1"}},  // issue 16: multi-turn questions
     {"category", &SequenceRow::category},
     {"temperature", &SequenceRow::temperature},
     {"top_k", &SequenceRow::top_k},
@@ -138,6 +139,7 @@ constexpr Column<StepRow, SequenceRow> kStepColumns[] = {
     {"rep", &SequenceRow::rep},
     {"prompt_set", &SequenceRow::prompt_set},
     {"prompt_id", &SequenceRow::prompt_id},
+    {"turn", &StepRow::turn, {.if_absent = "1"}},  // issue 16
     {"drafter", &SequenceRow::drafter},
     {"params", &SequenceRow::params},
     {"rule", &SequenceRow::rule},
@@ -216,6 +218,45 @@ constexpr Column<RankRow> kRankColumns[] = {
     {"share", &RankRow::share, {.digits = 6}},
 };
 
+constexpr Column<CategoryRow> kCategoryColumns[] = {
+    {"config", &CategoryRow::config},
+    {"drafter", &CategoryRow::drafter},
+    {"params", &CategoryRow::params},
+    {"rule", &CategoryRow::rule},
+    {"lossless", &CategoryRow::lossless},
+    {"budget", &CategoryRow::budget},
+    {"depth_cap", &CategoryRow::depth_cap},
+    {"temperature", &CategoryRow::temperature},
+    {"category", &CategoryRow::category},
+    {"n_sequences", &CategoryRow::n_sequences},
+    {"new_tokens", &CategoryRow::new_tokens},
+    {"target_forwards", &CategoryRow::target_forwards},
+    {"tau", &CategoryRow::tau, {.digits = 6}},
+    {"drafted_tokens", &CategoryRow::drafted_tokens},
+    {"accepted_tokens", &CategoryRow::accepted_tokens},
+    {"alpha", &CategoryRow::alpha, {.digits = 6}},
+    {"drafting_steps", &CategoryRow::drafting_steps},
+    {"mean_accept_len", &CategoryRow::mean_accept_len, {.digits = 6}},
+    {"tokens_per_s", &CategoryRow::tokens_per_s, {.digits = 2, .timing = true}},
+    {"ar_tokens_per_s", &CategoryRow::ar_tokens_per_s, {.digits = 2, .timing = true}},
+    {"speedup", &CategoryRow::speedup, {.digits = 4, .timing = true}},
+    {"matches_ar", &CategoryRow::matches_ar},
+};
+
+constexpr Column<AcceptHistRow> kAcceptHistColumns[] = {
+    {"config", &AcceptHistRow::config},
+    {"drafter", &AcceptHistRow::drafter},
+    {"params", &AcceptHistRow::params},
+    {"rule", &AcceptHistRow::rule},
+    {"budget", &AcceptHistRow::budget},
+    {"depth_cap", &AcceptHistRow::depth_cap},
+    {"temperature", &AcceptHistRow::temperature},
+    {"n_accepted", &AcceptHistRow::n_accepted},
+    {"steps", &AcceptHistRow::steps},
+    {"drafting_steps", &AcceptHistRow::drafting_steps},
+    {"share", &AcceptHistRow::share, {.digits = 6}},
+};
+
 // True iff f(column) holds for some column of some schema.
 template <typename F>
 constexpr bool any_column(F f) {
@@ -226,7 +267,7 @@ constexpr bool any_column(F f) {
     return false;
   };
   return in(kSequenceColumns) || in(kStepColumns) || in(kSummaryColumns) || in(kDepthColumns) ||
-         in(kRankColumns);
+         in(kRankColumns) || in(kCategoryColumns) || in(kAcceptHistColumns);
 }
 
 template <typename Member>
@@ -259,7 +300,8 @@ constexpr bool unique_names(const Column<Row, Joined> (&columns)[N]) {
   return true;
 }
 static_assert(unique_names(kSequenceColumns) && unique_names(kStepColumns) && unique_names(kSummaryColumns) &&
-                  unique_names(kDepthColumns) && unique_names(kRankColumns),
+                  unique_names(kDepthColumns) && unique_names(kRankColumns) && unique_names(kCategoryColumns) &&
+                  unique_names(kAcceptHistColumns),
               "column names are unique within a file");
 
 // ---- writing rows ----
@@ -474,10 +516,11 @@ void fill_ids(Row& r, const SequenceRow& s) {
   r.temperature = s.temperature;
 }
 
-// (unit, config) -> sequence row index.
-std::map<std::pair<std::int32_t, std::int32_t>, std::size_t> sequence_index(const std::vector<SequenceRow>& seqs) {
-  std::map<std::pair<std::int32_t, std::int32_t>, std::size_t> idx;
-  for (std::size_t i = 0; i < seqs.size(); ++i) idx[{seqs[i].unit, seqs[i].config}] = i;
+// (unit, config, turn) -> sequence row index.
+using SequenceKey = std::tuple<std::int32_t, std::int32_t, std::int32_t>;
+std::map<SequenceKey, std::size_t> sequence_index(const std::vector<SequenceRow>& seqs) {
+  std::map<SequenceKey, std::size_t> idx;
+  for (std::size_t i = 0; i < seqs.size(); ++i) idx[{seqs[i].unit, seqs[i].config, seqs[i].turn}] = i;
   return idx;
 }
 
@@ -571,7 +614,7 @@ std::string steps_text(const std::vector<StepRow>& rows, const std::vector<Seque
   const auto idx = sequence_index(seqs);
   CsvWriter w(column_names(kStepColumns), header);
   for (const auto& r : rows) {
-    const auto it = idx.find({r.unit, r.config});
+    const auto it = idx.find({r.unit, r.config, r.turn});
     SPECLAB_ASSERT(it != idx.end());
     write_row(w, kStepColumns, r, seqs[it->second]);
   }
@@ -595,6 +638,8 @@ std::string steps_csv_body(const std::vector<StepRow>& rows, const std::vector<S
 std::string summary_csv(const std::vector<SummaryRow>& rows) { return rows_csv(kSummaryColumns, rows); }
 std::string by_depth_csv(const std::vector<DepthRow>& rows) { return rows_csv(kDepthColumns, rows); }
 std::string by_rank_csv(const std::vector<RankRow>& rows) { return rows_csv(kRankColumns, rows); }
+std::string by_category_csv(const std::vector<CategoryRow>& rows) { return rows_csv(kCategoryColumns, rows); }
+std::string accept_hist_csv(const std::vector<AcceptHistRow>& rows) { return rows_csv(kAcceptHistColumns, rows); }
 
 std::vector<SequenceRow> parse_sequences_csv(const std::string& text, const std::string& source) {
   return parse_rows(kSequenceColumns, text, source);
@@ -622,13 +667,19 @@ std::vector<DepthRow> parse_by_depth_csv(const std::string& text, const std::str
 std::vector<RankRow> parse_by_rank_csv(const std::string& text, const std::string& source) {
   return parse_rows(kRankColumns, text, source);
 }
+std::vector<CategoryRow> parse_by_category_csv(const std::string& text, const std::string& source) {
+  return parse_rows(kCategoryColumns, text, source);
+}
+std::vector<AcceptHistRow> parse_accept_hist_csv(const std::string& text, const std::string& source) {
+  return parse_rows(kAcceptHistColumns, text, source);
+}
 
 void sort_rows(std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps) {
   std::stable_sort(seqs.begin(), seqs.end(), [](const SequenceRow& a, const SequenceRow& b) {
-    return std::tie(a.unit, a.config) < std::tie(b.unit, b.config);
+    return std::tie(a.unit, a.config, a.turn) < std::tie(b.unit, b.config, b.turn);
   });
   std::stable_sort(steps.begin(), steps.end(), [](const StepRow& a, const StepRow& b) {
-    return std::tie(a.unit, a.config, a.step) < std::tie(b.unit, b.config, b.step);
+    return std::tie(a.unit, a.config, a.turn, a.step) < std::tie(b.unit, b.config, b.turn, b.step);
   });
 }
 
@@ -664,7 +715,7 @@ std::vector<SummaryRow> summarize(const std::vector<SequenceRow>& seqs, const st
       decode_ms += s.decode_ms;
       draft_ms += s.draft_ms;
       verify_ms += s.verify_ms;
-      const auto it = idx.find({s.unit, 0});
+      const auto it = idx.find({s.unit, 0, s.turn});
       if (it == idx.end() || seqs[it->second].tokens_hash != s.tokens_hash) all_match = false;
     }
     r.tau = r.target_forwards > 0 ? double(r.new_tokens) / double(r.target_forwards) : 0.0;
@@ -692,8 +743,10 @@ std::vector<DepthRow> acceptance_by_depth(const std::vector<SequenceRow>& seqs,
   };
   std::map<GroupKey, Mean> bound_sum;  // depth-1 opt_accept_bound over the steps that have one
   for (const auto& st : steps) {
-    const auto it = idx.find({st.unit, st.config});
-    if (it == idx.end()) fail("steps: unit {} config {}: no matching sequence row", st.unit, st.config);
+    const auto it = idx.find({st.unit, st.config, st.turn});
+    if (it == idx.end()) {
+      fail("steps: unit {} config {} turn {}: no matching sequence row", st.unit, st.config, st.turn);
+    }
     const SequenceRow& s = seqs[it->second];
     auto& rows = acc[{s.config, s.temperature}];
     while (static_cast<std::int32_t>(rows.size()) < st.tree_depth) {
@@ -736,8 +789,10 @@ std::vector<RankRow> acceptance_by_rank(const std::vector<SequenceRow>& seqs,
   std::map<GroupKey, std::vector<RankRow>> acc;
   std::map<GroupKey, std::int64_t> totals;
   for (const auto& st : steps) {
-    const auto it = idx.find({st.unit, st.config});
-    if (it == idx.end()) fail("steps: unit {} config {}: no matching sequence row", st.unit, st.config);
+    const auto it = idx.find({st.unit, st.config, st.turn});
+    if (it == idx.end()) {
+      fail("steps: unit {} config {} turn {}: no matching sequence row", st.unit, st.config, st.turn);
+    }
     const SequenceRow& s = seqs[it->second];
     const GroupKey key{s.config, s.temperature};
     auto& rows = acc[key];
@@ -759,6 +814,114 @@ std::vector<RankRow> acceptance_by_rank(const std::vector<SequenceRow>& seqs,
     for (auto& r : it->second) {
       r.share = totals[key] ? double(r.accepted_nodes) / double(totals[key]) : 0.0;
       out.push_back(r);
+    }
+  }
+  return out;
+}
+
+std::vector<CategoryRow> summarize_by_category(const std::vector<SequenceRow>& seqs,
+                                               const std::vector<StepRow>& steps) {
+  const auto idx = sequence_index(seqs);
+  std::vector<std::int64_t> drafting(seqs.size(), 0);  // per sequence: steps with a draft
+  for (const auto& st : steps) {
+    const auto it = idx.find({st.unit, st.config, st.turn});
+    if (it == idx.end()) {
+      fail("steps: unit {} config {} turn {}: no matching sequence row", st.unit, st.config, st.turn);
+    }
+    if (st.n_drafted > 0) ++drafting[it->second];
+  }
+  std::vector<std::string> categories;  // first appearance
+  for (const auto& s : seqs) {
+    if (std::find(categories.begin(), categories.end(), s.category) == categories.end()) {
+      categories.push_back(s.category);
+    }
+  }
+  std::vector<CategoryRow> out;
+  for (const GroupKey& key : group_order(seqs)) {
+    for (std::size_t c = 0; c <= categories.size(); ++c) {
+      const bool overall = c == categories.size();
+      auto in_scope = [&](const SequenceRow& s) {
+        return s.temperature == key.temperature && (overall || s.category == categories[c]);
+      };
+      CategoryRow r;
+      r.category = overall ? std::string("overall") : categories[c];
+      double decode_ms = 0, ar_tokens = 0, ar_ms = 0;
+      bool all_match = true;
+      for (std::size_t i = 0; i < seqs.size(); ++i) {
+        const SequenceRow& s = seqs[i];
+        if (!in_scope(s)) continue;
+        if (s.config == 0) {
+          ar_tokens += s.new_tokens;
+          ar_ms += s.decode_ms;
+        }
+        if (s.config != key.config) continue;
+        if (r.n_sequences == 0) {
+          fill_ids(r, s);
+          r.lossless = s.lossless;
+        }
+        ++r.n_sequences;
+        r.new_tokens += s.new_tokens;
+        r.target_forwards += s.target_forwards;
+        r.drafted_tokens += s.drafted_tokens;
+        r.accepted_tokens += s.accepted_tokens;
+        r.drafting_steps += drafting[i];
+        decode_ms += s.decode_ms;
+        const auto it = idx.find({s.unit, 0, s.turn});
+        if (it == idx.end() || seqs[it->second].tokens_hash != s.tokens_hash) all_match = false;
+      }
+      if (r.n_sequences == 0) continue;
+      r.tau = r.target_forwards > 0 ? double(r.new_tokens) / double(r.target_forwards) : 0.0;
+      r.alpha = r.drafted_tokens > 0 ? double(r.accepted_tokens) / double(r.drafted_tokens) : 0.0;
+      r.mean_accept_len = r.drafting_steps > 0 ? 1.0 + double(r.accepted_tokens) / double(r.drafting_steps) : 0.0;
+      r.tokens_per_s = decode_ms > 0 ? r.new_tokens / (decode_ms / 1000.0) : 0.0;
+      r.ar_tokens_per_s = ar_ms > 0 ? ar_tokens / (ar_ms / 1000.0) : 0.0;
+      r.speedup = r.ar_tokens_per_s > 0 ? r.tokens_per_s / r.ar_tokens_per_s : 0.0;
+      r.matches_ar = (key.temperature == 0.0 && key.config != 0) ? bool_text(all_match) : "na";
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+std::vector<AcceptHistRow> acceptance_histogram(const std::vector<SequenceRow>& seqs,
+                                                const std::vector<StepRow>& steps) {
+  const auto idx = sequence_index(seqs);
+  struct Counts {
+    std::vector<std::int64_t> steps, drafting;  // [n_accepted]
+    std::int64_t total = 0;
+    const SequenceRow* first = nullptr;
+  };
+  std::map<GroupKey, Counts> acc;
+  for (const auto& st : steps) {
+    const auto it = idx.find({st.unit, st.config, st.turn});
+    if (it == idx.end()) {
+      fail("steps: unit {} config {} turn {}: no matching sequence row", st.unit, st.config, st.turn);
+    }
+    const SequenceRow& s = seqs[it->second];
+    Counts& c = acc[{s.config, s.temperature}];
+    if (c.first == nullptr) c.first = &s;
+    const auto k = static_cast<std::size_t>(std::max(st.n_accepted, 0));
+    if (c.steps.size() <= k) {
+      c.steps.resize(k + 1, 0);
+      c.drafting.resize(k + 1, 0);
+    }
+    ++c.steps[k];
+    if (st.n_drafted > 0) ++c.drafting[k];
+    ++c.total;
+  }
+  std::vector<AcceptHistRow> out;
+  for (const GroupKey& key : group_order(seqs)) {
+    const auto it = acc.find(key);
+    if (it == acc.end()) continue;
+    const Counts& c = it->second;
+    for (std::size_t k = 0; k < c.steps.size(); ++k) {
+      AcceptHistRow r;
+      fill_ids(r, *c.first);
+      r.n_accepted = static_cast<std::int32_t>(k);
+      r.steps = c.steps[k];
+      r.drafting_steps = c.drafting[k];
+      r.share = double(c.steps[k]) / double(c.total);
+      out.push_back(std::move(r));
     }
   }
   return out;
@@ -868,9 +1031,13 @@ ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
   rs.summary = summarize(seqs, model);
   rs.by_depth = acceptance_by_depth(seqs, steps);
   rs.by_rank = acceptance_by_rank(seqs, steps);
+  rs.by_category = summarize_by_category(seqs, steps);
+  rs.accept_hist = acceptance_histogram(seqs, steps);
   replace_file(dir + "/summary.csv", summary_csv(rs.summary));
   replace_file(dir + "/by_depth.csv", by_depth_csv(rs.by_depth));
   replace_file(dir + "/by_rank.csv", by_rank_csv(rs.by_rank));
+  replace_file(dir + "/by_category.csv", by_category_csv(rs.by_category));
+  replace_file(dir + "/accept_hist.csv", accept_hist_csv(rs.accept_hist));
   return rs;
 }
 

@@ -1,12 +1,14 @@
 // Per-sequence and per-step records of an experiment, their CSV files, and the aggregate
 // reports computed from them.
 //
-// summary / by_depth / by_rank are PURE functions of the sequence and step records (plus the
-// model label), and a run writes them from the records as read back from its own
+// summary / by_depth / by_rank / by_category / accept_hist are PURE functions of the sequence
+// and step records (plus the model label), and a run writes them from the records as read back from its own
 // sequences.csv / steps.csv. `speclab merge` does the same with the shards' rows, so a merged
 // grid gives byte-identical CSVs to a single run.
 //
-// Row order: sequences by (unit, config), steps by (unit, config, step). Summary groups =
+// A sequence is one (unit, config, turn): every user turn of a multi-turn question is decoded
+// as its own sequence (turn 1 = the first). Row order: sequences by (unit, config, turn), steps
+// by (unit, config, turn, step). Summary groups =
 // (config, temperature) in order of config index, then of first appearance of the temperature
 // in unit order. Config 0 is the autoregressive baseline (drafter "none", rule "none",
 // budget 0).
@@ -32,6 +34,7 @@ struct SequenceRow {
   std::int32_t config = 0;        // 0 = autoregressive baseline
   std::int32_t rep = 0;
   std::string prompt_set, prompt_id, category;
+  std::int32_t turn = 1;          // user turn of a multi-turn question (1 = the first)
   double temperature = 0.0;
   std::int32_t top_k = 0;
   double top_p = 1.0;
@@ -48,6 +51,7 @@ struct SequenceRow {
 
 struct StepRow {
   std::int32_t unit = 0, config = 0, step = 0;
+  std::int32_t turn = 1;          // the sequence's turn (a sequence = unit, config, turn)
   std::int32_t n_drafted = 0, tree_depth = 0, n_accepted = 0, n_emitted = 0;
   Token bonus = -1;
   std::vector<std::int32_t> drafted_by_depth;   // [tree_depth]
@@ -104,10 +108,42 @@ struct RankRow {
   double share = 0;                  // accepted_nodes / all accepted nodes of the group
 };
 
+// by_category.csv: one row per (config, temperature, category) plus one with category
+// "overall" (all categories; its numbers equal summary.csv's). Sequences of every turn count.
+struct CategoryRow {
+  std::int32_t config = 0;
+  std::string drafter, params, rule;
+  bool lossless = true;
+  std::int32_t budget = 0, depth_cap = 0;
+  double temperature = 0;
+  std::string category;              // a prompt category, or "overall"
+  std::int32_t n_sequences = 0;
+  std::int64_t new_tokens = 0, target_forwards = 0, drafted_tokens = 0, accepted_tokens = 0;
+  std::int64_t drafting_steps = 0;   // steps that drafted at least one token (vLLM's num_drafts)
+  double tau = 0;                    // new_tokens / target_forwards (Spec-Bench's #MAT)
+  double alpha = 0;                  // accepted_tokens / drafted_tokens
+  double mean_accept_len = 0;        // 1 + accepted_tokens / drafting_steps (vLLM); 0 without drafts
+  double tokens_per_s = 0, ar_tokens_per_s = 0, speedup = 0;  // baseline: same temperature and category
+  std::string matches_ar;            // as summary.csv, over the category's sequences
+};
+
+// accept_hist.csv: per (config, temperature) the steps that accepted exactly n_accepted draft
+// tokens (bonus excluded), for n_accepted = 0 .. the group's largest (zero counts included).
+struct AcceptHistRow {
+  std::int32_t config = 0;
+  std::string drafter, params, rule;
+  std::int32_t budget = 0, depth_cap = 0;
+  double temperature = 0;
+  std::int32_t n_accepted = 0;
+  std::int64_t steps = 0;            // steps of the group that accepted n_accepted draft tokens
+  std::int64_t drafting_steps = 0;   // ... of which drafted at least one token
+  double share = 0;                  // steps / all steps of the group
+};
+
 // FNV-1a 64 over the ids as 4 little-endian bytes each; 16 lowercase hex digits.
 std::string tokens_hash(const std::vector<Token>& tokens);
 
-// True iff `name` is a timing column of one of the five files (false for names in no schema).
+// True iff `name` is a timing column of one of the report files (false for names in no schema).
 bool is_timing_column(std::string_view name);
 
 // CSV text (RFC 4180 quoting, header line first, '\n' line ends). Lists inside a cell are
@@ -120,11 +156,14 @@ std::string steps_csv_body(const std::vector<StepRow>& rows, const std::vector<S
 std::string summary_csv(const std::vector<SummaryRow>& rows);
 std::string by_depth_csv(const std::vector<DepthRow>& rows);
 std::string by_rank_csv(const std::vector<RankRow>& rows);
+std::string by_category_csv(const std::vector<CategoryRow>& rows);
+std::string accept_hist_csv(const std::vector<AcceptHistRow>& rows);
 
 // Parse what the writers above wrote. The header must be the schema's columns in order; a legacy
-// column (steps.csv: exit_layer) may be absent, as in files written before it existed, and then
-// takes its legacy default (exit_layer 0). steps.csv's columns copied from the sequence (rep,
-// prompt_set, ..., temperature) must be present but are not read back. Throws Error naming
+// column (steps.csv: exit_layer, opt_accept_bound; both files: turn) may be absent, as in files
+// written before it existed, and then takes its legacy default (exit_layer 0, turn 1). steps.csv's
+// columns copied from the sequence (rep, prompt_set, ..., temperature) must be present but are
+// not read back. Throws Error naming
 // `source`, the line and the column for a missing, misplaced or unexpected column, a short row,
 // a bad number (incl. out of range for the field), or (steps) list lengths that disagree with
 // tree_depth / n_accepted.
@@ -133,6 +172,8 @@ std::vector<StepRow> parse_steps_csv(const std::string& text, const std::string&
 std::vector<SummaryRow> parse_summary_csv(const std::string& text, const std::string& source);
 std::vector<DepthRow> parse_by_depth_csv(const std::string& text, const std::string& source);
 std::vector<RankRow> parse_by_rank_csv(const std::string& text, const std::string& source);
+std::vector<CategoryRow> parse_by_category_csv(const std::string& text, const std::string& source);
+std::vector<AcceptHistRow> parse_accept_hist_csv(const std::string& text, const std::string& source);
 
 // Sorts into canonical order (see file comment).
 void sort_rows(std::vector<SequenceRow>& seqs, std::vector<StepRow>& steps);
@@ -142,6 +183,12 @@ std::vector<DepthRow> acceptance_by_depth(const std::vector<SequenceRow>& seqs,
                                           const std::vector<StepRow>& steps);
 std::vector<RankRow> acceptance_by_rank(const std::vector<SequenceRow>& seqs,
                                         const std::vector<StepRow>& steps);
+// Groups in summary order; within a group the categories in order of first appearance in the
+// (sorted) sequences, then "overall".
+std::vector<CategoryRow> summarize_by_category(const std::vector<SequenceRow>& seqs,
+                                               const std::vector<StepRow>& steps);
+std::vector<AcceptHistRow> acceptance_histogram(const std::vector<SequenceRow>& seqs,
+                                                const std::vector<StepRow>& steps);
 
 // A generic CSV table (for merge and tests): header + rows of cells. Throws Error naming
 // `source` for unbalanced quotes or rows of the wrong width.
@@ -152,7 +199,8 @@ struct CsvTable {
 };
 CsvTable parse_csv(const std::string& text, const std::string& source);
 
-// Writes sequences.csv, steps.csv, summary.csv, by_depth.csv, by_rank.csv into `dir` from the
+// Writes sequences.csv, steps.csv, summary.csv, by_depth.csv, by_rank.csv, by_category.csv and
+// accept_hist.csv into `dir` from the
 // records: the first two directly, the rest from those two files read back (so a single run and
 // a merge of shards compute the reports from the same text). Each file is replaced atomically
 // (replace_file). Returns the summary rows.
@@ -160,6 +208,8 @@ struct ReportSet {
   std::vector<SummaryRow> summary;
   std::vector<DepthRow> by_depth;
   std::vector<RankRow> by_rank;
+  std::vector<CategoryRow> by_category;
+  std::vector<AcceptHistRow> accept_hist;
 };
 ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
                         std::vector<StepRow> steps, const std::string& model);

@@ -8,10 +8,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include "base/error.h"
 #include "base/input_file.h"
 #include "base/json_input.h"
+#include "base/rng.h"
 #include "model/llama_model.h"
 #include "formats/model_loader.h"
 #include "synthetic/synthetic_preset.h"
@@ -49,6 +52,63 @@ std::string params_of(const DrafterParams& p) {
 }
 
 std::string temperature_text(double t) { return fmt::format("{}", t); }
+
+// The decode seed of turn `turn` (0-based) of a unit: the unit's seed for the first turn (so
+// single-turn runs are what they were), then the turn-th output of Rng(seed), so that the turns
+// of a conversation do not replay the same random stream.
+std::uint64_t turn_seed(std::uint64_t seed, std::size_t turn) {
+  if (turn == 0) return seed;
+  Rng rng(seed);
+  std::uint64_t x = 0;
+  for (std::size_t k = 0; k < turn; ++k) x = rng.next_u64();
+  return x;
+}
+
+// `s` with every ill-formed UTF-8 sequence replaced by U+FFFD, one per maximal subpart (as
+// Rust's String::from_utf8_lossy, which Hugging Face tokenizers' decode uses).
+std::string utf8_lossy(std::string_view s) {
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += s[i++];
+      continue;
+    }
+    const std::size_t len = (c >= 0xC2 && c <= 0xDF)   ? 2
+                            : (c >= 0xE0 && c <= 0xEF) ? 3
+                            : (c >= 0xF0 && c <= 0xF4) ? 4
+                                                       : 0;  // 0: not a lead byte
+    if (len == 0) {
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    std::size_t j = 1;
+    for (; j < len && i + j < s.size(); ++j) {
+      const auto b = static_cast<unsigned char>(s[i + j]);
+      unsigned char lo = 0x80, hi = 0xBF;
+      if (j == 1) {
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+      }
+      if (b < lo || b > hi) break;
+    }
+    if (j == len) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += kReplacement;
+      i += j;
+    }
+  }
+  return out;
+}
+
 
 SamplingParams sampling_for(const ExperimentSpec& spec, double temperature) {
   SamplingParams s;
@@ -298,6 +358,14 @@ std::string expand_model_dir(std::string text, const std::string& model) {
 
 }  // namespace
 
+std::string answer_text(const Tokenizer& tok, const std::vector<Token>& tokens) {
+  const std::string text = utf8_lossy(tok.decode(tokens));
+  const auto first = text.find_first_not_of(" \t\n\r\f\v");
+  if (first == std::string::npos) return {};
+  const auto last = text.find_last_not_of(" \t\n\r\f\v");
+  return text.substr(first, last - first + 1);
+}
+
 std::vector<Token> turn_prompt_tokens(const PreparedExperiment& exp, const Prompt& prompt, std::size_t turn,
                                       const std::vector<std::string>& answers) {
   SPECLAB_ASSERT(turn < prompt.turns.size() && answers.size() >= turn);
@@ -382,8 +450,13 @@ RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const R
       mine.push_back(&u);
     }
   }
-  const std::int64_t total = static_cast<std::int64_t>(mine.size()) * static_cast<std::int64_t>(exp.configs.size());
+  std::int64_t total = 0;  // sequences: configurations x turns of each unit
+  for (const Unit* u : mine) {
+    total += static_cast<std::int64_t>(exp.configs.size()) *
+             static_cast<std::int64_t>(exp.prompts[u->prompt].turns.size());
+  }
   std::int64_t done = 0;
+  const std::int32_t ctx = exp.target->info().max_seq_len;
   for (const Unit* u : mine) {
     if (control.stop_requested && control.stop_requested()) {
       out.interrupted = true;
@@ -393,21 +466,44 @@ RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const R
     const std::size_t ti = static_cast<std::size_t>(
         std::find(spec.temperatures.begin(), spec.temperatures.end(), u->temperature) - spec.temperatures.begin());
     const Prompt& prompt = exp.prompts[u->prompt];
-    const std::vector<Token>& ids = exp.prompt_tokens[u->prompt];
-    for (const auto& c : exp.configs) {
+    const bool greedy = sampling_for(spec, u->temperature).greedy();
+    // answers[config]: that configuration's answers to the turns so far. Turn k's prompt follows
+    // the baseline's answers when greedy (every configuration then sees the same conversation,
+    // so greedy losslessness is checked on every turn), else the configuration's own samples.
+    std::vector<std::vector<std::string>> answers(exp.configs.size());
+    std::vector<Token> later_ids;  // turn >= 2: the conversation's prompt (shared when greedy)
+    // Turn by turn; within a turn the baseline, then every configuration.
+    for (std::size_t slot = 0; slot < prompt.turns.size() * exp.configs.size(); ++slot) {
+      const std::size_t turn = slot / exp.configs.size();
+      const Configuration& c = exp.configs[slot % exp.configs.size()];
+      if (turn > 0 && (!greedy || c.index == 0)) {
+        try {
+          later_ids = turn_prompt_tokens(exp, prompt, turn, answers[greedy ? 0 : c.index]);
+        } catch (const Error& e) {
+          fail("prompt {}/{} turn {} (configuration {}): {}", prompt.set, prompt.id, turn + 1, c.index, e.what());
+        }
+      }
+      const std::vector<Token>& ids = turn == 0 ? exp.prompt_tokens[u->prompt] : later_ids;
       DecodeOptions opt;
       opt.sampling = sampling_for(spec, u->temperature);
       opt.max_new_tokens = spec.max_new_tokens;
       opt.budget = DraftBudget{c.budget, c.depth_cap};
-      opt.seed = u->seed;
+      opt.seed = turn_seed(u->seed, turn);
       const AcceptanceRule* rule = c.index == 0 ? nullptr : rules[c.index][ti].get();
       DecodeResult res;
-      try {
-        res = decode(*exp.target, drafters[c.index].get(), rule, ids, opt);
-      } catch (const Error& e) {
-        fail("configuration {} (drafter '{}', rule '{}', budget {}) on prompt {}/{} at temperature {}: {}",
-             c.index, c.drafter_spec.empty() ? kAutoregressive : c.drafter_spec, c.rule_spec, c.budget, prompt.set,
-             prompt.id, temperature_text(u->temperature), e.what());
+      if (static_cast<std::int32_t>(ids.size()) + 1 >= ctx) {
+        res.stop = StopReason::kContextFull;  // a later turn's conversation outgrew the context: no tokens
+      } else {
+        try {
+          res = decode(*exp.target, drafters[c.index].get(), rule, ids, opt);
+        } catch (const Error& e) {
+          fail("configuration {} (drafter '{}', rule '{}', budget {}) on prompt {}/{} turn {} at temperature {}: {}",
+               c.index, c.drafter_spec.empty() ? kAutoregressive : c.drafter_spec, c.rule_spec, c.budget,
+               prompt.set, prompt.id, turn + 1, temperature_text(u->temperature), e.what());
+        }
+      }
+      if (turn + 1 < prompt.turns.size() && (!greedy || c.index == 0)) {
+        answers[c.index].push_back(answer_text(*exp.tokenizer, res.tokens));
       }
       SequenceRow s;
       s.unit = u->index;
@@ -415,6 +511,7 @@ RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const R
       s.rep = u->rep;
       s.prompt_set = prompt.set;
       s.prompt_id = prompt.id;
+      s.turn = static_cast<std::int32_t>(turn + 1);
       s.category = prompt.category;
       s.temperature = u->temperature;
       s.top_k = spec.top_k;
@@ -442,6 +539,7 @@ RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const R
         StepRow r;
         r.unit = u->index;
         r.config = c.index;
+        r.turn = s.turn;
         r.step = static_cast<std::int32_t>(k);
         r.n_drafted = st.n_drafted;
         r.tree_depth = st.tree_depth;
@@ -524,6 +622,8 @@ json experiment_config(const PreparedExperiment& exp, ShardSelection shard, cons
                        {"id", exp.prompts[i].id},
                        {"category", exp.prompts[i].category},
                        {"tokens", exp.prompt_tokens[i].size()}});
+    // Multi-turn questions only, so that single-turn runs keep their config.json (and --resume).
+    if (exp.prompts[i].turns.size() > 1) prompts.back()["turns"] = exp.prompts[i].turns.size();
   }
   j["prompts"] = prompts;
   j["n_units"] = exp.units.size();
@@ -627,8 +727,9 @@ Recovered recover_done_units(const PreparedExperiment& exp, ShardSelection shard
   const std::int32_t n_units = static_cast<std::int32_t>(exp.units.size());
   const std::int32_t n_configs = static_cast<std::int32_t>(exp.configs.size());
   auto in_shard = [&](std::int32_t u) { return u >= 0 && u < n_units && u % shard.count == shard.index; };
-  // (unit, config) -> sequence row; checked against the unit and configuration it claims.
-  std::map<std::pair<std::int32_t, std::int32_t>, const SequenceRow*> by_key;
+  // (unit, config, turn) -> sequence row; checked against the unit and configuration it claims.
+  using Key = std::tuple<std::int32_t, std::int32_t, std::int32_t>;
+  std::map<Key, const SequenceRow*> by_key;
   for (const auto& s : seqs) {
     if (!in_shard(s.unit) || s.config < 0 || s.config >= n_configs) {
       fail("--resume: {}: a row for unit {} config {}: not a unit and configuration of this experiment's shard {}/{}",
@@ -637,6 +738,10 @@ Recovered recover_done_units(const PreparedExperiment& exp, ShardSelection shard
     const Unit& u = exp.units[s.unit];
     const Prompt& p = exp.prompts[u.prompt];
     const Configuration& c = exp.configs[s.config];
+    if (s.turn < 1 || s.turn > static_cast<std::int32_t>(p.turns.size())) {
+      fail("--resume: {}: the row for unit {} config {} has turn {}: prompt {}/{} has {} turn(s)", sp, s.unit,
+           s.config, s.turn, p.set, p.id, p.turns.size());
+    }
     if (s.rep != u.rep || s.prompt_set != p.set || s.prompt_id != p.id || s.seed != u.seed ||
         s.temperature != u.temperature || s.drafter != c.drafter || s.params != c.params ||
         s.budget != c.budget || s.depth_cap != c.depth_cap) {
@@ -644,22 +749,27 @@ Recovered recover_done_units(const PreparedExperiment& exp, ShardSelection shard
            "experiment (prompt {}/{}, seed {}, temperature {}, drafter '{}' budget {})",
            sp, s.unit, s.config, p.set, p.id, u.seed, temperature_text(u.temperature), c.drafter, c.budget);
     }
-    if (!by_key.emplace(std::make_pair(s.unit, s.config), &s).second) {
-      fail("--resume: {}: unit {} config {} appears twice", sp, s.unit, s.config);
+    if (!by_key.emplace(Key{s.unit, s.config, s.turn}, &s).second) {
+      fail("--resume: {}: unit {} config {} turn {} appears twice", sp, s.unit, s.config, s.turn);
     }
   }
-  std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> n_steps;
-  for (const auto& t : steps) ++n_steps[{t.unit, t.config}];
-  // A unit is done when every configuration has its sequence row and all its steps.
+  std::map<Key, std::int32_t> n_steps;
+  for (const auto& t : steps) ++n_steps[{t.unit, t.config, t.turn}];
+  // A unit is done when every configuration has, for every turn of its prompt, the sequence row
+  // and all its steps.
   std::set<std::int32_t> touched, done;
   for (const auto& s : seqs) touched.insert(s.unit);
   for (const auto& t : steps) touched.insert(t.unit);
   for (std::int32_t u : touched) {
     bool complete = in_shard(u);
+    const std::int32_t n_turns =
+        complete ? static_cast<std::int32_t>(exp.prompts[exp.units[u].prompt].turns.size()) : 0;
     for (std::int32_t c = 0; complete && c < n_configs; ++c) {
-      const auto it = by_key.find({u, c});
-      const auto st = n_steps.find({u, c});
-      complete = it != by_key.end() && (st == n_steps.end() ? 0 : st->second) == it->second->target_forwards;
+      for (std::int32_t turn = 1; complete && turn <= n_turns; ++turn) {
+        const auto it = by_key.find({u, c, turn});
+        const auto st = n_steps.find({u, c, turn});
+        complete = it != by_key.end() && (st == n_steps.end() ? 0 : st->second) == it->second->target_forwards;
+      }
     }
     if (complete) done.insert(u);
   }
@@ -677,10 +787,13 @@ Recovered recover_done_units(const PreparedExperiment& exp, ShardSelection shard
   // Steps of a done sequence are 0..n-1 once sorted; anything else is not a file this code wrote.
   sort_rows(r.seqs, r.steps);
   for (std::size_t i = 0, k = 0; i < r.steps.size(); ++i) {
-    k = (i > 0 && r.steps[i - 1].unit == r.steps[i].unit && r.steps[i - 1].config == r.steps[i].config) ? k + 1 : 0;
-    if (r.steps[i].step != static_cast<std::int32_t>(k)) {
-      fail("--resume: {}: unit {} config {}: step {} where {} was expected (steps repeated or missing)", tp,
-           r.steps[i].unit, r.steps[i].config, r.steps[i].step, k);
+    const StepRow& a = r.steps[i];
+    k = (i > 0 && r.steps[i - 1].unit == a.unit && r.steps[i - 1].config == a.config && r.steps[i - 1].turn == a.turn)
+            ? k + 1
+            : 0;
+    if (a.step != static_cast<std::int32_t>(k)) {
+      fail("--resume: {}: unit {} config {} turn {}: step {} where {} was expected (steps repeated or missing)", tp,
+           a.unit, a.config, a.turn, a.step, k);
     }
   }
   return r;
@@ -746,7 +859,8 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
     }
     create_output_directory(dir);
     write_records(dir, {}, {});
-    for (const char* f : {"summary.csv", "by_depth.csv", "by_rank.csv"}) {  // an earlier run's, until rewritten
+    for (const char* f : {"summary.csv", "by_depth.csv", "by_rank.csv", "by_category.csv", "accept_hist.csv"}) {
+      // an earlier run's, until rewritten
       std::error_code ec;
       std::filesystem::remove(dir + "/" + f, ec);
     }
@@ -853,10 +967,10 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
     }
     fail("merge: {} of {} shards given; missing shard(s) {}", shard_ids.size(), count, fmt::join(missing, ", "));
   }
-  std::set<std::pair<std::int32_t, std::int32_t>> seen;
+  std::set<std::tuple<std::int32_t, std::int32_t, std::int32_t>> seen;
   for (const auto& s : seqs) {
-    if (!seen.insert({s.unit, s.config}).second) {
-      fail("merge: unit {} config {} appears in more than one shard", s.unit, s.config);
+    if (!seen.insert({s.unit, s.config, s.turn}).second) {
+      fail("merge: unit {} config {} turn {} appears in more than one shard", s.unit, s.config, s.turn);
     }
   }
   const std::string label = first["model"].get<std::string>();

@@ -7,6 +7,15 @@
 // Units: for rep in repetitions, temperature in temperatures, seed in seeds, prompt in prompts
 // (that nesting, outermost first). Each unit runs the baseline then every configuration back to
 // back on the same prompt, temperature and seed (decode seed = the unit's seed).
+// Multi-turn questions (Spec-Bench / MT-bench "turns"): a unit decodes every turn of its prompt,
+// turn by turn, each turn for the baseline then every configuration; each (configuration, turn)
+// is one sequence (sequences.csv / steps.csv column `turn`, 1 = the first user turn). Turn k's
+// prompt is turn_prompt_tokens over the answers to turns 1..k-1 (answer_text of the generated
+// ids): when greedy, the baseline's answers for every configuration (all see the same
+// conversation, so greedy losslessness is checked on every turn); when sampled, the
+// configuration's own answers in this unit. Turn k >= 2 decodes with seed = the k-1-th output
+// of Rng(unit seed). A later turn whose conversation leaves no room in the context is a
+// sequence with no tokens, stop "context_full" (the first turn must fit: prepare_experiment).
 // Shard I/N runs the units u with u % N == I.
 //
 // Rules. "auto" resolves per (configuration, temperature) to default_rule_for(kind, greedy) of
@@ -103,6 +112,12 @@ using TokenizerResolver =
 std::vector<Token> turn_prompt_tokens(const PreparedExperiment& exp, const Prompt& prompt, std::size_t turn,
                                       const std::vector<std::string>& answers);
 
+// A model's answer as the next turn's conversation holds it: `tokens` (the generated ids; a
+// stop token is not among them) decoded with special tokens skipped, every ill-formed UTF-8
+// sequence replaced by U+FFFD (one per maximal subpart, as Hugging Face tokenizers decode), and
+// surrounding ASCII whitespace stripped, as Spec-Bench strips its outputs.
+std::string answer_text(const Tokenizer& tok, const std::vector<Token>& tokens);
+
 // Loads the model, tokenizer, prompts and drafters, builds the grid and dry-runs every
 // (drafter, rule, temperature). Throws Error listing every problem at once.
 PreparedExperiment prepare_experiment(const ExperimentSpec& spec, const TokenizerResolver& resolve_tokenizer);
@@ -112,11 +127,12 @@ struct RunRecords {
   std::vector<StepRow> steps;
 };
 
-// done / total sequences of this call (the shard's units minus skipped ones); called after each
-// sequence.
+// done / total sequences of this call (configurations x turns of the shard's units minus skipped
+// ones); called after each sequence.
 using ProgressFn = std::function<void(std::int64_t done, std::int64_t total)>;
 
-// Receives one finished unit's rows: every configuration's sequence row (config order) and steps.
+// Receives one finished unit's rows: every (configuration, turn)'s sequence row (turn, then config
+// order) and steps.
 using UnitSink = std::function<void(const Unit& unit, RunRecords rows)>;
 
 // How run_experiment runs (all optional). The unit is the atomic piece: a stop request is acted
@@ -164,25 +180,26 @@ nlohmann::json experiment_config(const PreparedExperiment& exp, ShardSelection s
 // Runs the shard into DIR and keeps DIR consistent whenever the process stops (interrupt and
 // resume):
 //  1. fresh run (resume = false): DIR/sequences.csv and DIR/steps.csv start header-only and an
-//     earlier run's summary.csv, by_depth.csv, by_rank.csv are removed (an earlier run in DIR is
-//     overwritten, as before); with resume, see below;
+//     earlier run's report CSVs (summary, by_depth, by_rank, by_category, accept_hist) are removed
+//     (an earlier run in DIR is overwritten, as before); with resume, see below;
 //  2. config.json (experiment_config plus "status": "running", "units_done", "units_total" of
 //     this shard, and "history": one entry per invocation) is written before any work;
 //  3. each finished unit is appended to steps.csv then sequences.csv and fsynced
 //     (append_records), so the files on disk always hold whole units, apart from a torn tail a
 //     hard kill (SIGKILL, power loss) may leave, which resume discards;
 //  4. stop_requested is polled between units;
-//  5. at the end, complete or stopped, the five CSVs are rewritten from the rows on disk
+//  5. at the end, complete or stopped, the seven CSVs are rewritten from the rows on disk
 //     (write_reports; on a stop: the reports of the finished units) and config.json gets
 //     "status": "complete" or "interrupted" with the final units_done. An Error while decoding
 //     leaves "status": "failed" with "error" and the finished units (and is rethrown).
 // Resume (options.resume): DIR/config.json must exist and come from the same experiment: same
 // spec (apart from threads), model, model_info, tokenizer, configurations, prompts, n_units and
 // shard; otherwise Error naming the first key that differs. The rows on disk are read back; a
-// unit counts as done when it has a sequence row for every configuration and, for each, as many
-// step rows as target_forwards; rows of other (incomplete) units are dropped and both files
-// rewritten with the done units only. Rows that belong to no unit of this experiment's shard, or
-// that disagree with their unit (prompt, seed, temperature, configuration), are an Error. Units
+// unit counts as done when it has a sequence row for every configuration and every turn of its
+// prompt and, for each, as many step rows as target_forwards; rows of other (incomplete) units
+// are dropped and both files rewritten with the done units only. Rows that belong to no unit of
+// this experiment's shard, or that disagree with their unit (prompt, seed, temperature,
+// configuration, a turn the prompt does not have), are an Error. Units
 // not done then run as in 3-5. Refused (Error naming the configuration) when units are left to
 // run and the experiment uses warm drafter state (uses_warm_state): its results would depend on
 // the interruption. Resuming a complete run runs nothing and rewrites the reports.
@@ -214,7 +231,7 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
 // Merges shard directories (each with config.json, sequences.csv, steps.csv) into `out`:
 // checks the shards come from the same spec, that each is complete (config.json "status", when
 // present, is "complete": an interrupted shard must be resumed first), that no unit appears
-// twice, and that together they cover every unit; writes config.json (shard "merged") and the five CSVs. Returns the
+// twice, and that together they cover every unit; writes config.json (shard "merged") and the seven CSVs. Returns the
 // reports (and the model label through `model`).
 ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& out, std::string* model);
 

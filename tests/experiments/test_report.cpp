@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "experiments/plots.h"
 #include "experiments/report.h"
 #include "tests/testing/model_writers.h"
 
@@ -29,11 +30,11 @@ TEST(Report, HeadersAreTheDocumentedOnes) {
             "new_tokens,target_forwards,tau,drafted_tokens,accepted_tokens,alpha,tokens_per_s,ar_tokens_per_s,"
             "speedup,draft_ms_per_step,verify_ms_per_step,matches_ar");
   EXPECT_EQ(first_line(sequences_csv({})),
-            "unit,config,rep,prompt_set,prompt_id,category,temperature,top_k,top_p,seed,drafter,params,rule,"
+            "unit,config,rep,prompt_set,prompt_id,turn,category,temperature,top_k,top_p,seed,drafter,params,rule,"
             "lossless,budget,depth_cap,prompt_tokens,new_tokens,target_forwards,drafted_tokens,accepted_tokens,"
             "stop,tokens_hash,prefill_ms,decode_ms,draft_ms,verify_ms");
   EXPECT_EQ(first_line(steps_csv({}, {})),
-            "unit,config,rep,prompt_set,prompt_id,drafter,params,rule,budget,depth_cap,temperature,step,"
+            "unit,config,rep,prompt_set,prompt_id,turn,drafter,params,rule,budget,depth_cap,temperature,step,"
             "n_drafted,tree_depth,n_accepted,n_emitted,bonus,drafted_by_depth,accepted_rank,draft_ms,verify_ms,"
             "exit_layer,opt_accept_bound");
   EXPECT_EQ(first_line(by_depth_csv({})),
@@ -41,6 +42,12 @@ TEST(Report, HeadersAreTheDocumentedOnes) {
             "cond_trials,accepted,accept_rate,cond_accept_rate,opt_accept_bound");
   EXPECT_EQ(first_line(by_rank_csv({})),
             "config,drafter,params,rule,budget,depth_cap,temperature,rank,accepted_nodes,share");
+  EXPECT_EQ(first_line(by_category_csv({})),
+            "config,drafter,params,rule,lossless,budget,depth_cap,temperature,category,n_sequences,new_tokens,"
+            "target_forwards,tau,drafted_tokens,accepted_tokens,alpha,drafting_steps,mean_accept_len,tokens_per_s,"
+            "ar_tokens_per_s,speedup,matches_ar");
+  EXPECT_EQ(first_line(accept_hist_csv({})),
+            "config,drafter,params,rule,budget,depth_cap,temperature,n_accepted,steps,drafting_steps,share");
   EXPECT_EQ(summary_csv({}), first_line(summary_csv({})) + "\n");  // header only, '\n' line end
 }
 
@@ -53,6 +60,7 @@ SequenceRow distinct_sequence() {
   r.prompt_set = "stories";
   r.prompt_id = "s-07";
   r.category = "a, \"b\"";
+  r.turn = 2;
   r.temperature = 0.7;
   r.top_k = 40;
   r.top_p = 0.95;
@@ -81,6 +89,7 @@ StepRow distinct_step() {
   StepRow r;
   r.unit = 3;
   r.config = 2;
+  r.turn = 2;
   r.step = 4;
   r.n_drafted = 6;
   r.tree_depth = 3;
@@ -160,20 +169,67 @@ RankRow distinct_rank() {
   return r;
 }
 
+CategoryRow distinct_category() {
+  CategoryRow r;
+  r.config = 2;
+  r.drafter = "ngram";
+  r.params = "max_n=3";
+  r.rule = "greedy";
+  r.lossless = false;
+  r.budget = 16;
+  r.depth_cap = 5;
+  r.temperature = 0.25;
+  r.category = "math, \"hard\"";
+  r.n_sequences = 7;
+  r.new_tokens = 6000000000LL;
+  r.target_forwards = 300;
+  r.tau = 2.125;
+  r.drafted_tokens = 400;
+  r.accepted_tokens = 175;
+  r.alpha = 0.4375;
+  r.drafting_steps = 250;
+  r.mean_accept_len = 1.7;
+  r.tokens_per_s = 1234.5;
+  r.ar_tokens_per_s = 617.25;
+  r.speedup = 1.875;
+  r.matches_ar = "true";
+  return r;
+}
+
+AcceptHistRow distinct_hist() {
+  AcceptHistRow r;
+  r.config = 2;
+  r.drafter = "ngram";
+  r.params = "max_n=3";
+  r.rule = "greedy";
+  r.budget = 16;
+  r.depth_cap = 6;
+  r.temperature = 0.25;
+  r.n_accepted = 3;
+  r.steps = 9;
+  r.drafting_steps = 8;
+  r.share = 0.1875;
+  return r;
+}
+
 // The exact text of one row of each file: column order, quoting and each column's number format
 // ("{}" shortest round-trip for parameters, fixed digits per measured column) are part of the format.
 TEST(Report, RowTextIsExact) {
   EXPECT_EQ(second_line(sequences_csv({distinct_sequence()})),
-            "3,2,1,stories,s-07,\"a, \"\"b\"\"\",0.7,40,0.95,18446744073709551615,ngram,\"max_n=3,min_n=1\",greedy,"
+            "3,2,1,stories,s-07,2,\"a, \"\"b\"\"\",0.7,40,0.95,18446744073709551615,ngram,\"max_n=3,min_n=1\",greedy,"
             "false,16,5,12,34,9,5000000000,21,eos,0123456789abcdef,1.2500,2.5000,0.3750,1234.0625");
   EXPECT_EQ(second_line(steps_csv({distinct_step()}, {distinct_sequence()})),
-            "3,2,1,stories,s-07,ngram,\"max_n=3,min_n=1\",greedy,16,5,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000,8,0.812500");
+            "3,2,1,stories,s-07,2,ngram,\"max_n=3,min_n=1\",greedy,16,5,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000,8,0.812500");
   EXPECT_EQ(second_line(summary_csv({distinct_summary()})),
             "\"synthetic model (a, b)\",2,ngram,max_n=3,greedy,true,16,5,1.5,40,0.9,7,6000000000,300,2.125000,400,"
             "175,0.437500,1234.50,617.25,1.8750,0.03125,0.50000,na");
   EXPECT_EQ(second_line(by_depth_csv({distinct_depth()})),
             "2,ngram,max_n=3,greedy,16,5,0.25,3,40,30,20,10,0.312500,0.500000,0.687500");
   EXPECT_EQ(second_line(by_rank_csv({distinct_rank()})), "2,ngram,max_n=3,greedy,16,6,0.25,1,9,0.187500");
+  EXPECT_EQ(second_line(by_category_csv({distinct_category()})),
+            "2,ngram,max_n=3,greedy,false,16,5,0.25,\"math, \"\"hard\"\"\",7,6000000000,300,2.125000,400,175,"
+            "0.437500,250,1.700000,1234.50,617.25,1.8750,true");
+  EXPECT_EQ(second_line(accept_hist_csv({distinct_hist()})), "2,ngram,max_n=3,greedy,16,6,0.25,3,9,8,0.187500");
   // Fixed columns round (tau: 6 digits, tokens_per_s: 2); parameters print the shortest text.
   SummaryRow s = distinct_summary();
   s.tau = 2.0 / 3.0;
@@ -200,6 +256,8 @@ TEST(Report, TimingColumnsOfEachFile) {
   EXPECT_EQ(timing_of(steps_csv({}, {})), (Names{"draft_ms", "verify_ms"}));
   EXPECT_EQ(timing_of(by_depth_csv({})), Names{});
   EXPECT_EQ(timing_of(by_rank_csv({})), Names{});
+  EXPECT_EQ(timing_of(by_category_csv({})), (Names{"tokens_per_s", "ar_tokens_per_s", "speedup"}));
+  EXPECT_EQ(timing_of(accept_hist_csv({})), Names{});
 }
 
 // Field-by-field equality of parsed rows (every member of each row type).
@@ -210,6 +268,7 @@ void expect_same(const SequenceRow& a, const SequenceRow& b) {
   EXPECT_EQ(a.prompt_set, b.prompt_set);
   EXPECT_EQ(a.prompt_id, b.prompt_id);
   EXPECT_EQ(a.category, b.category);
+  EXPECT_EQ(a.turn, b.turn);
   EXPECT_EQ(a.temperature, b.temperature);
   EXPECT_EQ(a.top_k, b.top_k);
   EXPECT_EQ(a.top_p, b.top_p);
@@ -236,6 +295,7 @@ void expect_same(const SequenceRow& a, const SequenceRow& b) {
 void expect_same(const StepRow& a, const StepRow& b) {
   EXPECT_EQ(a.unit, b.unit);
   EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.turn, b.turn);
   EXPECT_EQ(a.step, b.step);
   EXPECT_EQ(a.n_drafted, b.n_drafted);
   EXPECT_EQ(a.tree_depth, b.tree_depth);
@@ -308,6 +368,45 @@ void expect_same(const RankRow& a, const RankRow& b) {
   EXPECT_EQ(a.share, b.share);
 }
 
+void expect_same(const CategoryRow& a, const CategoryRow& b) {
+  EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.drafter, b.drafter);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.rule, b.rule);
+  EXPECT_EQ(a.lossless, b.lossless);
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.temperature, b.temperature);
+  EXPECT_EQ(a.category, b.category);
+  EXPECT_EQ(a.n_sequences, b.n_sequences);
+  EXPECT_EQ(a.new_tokens, b.new_tokens);
+  EXPECT_EQ(a.target_forwards, b.target_forwards);
+  EXPECT_EQ(a.tau, b.tau);
+  EXPECT_EQ(a.drafted_tokens, b.drafted_tokens);
+  EXPECT_EQ(a.accepted_tokens, b.accepted_tokens);
+  EXPECT_EQ(a.alpha, b.alpha);
+  EXPECT_EQ(a.drafting_steps, b.drafting_steps);
+  EXPECT_EQ(a.mean_accept_len, b.mean_accept_len);
+  EXPECT_EQ(a.tokens_per_s, b.tokens_per_s);
+  EXPECT_EQ(a.ar_tokens_per_s, b.ar_tokens_per_s);
+  EXPECT_EQ(a.speedup, b.speedup);
+  EXPECT_EQ(a.matches_ar, b.matches_ar);
+}
+
+void expect_same(const AcceptHistRow& a, const AcceptHistRow& b) {
+  EXPECT_EQ(a.config, b.config);
+  EXPECT_EQ(a.drafter, b.drafter);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.rule, b.rule);
+  EXPECT_EQ(a.budget, b.budget);
+  EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.temperature, b.temperature);
+  EXPECT_EQ(a.n_accepted, b.n_accepted);
+  EXPECT_EQ(a.steps, b.steps);
+  EXPECT_EQ(a.drafting_steps, b.drafting_steps);
+  EXPECT_EQ(a.share, b.share);
+}
+
 // Writes two rows (the distinctive one and a default one), parses them back, compares every field.
 template <typename Row, typename Write, typename Parse>
 void expect_round_trip(const Row& distinct, Write write, Parse parse) {
@@ -325,6 +424,8 @@ TEST(Report, EveryRowTypeRoundTripsFieldByField) {
   expect_round_trip(distinct_summary(), summary_csv, parse_summary_csv);
   expect_round_trip(distinct_depth(), by_depth_csv, parse_by_depth_csv);
   expect_round_trip(distinct_rank(), by_rank_csv, parse_by_rank_csv);
+  expect_round_trip(distinct_category(), by_category_csv, parse_by_category_csv);
+  expect_round_trip(distinct_hist(), accept_hist_csv, parse_accept_hist_csv);
   // Steps carry their sequence's identifying columns; rows of two sequences, one without a tree.
   SequenceRow other = distinct_sequence();
   other.unit = 4;
@@ -333,10 +434,11 @@ TEST(Report, EveryRowTypeRoundTripsFieldByField) {
   StepRow plain;
   plain.unit = 4;
   plain.config = 2;
+  plain.turn = 2;
   auto write_steps = [&](const std::vector<StepRow>& rows) { return steps_csv(rows, seqs); };
   const std::vector<StepRow> steps = {distinct_step(), plain};
   const std::string text = write_steps(steps);
-  EXPECT_NE(text.find("\n4,2,1,stories,s-07,recycling,"), std::string::npos);
+  EXPECT_NE(text.find("\n4,2,1,stories,s-07,2,recycling,"), std::string::npos);
   const std::vector<StepRow> back = parse_steps_csv(text, "mem");
   ASSERT_EQ(back.size(), 2u);
   expect_same(back[0], steps[0]);
@@ -353,11 +455,14 @@ TEST(Report, LegacyStepsWithoutExitLayerParse) {
   const std::vector<StepRow> back = parse_steps_csv(old, "old.csv");
   ASSERT_EQ(back.size(), 1u);
   StepRow want = distinct_step();
-  want.exit_layer = 0;  // the legacy defaults
+  want.turn = 1;        // the legacy defaults
+  want.exit_layer = 0;
   want.opt_accept_bound = std::numeric_limits<double>::quiet_NaN();
   expect_same(back[0], want);
   // Written again, the file has today's schema.
-  EXPECT_EQ(first_line(steps_csv(back, {distinct_sequence()})), first_line(steps_csv({}, {})));
+  SequenceRow first_turn = distinct_sequence();
+  first_turn.turn = 1;
+  EXPECT_EQ(first_line(steps_csv(back, {first_turn})), first_line(steps_csv({}, {})));
 }
 
 // Expects `message` to contain `part`.
@@ -609,9 +714,179 @@ TEST(Report, WriteReportsWritesAllFiles) {
   EXPECT_EQ(rs.summary[0].n_sequences, 2);
   const auto back = parse_sequences_csv(read_text_file(tmp.path("sequences.csv")), "s");
   EXPECT_EQ(back[0].unit, 0);  // sorted
-  for (const char* f : {"summary.csv", "steps.csv", "by_depth.csv", "by_rank.csv"}) {
+  for (const char* f : {"summary.csv", "steps.csv", "by_depth.csv", "by_rank.csv", "by_category.csv", "accept_hist.csv"}) {
     EXPECT_FALSE(read_text_file(tmp.path(f)).empty()) << f;
   }
+}
+
+// Record files from before multi-turn questions (issue 16) have no turn column: every sequence
+// is turn 1, and they are written back with it.
+TEST(Report, LegacyFilesWithoutTurnParse) {
+  SequenceRow s = distinct_sequence();
+  s.turn = 1;
+  const std::string now = sequences_csv({s});
+  const std::string old = replaced(replaced(now, ",prompt_id,turn,", ",prompt_id,"), ",s-07,1,", ",s-07,");
+  const std::vector<SequenceRow> back = parse_sequences_csv(old, "old.csv");
+  ASSERT_EQ(back.size(), 1u);
+  expect_same(back[0], s);
+  EXPECT_EQ(sequences_csv(back), now);
+  StepRow t = distinct_step();
+  t.turn = 1;
+  const std::string steps_now = steps_csv({t}, {s});
+  const std::string steps_old =
+      replaced(replaced(steps_now, ",prompt_id,turn,", ",prompt_id,"), ",s-07,1,", ",s-07,");
+  const std::vector<StepRow> steps_back = parse_steps_csv(steps_old, "old.csv");
+  ASSERT_EQ(steps_back.size(), 1u);
+  expect_same(steps_back[0], t);
+}
+
+
+
+// by_category.csv and accept_hist.csv on two questions: "writing" with two turns, "qa" with one.
+// Config 1's turn-2 answer differs from the baseline's turn 2 (matches_ar compares turn with turn).
+TEST(Report, ByCategoryAndAcceptHistNumbers) {
+  auto with = [](SequenceRow s, const std::string& category, int turn) {
+    s.category = category;
+    s.turn = turn;
+    return s;
+  };
+  std::vector<SequenceRow> seqs = {
+      with(seq(0, 0, 0, 10, 10, 0, 0, "a1", 5.0), "writing", 1), with(seq(0, 0, 0, 6, 6, 0, 0, "a2", 3.0), "writing", 2),
+      with(seq(0, 1, 0, 10, 4, 12, 6, "a1", 2.0), "writing", 1), with(seq(0, 1, 0, 6, 3, 6, 3, "XX", 1.0), "writing", 2),
+      with(seq(1, 0, 0, 8, 8, 0, 0, "b1", 4.0), "qa", 1),        with(seq(1, 1, 0, 8, 4, 8, 4, "b1", 2.0), "qa", 1),
+  };
+  std::vector<StepRow> steps;
+  auto add_steps = [&](int unit, int config, int turn, std::vector<int> drafted, std::vector<int> accepted) {
+    for (std::size_t k = 0; k < drafted.size(); ++k) {
+      StepRow t;
+      t.unit = unit;
+      t.config = config;
+      t.turn = turn;
+      t.step = static_cast<std::int32_t>(k);
+      t.n_drafted = drafted[k];
+      t.n_accepted = accepted[k];
+      t.tree_depth = drafted[k];  // chains
+      t.drafted_by_depth.assign(drafted[k], 1);
+      t.accepted_rank.assign(accepted[k], 0);
+      steps.push_back(t);
+    }
+  };
+  add_steps(0, 0, 1, std::vector<int>(10, 0), std::vector<int>(10, 0));
+  add_steps(0, 0, 2, std::vector<int>(6, 0), std::vector<int>(6, 0));
+  add_steps(1, 0, 1, std::vector<int>(8, 0), std::vector<int>(8, 0));
+  add_steps(0, 1, 1, {3, 3, 3, 3}, {2, 2, 1, 1});
+  add_steps(0, 1, 2, {3, 3, 0}, {2, 1, 0});
+  add_steps(1, 1, 1, {2, 2, 2, 2}, {1, 1, 1, 1});
+  sort_rows(seqs, steps);
+
+  const auto c = summarize_by_category(seqs, steps);
+  ASSERT_EQ(c.size(), 6u);
+  const std::vector<std::string> order = {"writing", "qa", "overall", "writing", "qa", "overall"};
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    EXPECT_EQ(c[i].category, order[i]) << i;
+    EXPECT_EQ(c[i].config, i < 3 ? 0 : 1) << i;
+  }
+  // The baseline: tau 1, no drafts, speedup 1.
+  EXPECT_EQ(c[0].n_sequences, 2);
+  EXPECT_DOUBLE_EQ(c[0].tau, 1.0);
+  EXPECT_EQ(c[0].drafting_steps, 0);
+  EXPECT_EQ(c[0].mean_accept_len, 0.0);
+  EXPECT_DOUBLE_EQ(c[0].speedup, 1.0);
+  EXPECT_EQ(c[0].matches_ar, "na");
+  const CategoryRow& w = c[3];
+  EXPECT_EQ(w.n_sequences, 2);  // both turns
+  EXPECT_EQ(w.new_tokens, 16);
+  EXPECT_EQ(w.target_forwards, 7);
+  EXPECT_DOUBLE_EQ(w.tau, 16.0 / 7.0);
+  EXPECT_EQ(w.drafted_tokens, 18);
+  EXPECT_EQ(w.accepted_tokens, 9);
+  EXPECT_DOUBLE_EQ(w.alpha, 0.5);
+  EXPECT_EQ(w.drafting_steps, 6);  // turn 2's last step drafted nothing
+  EXPECT_DOUBLE_EQ(w.mean_accept_len, 2.5);
+  EXPECT_DOUBLE_EQ(w.tokens_per_s, 16.0 / 0.003);
+  EXPECT_DOUBLE_EQ(w.ar_tokens_per_s, 16.0 / 0.008);
+  EXPECT_DOUBLE_EQ(w.speedup, 8.0 / 3.0);
+  EXPECT_EQ(w.matches_ar, "false");
+  const CategoryRow& qa = c[4];
+  EXPECT_EQ(qa.n_sequences, 1);
+  EXPECT_DOUBLE_EQ(qa.tau, 2.0);
+  EXPECT_DOUBLE_EQ(qa.mean_accept_len, 2.0);
+  EXPECT_DOUBLE_EQ(qa.speedup, 2.0);
+  EXPECT_EQ(qa.matches_ar, "true");
+  const CategoryRow& all = c[5];
+  EXPECT_EQ(all.n_sequences, 3);
+  EXPECT_EQ(all.new_tokens, 24);
+  EXPECT_EQ(all.drafting_steps, 10);
+  EXPECT_DOUBLE_EQ(all.mean_accept_len, 1.0 + 13.0 / 10.0);
+  EXPECT_DOUBLE_EQ(all.speedup, 2.4);
+  // "overall" is summary.csv's row.
+  const auto sum = summarize(seqs, "m");
+  ASSERT_EQ(sum.size(), 2u);
+  EXPECT_EQ(all.tau, sum[1].tau);
+  EXPECT_EQ(all.alpha, sum[1].alpha);
+  EXPECT_EQ(all.tokens_per_s, sum[1].tokens_per_s);
+  EXPECT_EQ(all.speedup, sum[1].speedup);
+  EXPECT_EQ(all.matches_ar, sum[1].matches_ar);
+  // Turn 2 is compared with the baseline's turn 2, not its turn 1.
+  seqs[3].tokens_hash = "a2";
+  EXPECT_EQ(summarize_by_category(seqs, steps)[3].matches_ar, "true");
+  EXPECT_EQ(summarize(seqs, "m")[1].matches_ar, "true");
+  seqs[3].tokens_hash = "a1";
+  EXPECT_EQ(summarize_by_category(seqs, steps)[3].matches_ar, "false");
+
+  const auto h = acceptance_histogram(seqs, steps);
+  ASSERT_EQ(h.size(), 4u);  // config 0: n_accepted 0; config 1: 0, 1, 2
+  EXPECT_EQ(h[0].config, 0);
+  EXPECT_EQ(h[0].steps, 24);
+  EXPECT_EQ(h[0].drafting_steps, 0);
+  EXPECT_DOUBLE_EQ(h[0].share, 1.0);
+  const std::vector<std::int64_t> want_steps = {1, 7, 3}, want_drafting = {0, 7, 3};
+  double emitted = 0, n = 0;
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(h[1 + k].n_accepted, k);
+    EXPECT_EQ(h[1 + k].steps, want_steps[k]);
+    EXPECT_EQ(h[1 + k].drafting_steps, want_drafting[k]);
+    EXPECT_DOUBLE_EQ(h[1 + k].share, double(want_steps[k]) / 11.0);
+    emitted += (k + 1) * double(h[1 + k].steps);
+    n += double(h[1 + k].steps);
+  }
+  EXPECT_DOUBLE_EQ(emitted / n, all.tau);  // no step was cut short: tau = mean accepted + 1
+  // The plot script draws both (gnuplot not needed: the script and data files are the contract).
+  {
+    testing::ScopedTempDir tmp;
+    ReportSet rs;
+    rs.summary = sum;
+    rs.by_category = c;
+    rs.accept_hist = h;
+    const std::string gp = read_text_file(write_plot_script(tmp.dir(), rs, "m"));
+    EXPECT_NE(gp.find("set output 'tau_by_category_T0.png'"), std::string::npos) << gp;
+    EXPECT_NE(gp.find("set output 'accept_hist_T0.png'"), std::string::npos) << gp;
+    EXPECT_EQ(read_text_file(tmp.path("plots/category_0_T0.dat")),
+              "# index tau speedup category\n0 2.285714 2.666667 \"writing\"\n1 2.000000 2.000000 \"qa\"\n"
+              "2 2.181818 2.400000 \"overall\"\n");
+    EXPECT_EQ(read_text_file(tmp.path("plots/hist_0_T0.dat")),
+              "# n_accepted share\n0 0.090909\n1 0.636364\n2 0.272727\n");
+  }
+  // A gap in the histogram is a row with zero steps.
+  {
+    std::vector<SequenceRow> one = {seq(0, 1, 0.5, 4, 2, 4, 2, "h", 1.0)};
+    steps.clear();
+    add_steps(0, 1, 1, {2, 2}, {0, 2});
+    const auto g = acceptance_histogram(one, steps);
+    ASSERT_EQ(g.size(), 3u);
+    EXPECT_EQ(g[1].n_accepted, 1);
+    EXPECT_EQ(g[1].steps, 0);
+    EXPECT_EQ(g[1].share, 0.0);
+    EXPECT_EQ(g[2].steps, 1);
+    EXPECT_EQ(g[2].temperature, 0.5);
+  }
+  // Steps without a sequence row are an error naming the row.
+  StepRow orphan;
+  orphan.unit = 9;
+  orphan.turn = 2;
+  steps.push_back(orphan);
+  EXPECT_THROW(summarize_by_category(seqs, steps), Error);
+  EXPECT_THROW(acceptance_histogram(seqs, steps), Error);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
@@ -71,7 +73,8 @@ std::string untimed(const std::string& path) {
   return out;
 }
 
-const char* kCsvs[] = {"summary.csv", "sequences.csv", "steps.csv", "by_depth.csv", "by_rank.csv"};
+const char* kCsvs[] = {"summary.csv", "sequences.csv", "steps.csv",      "by_depth.csv",
+                       "by_rank.csv", "by_category.csv", "accept_hist.csv"};
 
 void expect_same_results(const std::string& a, const std::string& b) {
   for (const char* f : kCsvs) EXPECT_EQ(untimed(a + "/" + f), untimed(b + "/" + f)) << f;
@@ -257,6 +260,77 @@ TEST(Resume, MergeRefusesUnfinishedShardsAndTakesResumedOnes) {
   merge_shards({tmp.path("s0"), tmp.path("s1")}, tmp.path("m"), nullptr);
   expect_same_results(tmp.path("full"), tmp.path("m"));
   EXPECT_EQ(config_of(tmp.path("m"))["status"], "complete");
+}
+
+
+// Multi-turn questions (no chat template: turns and answers joined by blank lines, byte
+// tokenizer): a unit holds every (configuration, turn); a unit whose turn-2 rows were not all
+// written is dropped and rerun, and the resumed run and a merge of shards equal an
+// uninterrupted run. Turn 2's greedy prompt is the conversation after the baseline's answer, the
+// same for every configuration.
+TEST(Resume, MultiTurnUnitsResumeAndMerge) {
+  testing::ScopedTempDir tmp;
+  ExperimentSpec spec = resume_spec(tmp);
+  const std::string q = tmp.path("mt.jsonl");
+  write_text_file(q,
+                  "{\"question_id\": 1, \"category\": \"writing\", \"turns\": [\"the cat sat. the cat\", \"again: the cat\"]}\n"
+                  "{\"question_id\": 2, \"category\": \"qa\", \"turns\": [\"1, 2, 3, 1, 2,\"]}\n"
+                  "{\"question_id\": 3, \"category\": \"writing\", \"turns\": [\"a b a b a\", \"b a b\", \"more\"]}\n");
+  spec.prompts = {q};
+  const DirectoryRunResult full = run_dir(spec, tmp.path("full"), false);
+  EXPECT_TRUE(full.complete);
+  EXPECT_EQ(full.units_total, 6);  // 3 questions x 2 temperatures
+  std::vector<SequenceRow> seqs;
+  std::vector<StepRow> steps;
+  read_records(tmp.path("full"), seqs, steps);
+  ASSERT_EQ(seqs.size(), 2u * 3u * (2u + 1u + 3u));  // temperatures x configurations x turns
+  std::map<std::tuple<int, int, int>, const SequenceRow*> by_key;
+  for (const auto& s : seqs) by_key[{s.unit, s.config, s.turn}] = &s;
+  for (const auto& s : seqs) {
+    if (s.turn == 1) continue;
+    const SequenceRow& earlier = *by_key.at({s.unit, s.config, s.turn - 1});
+    EXPECT_GT(s.prompt_tokens, earlier.prompt_tokens) << "the conversation grows";
+    if (s.temperature == 0) {
+      EXPECT_EQ(s.tokens_hash, by_key.at(std::make_tuple(s.unit, 0, s.turn))->tokens_hash) << "greedy turn " << s.turn;
+      EXPECT_EQ(s.prompt_tokens, by_key.at(std::make_tuple(s.unit, 0, s.turn))->prompt_tokens);
+    }
+  }
+  for (const auto& r : parse_summary_csv(read_text_file(tmp.path("full/summary.csv")), "s")) {
+    if (r.temperature == 0 && r.config != 0) {
+      EXPECT_EQ(r.matches_ar, "true");
+    }
+  }
+
+  // Interrupted after 2 units (run_dir stops once 3 x 3 sequences are done: unit 0 has 6, unit
+  // 1 has 3), then unit 0's turn-2 sequence rows cut off (its steps stay), as a kill would.
+  const std::string dir = tmp.path("part");
+  EXPECT_EQ(run_dir(spec, dir, false, 3).units_done, 2);
+  read_records(dir, seqs, steps);
+  std::vector<SequenceRow> keep;
+  for (const auto& s : seqs) {
+    if (!(s.unit == 0 && s.turn > 1)) keep.push_back(s);
+  }
+  ASSERT_LT(keep.size(), seqs.size());
+  write_text_file(dir + "/sequences.csv", sequences_csv(keep));
+  const DirectoryRunResult resumed = run_dir(spec, dir, true);
+  EXPECT_TRUE(resumed.complete);
+  EXPECT_EQ(resumed.units_kept, 1);
+  EXPECT_EQ(resumed.dropped_units, (std::vector<std::int32_t>{0}));
+  expect_same_results(tmp.path("full"), dir);
+
+  // A row claiming a turn the question does not have is an error.
+  const std::string bad = tmp.path("bad");
+  run_dir(spec, bad, false, 1);
+  read_records(bad, seqs, steps);
+  seqs[0].turn = 3;  // question 1 has two turns
+  write_text_file(bad + "/sequences.csv", sequences_csv(seqs));
+  const std::string e = error_of([&] { run_dir(spec, bad, true); });
+  EXPECT_NE(e.find("has turn 3: prompt mt/1 has 2 turn(s)"), std::string::npos) << e;
+
+  run_dir(spec, tmp.path("s0"), false, -1, {0, 2});
+  run_dir(spec, tmp.path("s1"), false, -1, {1, 2});
+  merge_shards({tmp.path("s0"), tmp.path("s1")}, tmp.path("m"), nullptr);
+  expect_same_results(tmp.path("full"), tmp.path("m"));
 }
 
 }  // namespace

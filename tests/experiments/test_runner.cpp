@@ -72,7 +72,8 @@ std::string untimed(const std::string& path) {
   return out;
 }
 
-const char* kCsvs[] = {"summary.csv", "sequences.csv", "steps.csv", "by_depth.csv", "by_rank.csv"};
+const char* kCsvs[] = {"summary.csv", "sequences.csv", "steps.csv",      "by_depth.csv",
+                       "by_rank.csv", "by_category.csv", "accept_hist.csv"};
 
 TEST(Runner, GridShapeAndGreedyMatchesBaseline) {
   testing::ScopedTempDir tmp;

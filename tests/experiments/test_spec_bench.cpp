@@ -12,8 +12,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "base/error.h"
+#include "base/rng.h"
+#include "drafters/registry.h"
+#include "experiments/decode.h"
 #include "experiments/prompts.h"
 #include "experiments/report.h"
 #include "experiments/runner.h"
@@ -23,8 +27,10 @@
 #include "tests/testing/data_dir.h"
 #include "tests/testing/hf_writer.h"
 #include "tests/testing/models_dir.h"
+#include "tokenizers/byte_tokenizer.h"
 #include "tokenizers/chat_template.h"
 #include "tokenizers/tokenizer_loader.h"
+#include "verifiers/rules.h"
 
 namespace {
 
@@ -92,7 +98,9 @@ TEST(SpecBenchPrompts, TurnsCategoriesAndErrors) {
                        Bad{R"({"question_id": 1, "turns": ["a"]})", "q.jsonl:1: field 'category' of question 1: missing"},
                        Bad{R"({"question_id": 1.5, "category": "c", "turns": ["a"]})", "q.jsonl:1: field 'question_id' = 1.5"},
                        Bad{R"({"question_id": 1, "category": "c", "turns": ["a"], "extra": 1})", "q.jsonl:1: field 'extra': unknown"},
-                       Bad{R"({"turns": ["a"], "category": "c"})", "q.jsonl:1: field 'question_id': missing"}}) {
+                       Bad{R"({"turns": ["a"], "category": "c"})", "q.jsonl:1: field 'question_id': missing"},
+                       Bad{R"({"question_id": 7, "category": "overall", "turns": ["a"]})",
+                           "q.jsonl:1: category 'overall' of id '7': reserved (by_category.csv's row over all categories)"}}) {
     speclab::testing::write_text_file(tmp.path("q.jsonl"), b.line + "\n");
     try {
       speclab::load_prompts(tmp.path("q.jsonl"));
@@ -162,7 +170,8 @@ TEST(SpecBenchRun, ChatTemplatedPromptsEndToEnd) {
   auto r = run("run " + q(spec) + " --out " + q(tmp.path("out")) + " --no-plots");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto seqs = speclab::parse_sequences_csv(read_file(tmp.path("out/sequences.csv")), "sequences.csv");
-  ASSERT_EQ(seqs.size(), 26u * 2u);  // 2 questions x 13 categories x (baseline + ngram)
+  // 2 questions x 13 categories x (baseline + ngram), the 16 MT-bench ones with two turns.
+  ASSERT_EQ(seqs.size(), (26u + 16u) * 2u);
   std::set<std::string> categories;
   for (const auto& s : seqs) categories.insert(s.category);
   EXPECT_EQ(categories.size(), 13u);
@@ -180,18 +189,30 @@ TEST(SpecBenchRun, ChatTemplatedPromptsEndToEnd) {
     want[p.id] = static_cast<std::int32_t>(speclab::encode_rendering(*tok, text).size());
     EXPECT_EQ(text.rfind("<|im_start|>system\n", 0), 0u);
   }
-  for (const auto& s : seqs) EXPECT_EQ(s.prompt_tokens, want.at(s.prompt_id)) << s.prompt_id;
-  // Greedy speculative output equals the baseline's.
-  for (std::size_t k = 0; k + 1 < seqs.size(); k += 2) EXPECT_EQ(seqs[k].tokens_hash, seqs[k + 1].tokens_hash);
+  for (const auto& s : seqs) {
+    if (s.turn == 1) {
+      EXPECT_EQ(s.prompt_tokens, want.at(s.prompt_id)) << s.prompt_id;
+    } else {
+      EXPECT_GT(s.prompt_tokens, want.at(s.prompt_id)) << s.prompt_id;
+    }
+  }
+  // Greedy speculative output equals the baseline's, on both turns.
+  std::map<std::tuple<int, int, int>, std::string> hash;
+  for (const auto& s : seqs) hash[{s.unit, s.config, s.turn}] = s.tokens_hash;
+  for (const auto& s : seqs) {
+    EXPECT_EQ(s.tokens_hash, hash.at(std::make_tuple(s.unit, 0, s.turn))) << s.prompt_id << " turn " << s.turn;
+  }
 
   // --chat-template none: plain prompts with BOS.
   r = run("run " + q(spec) + " --out " + q(tmp.path("plain")) + " --no-plots --chat-template none --max-prompts 1");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto plain = speclab::parse_sequences_csv(read_file(tmp.path("plain/sequences.csv")), "sequences.csv");
-  ASSERT_EQ(plain.size(), 13u * 2u);
+  ASSERT_EQ(plain.size(), (13u + 8u) * 2u);
   for (const auto& p : speclab::first_per_category(speclab::load_prompts(questions), 1)) {
     for (const auto& s : plain) {
-      if (s.prompt_id == p.id) EXPECT_EQ(s.prompt_tokens, static_cast<std::int32_t>(tok->encode(p.text, true).size()));
+      if (s.prompt_id == p.id && s.turn == 1) {
+        EXPECT_EQ(s.prompt_tokens, static_cast<std::int32_t>(tok->encode(p.text, true).size()));
+      }
     }
   }
   // --chat-template FILE (the gemma template here) overrides the model's.
@@ -216,6 +237,258 @@ TEST(SpecBenchSpec, ParsesAndRecordsChatKeys) {
   EXPECT_EQ(again.chat_template, spec.chat_template);
   EXPECT_EQ(again.chat_date, "2024-07-26");
   EXPECT_THROW(speclab::parse_spec(R"({"prompts": ["p.jsonl"], "chat_date": "July"})", "s"), Error);
+}
+
+
+// answer_text: the generated ids as the next turn's conversation holds them.
+TEST(SpecBenchTurns, AnswerTextDecodesReplacesAndStrips) {
+  const speclab::ByteTokenizer tok(512);
+  auto text_of = [&](const std::string& bytes, bool specials = false) {
+    std::vector<speclab::Token> ids = tok.encode(bytes, false);
+    if (specials) {  // BOS / EOS ids inside are skipped
+      ids.insert(ids.begin() + 2, speclab::ByteTokenizer::kBos);
+      ids.push_back(speclab::ByteTokenizer::kEos);
+    }
+    return speclab::answer_text(tok, ids);
+  };
+  const std::string r = "\xEF\xBF\xBD";  // U+FFFD
+  EXPECT_EQ(text_of(" \n hi \xC3 \xE2\x82 ok\t\n", true), "hi " + r + " " + r + " ok");
+  EXPECT_EQ(text_of("\xF4\x90x"), r + r + "x");             // F4 90 is out of range: two subparts
+  EXPECT_EQ(text_of("\xED\xA0\x80"), r + r + r);            // a surrogate
+  EXPECT_EQ(text_of("\xC0\xAF"), r + r);                    // an overlong lead byte
+  EXPECT_EQ(text_of("\xF0\x9F\x98\x80 a\xF0\x9F"), "\xF0\x9F\x98\x80 a" + r);  // valid, then truncated
+  EXPECT_EQ(text_of("caf\xC3\xA9"), "caf\xC3\xA9");
+  EXPECT_EQ(text_of(" \r\n "), "");
+  EXPECT_EQ(speclab::answer_text(tok, {}), "");
+}
+
+std::string resolve_in_dir(const std::string& model, const std::string&, std::int32_t) { return model; }
+
+// Multi-turn decoding end to end on the chat model: every configuration x temperature decodes
+// every turn; each sequence is reproduced here by an independent decode() whose turn-2 prompt
+// is the template's rendering of [user turn 1, assistant answer, user turn 2] with the
+// baseline's answer when greedy and the configuration's own sample when sampled; greedy turn 2
+// equals the baseline's; by_category.csv, accept_hist.csv and by_depth.csv's per-position rates
+// equal what steps.csv and sequences.csv give.
+TEST(SpecBenchRun, MultiTurnConversationsAndReports) {
+  TempDir tmp;
+  HfChatModel m;
+  if (!make_hf_chat_model(tmp, m)) {
+    GTEST_SKIP() << "needs ../shared/models/tokenizers/smollm2-tokenizer.json and ../shared/data "
+                    "(set SPECLAB_MODELS_DIR / SPECLAB_DATA_DIR)";
+  }
+  const std::string questions = tmp.path("mt.jsonl");
+  speclab::testing::write_text_file(questions,
+      R"({"question_id": 81, "category": "writing", "turns": ["Write a haiku about the sea.", "Now make it rhyme."]}
+{"question_id": 82, "category": "writing", "turns": ["Describe a cat in one line.", "Shorter, please."]}
+{"question_id": 101, "category": "reasoning", "turns": ["If A > B and B > C, is A > C?", "Why?"]}
+{"question_id": 300, "category": "qa", "turns": ["What is the capital of France?"]}
+)");
+  const std::string spec_path = tmp.path("spec.json");
+  speclab::testing::write_text_file(spec_path, R"({"name": "mt", "model": ")" + m.dir + R"(", "prompts": [")" +
+                                                   questions + R"("], "drafters": ["ngram:max_n=3", "recycling"],
+      "budgets": [4], "temperatures": [0, 1], "seeds": [11], "max_new_tokens": 8})");
+  const std::string out = tmp.path("out");
+  auto r = run("run " + q(spec_path) + " --out " + q(out) + " --no-plots");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto seqs = speclab::parse_sequences_csv(read_file(out + "/sequences.csv"), "sequences.csv");
+  const auto steps = speclab::parse_steps_csv(read_file(out + "/steps.csv"), "steps.csv");
+  EXPECT_GE(speclab::parse_csv(read_file(out + "/steps.csv"), "steps.csv").column("turn"), 0);
+  ASSERT_EQ(seqs.size(), 2u * 3u * 7u);  // temperatures x configurations x turns (2 + 2 + 2 + 1)
+  using Key = std::tuple<int, int, int>;
+  std::map<Key, const speclab::SequenceRow*> row;
+  for (const auto& s : seqs) row[{s.unit, s.config, s.turn}] = &s;
+  std::map<Key, std::int32_t> n_steps;
+  for (const auto& t : steps) {
+    ASSERT_TRUE(row.count({t.unit, t.config, t.turn})) << t.unit << " " << t.config << " " << t.turn;
+    ++n_steps[{t.unit, t.config, t.turn}];
+  }
+  for (const auto& s : seqs) EXPECT_EQ(n_steps[std::make_tuple(s.unit, s.config, s.turn)], s.target_forwards);
+
+  // Every sequence again, by hand.
+  speclab::ExperimentSpec spec = speclab::load_spec(spec_path);
+  auto exp = speclab::prepare_experiment(spec, resolve_in_dir);
+  ASSERT_TRUE(exp.chat_template != nullptr);
+  const speclab::DrafterEnv env{&exp.weights->info, exp.spec.draft_model, exp.spec.threads, exp.weights};
+  int sampled_turn2_differs = 0;
+  for (const auto& u : exp.units) {
+    const Prompt& p = exp.prompts[u.prompt];
+    const bool greedy = u.temperature == 0;
+    const std::size_t ti = u.temperature == 0 ? 0 : 1;
+    std::string ar_answer;
+    for (const auto& c : exp.configs) {
+      auto drafter = c.index == 0 ? nullptr : speclab::make_drafter(c.drafter_spec, env);
+      auto rule = c.index == 0 ? nullptr : speclab::make_rule(exp.resolved_rule[c.index][ti]);
+      speclab::DecodeOptions opt;
+      opt.sampling.temperature = static_cast<float>(u.temperature);
+      opt.sampling.top_k = exp.spec.top_k;
+      opt.sampling.top_p = static_cast<float>(exp.spec.top_p);
+      opt.max_new_tokens = exp.spec.max_new_tokens;
+      opt.budget = speclab::DraftBudget{c.budget, c.depth_cap};
+      opt.seed = u.seed;
+      std::vector<speclab::Token> ids = exp.prompt_tokens[u.prompt];
+      std::string answer;
+      for (std::size_t turn = 0; turn < p.turns.size(); ++turn) {
+        if (turn == 1) {
+          const nlohmann::ordered_json messages = nlohmann::ordered_json::array(
+              {{{"role", "user"}, {"content", p.turns[0]}},
+               {{"role", "assistant"}, {"content", greedy ? ar_answer : answer}},
+               {{"role", "user"}, {"content", p.turns[1]}}});
+          ids = speclab::encode_rendering(*exp.tokenizer, exp.chat_template->render(messages, {}));
+          opt.seed = speclab::Rng(u.seed).next_u64();
+        }
+        const auto res = speclab::decode(*exp.target, drafter.get(), rule.get(), ids, opt);
+        const speclab::SequenceRow& s = *row.at({u.index, c.index, static_cast<int>(turn) + 1});
+        EXPECT_EQ(s.prompt_tokens, static_cast<std::int32_t>(ids.size())) << p.id << " config " << c.index;
+        EXPECT_EQ(s.tokens_hash, speclab::tokens_hash(res.tokens)) << p.id << " config " << c.index << " turn " << turn + 1;
+        EXPECT_EQ(s.category, p.category);
+        if (turn == 0) {
+          answer = speclab::answer_text(*exp.tokenizer, res.tokens);
+          if (c.index == 0) ar_answer = answer;
+        }
+        if (turn == 1 && greedy) {
+          EXPECT_EQ(s.tokens_hash, row.at(std::make_tuple(u.index, 0, 2))->tokens_hash) << "greedy turn 2 of " << p.id;
+        }
+        if (turn == 1 && !greedy && c.index > 0) {
+          sampled_turn2_differs += s.prompt_tokens != row.at({u.index, 0, 2})->prompt_tokens;
+        }
+      }
+    }
+  }
+  RecordProperty("sampled_turn2_prompts_differing_from_baseline", sampled_turn2_differs);
+
+  // by_category.csv from the records.
+  struct Acc {
+    std::int32_t n = 0;
+    std::int64_t tokens = 0, forwards = 0, drafted = 0, accepted = 0, drafting = 0;
+  };
+  std::map<Key, std::int64_t> drafting_of;
+  for (const auto& t : steps) drafting_of[{t.unit, t.config, t.turn}] += t.n_drafted > 0;
+  std::map<std::tuple<int, double, std::string>, Acc> want;
+  for (const auto& s : seqs) {
+    for (const std::string& cat : {s.category, std::string("overall")}) {
+      Acc& a = want[{s.config, s.temperature, cat}];
+      ++a.n;
+      a.tokens += s.new_tokens;
+      a.forwards += s.target_forwards;
+      a.drafted += s.drafted_tokens;
+      a.accepted += s.accepted_tokens;
+      a.drafting += drafting_of[{s.unit, s.config, s.turn}];
+    }
+  }
+  const auto cats = speclab::parse_by_category_csv(read_file(out + "/by_category.csv"), "by_category.csv");
+  ASSERT_EQ(cats.size(), want.size());
+  ASSERT_EQ(cats.size(), 3u * 2u * 4u);  // configurations x temperatures x (3 categories + overall)
+  EXPECT_EQ(cats[0].category, "writing");
+  EXPECT_EQ(cats[3].category, "overall");
+  for (const auto& c : cats) {
+    const Acc& a = want.at({c.config, c.temperature, c.category});
+    EXPECT_EQ(c.n_sequences, a.n);
+    EXPECT_EQ(c.new_tokens, a.tokens);
+    EXPECT_EQ(c.target_forwards, a.forwards);
+    EXPECT_EQ(c.drafted_tokens, a.drafted);
+    EXPECT_EQ(c.accepted_tokens, a.accepted);
+    EXPECT_EQ(c.drafting_steps, a.drafting);
+    EXPECT_NEAR(c.tau, double(a.tokens) / double(a.forwards), 1e-6);
+    EXPECT_NEAR(c.alpha, a.drafted ? double(a.accepted) / double(a.drafted) : 0.0, 1e-6);
+    EXPECT_NEAR(c.mean_accept_len, a.drafting ? 1.0 + double(a.accepted) / double(a.drafting) : 0.0, 1e-6);
+    if (c.config == 0) {
+      EXPECT_EQ(c.speedup, 1.0);
+    }
+    EXPECT_EQ(c.matches_ar, c.config != 0 && c.temperature == 0 ? "true" : "na") << c.category;
+  }
+  for (const auto& s : speclab::parse_summary_csv(read_file(out + "/summary.csv"), "summary.csv")) {
+    const auto it = std::find_if(cats.begin(), cats.end(), [&](const speclab::CategoryRow& c) {
+      return c.config == s.config && c.temperature == s.temperature && c.category == "overall";
+    });
+    ASSERT_NE(it, cats.end());
+    EXPECT_EQ(it->tau, s.tau);
+    EXPECT_EQ(it->alpha, s.alpha);
+    EXPECT_EQ(it->n_sequences, s.n_sequences);
+    EXPECT_EQ(it->matches_ar, s.matches_ar);
+  }
+
+  // accept_hist.csv from steps.csv: every n_accepted from 0 to the largest, zero counts included.
+  std::map<std::pair<int, double>, std::vector<std::int64_t>> hist, drafting_hist;
+  std::map<Key, double> temperature_of;
+  for (const auto& s : seqs) temperature_of[{s.unit, s.config, s.turn}] = s.temperature;
+  for (const auto& t : steps) {
+    auto& h = hist[{t.config, temperature_of.at({t.unit, t.config, t.turn})}];
+    auto& d = drafting_hist[{t.config, temperature_of.at({t.unit, t.config, t.turn})}];
+    if (h.size() <= static_cast<std::size_t>(t.n_accepted)) {
+      h.resize(t.n_accepted + 1, 0);
+      d.resize(t.n_accepted + 1, 0);
+    }
+    ++h[t.n_accepted];
+    d[t.n_accepted] += t.n_drafted > 0;
+  }
+  const auto hrows = speclab::parse_accept_hist_csv(read_file(out + "/accept_hist.csv"), "accept_hist.csv");
+  std::size_t n_rows = 0;
+  for (const auto& [key, h] : hist) n_rows += h.size();
+  ASSERT_EQ(hrows.size(), n_rows);
+  for (const auto& h : hrows) {
+    const auto& want_h = hist.at({h.config, h.temperature});
+    ASSERT_LT(static_cast<std::size_t>(h.n_accepted), want_h.size());
+    EXPECT_EQ(h.steps, want_h[h.n_accepted]);
+    EXPECT_EQ(h.drafting_steps, drafting_hist.at(std::make_pair(h.config, h.temperature))[h.n_accepted]);
+    std::int64_t total = 0;
+    for (auto n : want_h) total += n;
+    EXPECT_NEAR(h.share, double(h.steps) / double(total), 1e-6);
+  }
+
+  // Per-position acceptance (vLLM): by_depth.csv accept_rate = accepted at depth k / steps that
+  // drafted depth k.
+  std::map<std::tuple<int, double, int>, std::pair<std::int64_t, std::int64_t>> pos;  // (accepted, drafted)
+  for (const auto& t : steps) {
+    for (int k = 1; k <= t.tree_depth; ++k) {
+      auto& a = pos[{t.config, temperature_of.at({t.unit, t.config, t.turn}), k}];
+      a.first += t.n_accepted >= k;
+      ++a.second;
+    }
+  }
+  const auto depth = speclab::parse_by_depth_csv(read_file(out + "/by_depth.csv"), "by_depth.csv");
+  ASSERT_EQ(depth.size(), pos.size());
+  for (const auto& d : depth) {
+    const auto& a = pos.at({d.config, d.temperature, d.depth});
+    EXPECT_EQ(d.accepted, a.first);
+    EXPECT_EQ(d.trees_reaching, a.second);
+    EXPECT_NEAR(d.accept_rate, double(a.first) / double(a.second), 1e-6);
+  }
+}
+
+// A later turn whose conversation no longer fits the context is a sequence without tokens
+// (stop context_full), not an error; the reports still come out.
+TEST(SpecBenchTurns, LaterTurnOutgrowingTheContext) {
+  TempDir tmp;
+  const std::string questions = tmp.path("long.jsonl");
+  speclab::testing::write_text_file(questions,
+      R"({"question_id": 1, "category": "writing", "turns": ["the cat sat. the cat", "and then the cat sat again on the mat"]}
+)");
+  speclab::ExperimentSpec spec;
+  spec.model = "synthetic";
+  spec.prompts = {questions};
+  spec.drafters = {{"ngram", {}, false}};
+  spec.budgets = {4};
+  spec.temperatures = {0.0};
+  spec.max_new_tokens = 16;
+  spec.ctx = 40;  // turn 1: 21 tokens; turn 2: 21 + answer + 41 > 40
+  auto exp = speclab::prepare_experiment(spec, resolve_in_dir);
+  auto rec = speclab::run_experiment(exp, {}, nullptr);
+  ASSERT_EQ(rec.sequences.size(), 4u);
+  for (const auto& s : rec.sequences) {
+    if (s.turn == 1) {
+      EXPECT_GT(s.new_tokens, 0);
+      continue;
+    }
+    EXPECT_EQ(s.stop, "context_full");
+    EXPECT_EQ(s.new_tokens, 0);
+    EXPECT_EQ(s.target_forwards, 0);
+    EXPECT_GE(s.prompt_tokens + 1, 40);
+  }
+  const auto reports = speclab::write_reports(tmp.path("out"), rec.sequences, rec.steps, exp.model_label);
+  ASSERT_EQ(reports.by_category.size(), 4u);  // 2 configurations x (writing + overall)
+  EXPECT_EQ(reports.by_category[0].n_sequences, 2);
+  EXPECT_EQ(reports.summary[1].matches_ar, "true");
 }
 
 }  // namespace
