@@ -1,28 +1,21 @@
-// LlamaModel throughput on an in-memory random model shaped like stories110M (dim 768, hidden
-// 2048, 12 layers, 12 heads, vocab 32000, seq 1024; ~110M fp32 parameters, ~440 MB):
+// LlamaModel throughput on in-memory random models, per weight type (issue 20):
+//   shape 0: stories110M (dim 768, hidden 2048, 12 layers, 12 heads, vocab 32000; 110M params)
+//   shape 1: the 1B class (dim 2048, hidden 8192, 16 layers, 32 heads, 8 KV heads, vocab 32000:
+//            Llama-3.2-1B / TinyLlama-shaped; 1.1B params, 4.4 GB in f32, 0.6 GB in q4_k)
+// Weight types (third argument): 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_k, 6 q6_k, 7 q4_1,
+// 8 q5_k (random fp32 weights quantised with our own quantisers, convert_weights).
 //   BM_MemoryBandwidth/threads     parallel sum over a 1 GiB array (best of 5 passes): the
 //                                  machine's memory read bandwidth, GB/s.
-//   BM_Decode/threads              single-token forwards at positions 128..383 (truncate back to
-//                                  128 at 384): tokens/s, and bw_fraction = weight bytes x
-//                                  tokens/s / memory bandwidth (goal >= 0.75).
-//   BM_TreeForward/n/threads       one forward of an n-node random tree (all n rows of logits) on
-//                                  top of 128 cached tokens: ms, and x_n1 = time / time of one
-//                                  single-token forward (goal: n = 16 within 2.5x).
-// Run: ./build/bench_llama   (threads are benchmark arguments, default 2; the /1 variants are
-// single-thread references). Measure on an idle machine: with 2 cores, a 2-thread run shares
-// its cores with anything else running and every OpenMP barrier (~5 per layer) then waits for
-// a descheduled thread, which inflates times many-fold.
-//
-// Measured 2026-11-22 on the 2-core AMD EPYC (Zen 4) dev VM, load average ~1 (other helpers
-// compiling intermittently; three full runs, ranges):
-//   memory bandwidth 22-24 GB/s (1 thread), 29-30 GB/s (2 threads)
-//   decode, 2 threads: 15.9-17.7 ms/token = 56-63 tok/s, bw_fraction 0.82-0.94
-//   decode, 1 thread:  22-28 ms/token = 36-45 tok/s, bw_fraction 0.68-0.82
-//   tree forward, 2 threads, ms: n=1: 13.4-17, 2: 15.8-18, 4: 23-26, 8: 27-30, 16: 37-42,
-//     32: 63-67, 64: 108-120; x_n1 at n = 16: 2.3-2.6
-// The n >= 8 forwards are compute-bound: the 4x4 FMA tile reaches ~90 GFLOP/s per core on
-// cache-resident weights but ~50-55 when the weights stream from DRAM (each 4-row group's first
-// pass waits on memory; a software prefetch of the next group recovers part of it).
+//   BM_Decode/shape/type/threads   single-token forwards at positions 128..383 (truncate back to
+//                                  128 at 384): tokens/s, weight_MB (resident), and bw_fraction =
+//                                  weight bytes x tokens/s / memory bandwidth (goal >= 0.8).
+//   BM_TreeForward/shape/type/n/threads  one forward of an n-node random tree (all n rows of
+//                                  logits) on top of 128 cached tokens: ms, and x_n1 = time /
+//                                  time of one single-token forward (goal: n = 16 within 2.5x).
+// Run: ./build/bench_llama [--benchmark_filter=...]. Measure on an idle machine: with 2 cores, a
+// 2-thread run shares its cores with anything else running and every OpenMP barrier (~5 per
+// layer) then waits for a descheduled thread, which inflates times many-fold. The figures are in
+// the README (Performance), with the CPU they were measured on.
 
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -30,6 +23,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/llama_model.h"
@@ -43,13 +37,35 @@ namespace {
 constexpr std::int32_t kPrefix = 128;
 constexpr std::int32_t kWindowEnd = 384;
 
-std::shared_ptr<const LlamaWeights> stories110m() {
-  static const auto w = [] {
-    ModelInfo info = synthetic_info(768, 2048, 12, 12, 12, 32000, 1024);
-    info.source = "synthetic:stories110M-shaped";
-    return std::make_shared<const LlamaWeights>(random_llama_weights(info, 42));
-  }();
-  return w;
+constexpr DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                            DType::kQ4_K, DType::kQ6_K, DType::kQ4_1, DType::kQ5_K};
+
+// The fp32 model of a shape (generated once), and one converted copy (the last type asked for:
+// keeps memory to fp32 + one type).
+std::shared_ptr<const LlamaWeights> model(int shape, int type) {
+  static std::shared_ptr<const LlamaWeights> base[2];
+  static std::shared_ptr<const LlamaWeights> converted;
+  static int converted_key = -1;
+  if (!base[shape]) {
+    base[1 - shape].reset();  // one shape at a time
+    converted.reset();
+    converted_key = -1;
+    ModelInfo info = shape == 0 ? synthetic_info(768, 2048, 12, 12, 12, 32000, 1024)
+                                : synthetic_info(2048, 8192, 16, 32, 8, 32000, 1024);
+    info.source = shape == 0 ? "synthetic:stories110M-shaped" : "synthetic:1B-shaped";
+    base[shape] = std::make_shared<const LlamaWeights>(random_llama_weights(info, 42));
+  }
+  if (kTypes[type] == DType::kF32) return base[shape];
+  const int key = shape * 100 + type;
+  if (converted_key != key) {
+    converted.reset();
+    WeightConversion conv;
+    conv.dtype = kTypes[type];
+    conv.n_threads = 2;
+    converted = std::make_shared<const LlamaWeights>(convert_weights(*base[shape], conv));
+    converted_key = key;
+  }
+  return converted;
 }
 
 // Best-of-5 parallel read bandwidth in bytes/s over a 1 GiB float array.
@@ -111,8 +127,9 @@ double decode_one(LlamaModel& model, Token token, ForwardOutput& out) {
 }
 
 void BM_Decode(benchmark::State& state) {
-  const int threads = static_cast<int>(state.range(0));
-  const auto w = stories110m();
+  const int threads = static_cast<int>(state.range(2));
+  const auto w = model(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
+  state.SetLabel(std::string(dtype_name(kTypes[state.range(1)])) + (state.range(0) ? " 1B" : " 110M"));
   const double bw = memory_bandwidth(threads);
   LlamaModel model(w, threads);
   Rng rng(1);
@@ -133,9 +150,10 @@ void BM_Decode(benchmark::State& state) {
 }
 
 void BM_TreeForward(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  const int threads = static_cast<int>(state.range(1));
-  const auto w = stories110m();
+  const int n = static_cast<int>(state.range(2));
+  const int threads = static_cast<int>(state.range(3));
+  const auto w = model(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
+  state.SetLabel(std::string(dtype_name(kTypes[state.range(1)])) + (state.range(0) ? " 1B" : " 110M"));
   LlamaModel model(w, threads);
   Rng rng(2);
   prefill_random(model, rng);
@@ -182,11 +200,14 @@ void BM_TreeForward(benchmark::State& state) {
 }
 
 BENCHMARK(BM_MemoryBandwidth)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Decode)->Arg(2)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+// Shapes outermost so each fp32 model is generated once; types next (one converted copy alive).
+BENCHMARK(BM_Decode)
+    ->ArgsProduct({{0, 1}, {0, 1, 2, 3, 4, 5, 6, 7, 8}, {2, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0)
+    ->UseRealTime();
 BENCHMARK(BM_TreeForward)
-    ->ArgsProduct({{1, 2, 4, 8, 16, 32, 64}, {2}})
-    ->Args({1, 1})
-    ->Args({16, 1})
+    ->ArgsProduct({{0, 1}, {0, 1, 3, 5}, {1, 2, 4, 8, 16, 32, 64}, {2}})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0)
     ->UseRealTime();
