@@ -1,14 +1,14 @@
 // AVX2 tile kernels for q4_0, q4_1, q4_k, q5_k, q6_k (AVX2 + FMA + F16C; compiled with those
 // flags, selected at run time on CPUs without the AVX-512 set).
 //
-// The arithmetic is the one defined by the scalar twin (ops/kernels_q4_scalar.cpp): 16 fp32
-// lanes held as two ymm accumulators (even blocks, odd blocks), per block
-// acc = fma(float(isum), A * dx, acc), offsets O * s into the even accumulator per group of 8
+// The arithmetic is the one defined by the scalar twin (ops/kernels_q4_scalar.cpp): 32 fp32
+// lanes held as four ymm accumulators per output (block b in accumulator b mod 4), per block
+// acc = fma(float(isum), A * dx, acc), offsets O * s into the first accumulator per group of 8
 // blocks, one fixed lane sum; so results are bit-identical to the scalar and AVX-512 kernels.
 //
-// One weight row at a time (a 4-row tile is four passes: 16 ymm registers do not hold 4 x 4
-// pairs of accumulators), its C tokens together: per block the 32 levels are unpacked once as
-// unsigned bytes (shifts / ANDs) and reused for the C tokens; integer sums by VPMADDUBSW
+// One weight row and up to 2 tokens at a time (16 ymm registers), so a tile is several passes:
+// per block the 32 levels are unpacked once as unsigned bytes (shifts / ANDs) and reused for
+// the tokens of the pass; integer sums by VPMADDUBSW
 // (unsigned levels x signed activations, exact in int16 for levels < 64) then VPMADDWD by ones
 // (q6_k: by the sub-block scales, after subtracting 32 * the pair sums of x; q4_0: 8 *).
 // See ops/matmul_kernels.h for the contract.
@@ -91,22 +91,19 @@ struct Q4 {
 
 // ---- q4_k / q5_k -----------------------------------------------------------------------------
 
-template <bool kMin>
-inline __m256 scales_k4(const std::uint8_t* s) {
-  std::uint32_t u0, u1, u2;
-  __builtin_memcpy(&u0, s, 4);
-  __builtin_memcpy(&u1, s + 4, 4);
-  __builtin_memcpy(&u2, s + 8, 4);
-  std::uint32_t lo, hi;
-  if (!kMin) {
-    lo = u0 & 0x3f3f3f3fu;
-    hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
-  } else {
-    lo = u1 & 0x3f3f3f3fu;
-    hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
-  }
-  const std::uint64_t v = lo | static_cast<std::uint64_t>(hi) << 32;
-  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(v))));
+// The 6-bit scales and mins of the 8 sub-blocks (ggml get_scale_min_k4) from the 12 packed
+// bytes at s (16 bytes are read: the block continues after them): bytes 0..7 of the result are
+// sc[0..7], bytes 8..15 mn[0..7]. Per 32-bit lane: sc[0..3] = s[0..3] & 63,
+// sc[4..7] = (s[8..11] & 15) | (s[0..3] >> 6) << 4, mn[0..3] = s[4..7] & 63,
+// mn[4..7] = (s[8..11] >> 4) | (s[4..7] >> 6) << 4.
+inline __m128i scales_mins_k4(const std::uint8_t* s) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+  const __m128i x1 = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+  const __m128i x2 = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7));
+  const __m128i lo = _mm_and_si128(_mm_srlv_epi32(x1, _mm_setr_epi32(0, 0, 0, 4)),
+                                   _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+  const __m128i hi = _mm_and_si128(_mm_srli_epi32(x2, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  return _mm_or_si128(lo, hi);
 }
 
 template <bool kQ5>
@@ -118,8 +115,11 @@ struct QK {
 
   static void group(const std::uint8_t* g, RowGroup& rg) {
     const __m256 d = _mm256_set1_ps(f16(g)), dmin = _mm256_set1_ps(f16(g + 2));
-    rg.a = _mm256_mul_ps(d, scales_k4<false>(g + 4));
-    rg.o = _mm256_xor_ps(_mm256_mul_ps(dmin, scales_k4<true>(g + 4)), _mm256_set1_ps(-0.0f));
+    const __m128i sm = scales_mins_k4(g + 4);
+    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
+    const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
+    rg.a = _mm256_mul_ps(d, sc);
+    rg.o = _mm256_xor_ps(_mm256_mul_ps(dmin, mn), _mm256_set1_ps(-0.0f));
   }
   // Block i: nibble (i & 1) of qs[32 (i / 2) ..], plus bit i of qh (q5_k) as 16.
   static __m256i weights(const std::uint8_t* g, const RowGroup&, int i) {
@@ -176,8 +176,8 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
               std::size_t ldy) {
   const int nb = n_in / 32;
   const int n_full = nb / 8;
-  __m256 acc[2][C];
-  for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
+  __m256 acc[4][C];  // acc[h]: lanes 8h .. 8h+7, blocks = h mod 4
+  for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = acc[2][c] = acc[3][c] = _mm256_setzero_ps();
   const __m256i gidx = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);  // ActQ8Block = 10 floats
   for (int G = 0; G < n_full; ++G) {
     const std::uint8_t* wg = w + static_cast<std::size_t>(G) * T::kGroupBytes;
@@ -194,7 +194,7 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
         const auto* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * G + i;
         const __m256i isum = T::dot(wq, load256(reinterpret_cast<const std::uint8_t*>(blk->q)), rg, i);
         const __m256 pw = _mm256_permutevar8x32_ps(pa[c], _mm256_set1_epi32(i));
-        acc[i & 1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), pw, acc[i & 1][c]);
+        acc[i & 3][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), pw, acc[i & 3][c]);
       }
     }
     if constexpr (T::kOffset) {
@@ -215,7 +215,7 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
       for (int c = 0; c < C; ++c) {
         const ActQ8Block* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + b;
         const __m256i isum = T::dot(wq, load256(reinterpret_cast<const std::uint8_t*>(blk->q)), RowGroup{}, i);
-        acc[i & 1][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(a * blk->d), acc[i & 1][c]);
+        acc[i & 3][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(a * blk->d), acc[i & 3][c]);
       }
     }
     if (T::kOffset && n_tail > 0) {
@@ -230,13 +230,23 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
       }
     }
   }
-  for (int c = 0; c < C; ++c) y[c * ldy] = hsum8(_mm256_add_ps(acc[0][c], acc[1][c]));
+  for (int c = 0; c < C; ++c) {
+    const __m256 t = _mm256_add_ps(_mm256_add_ps(acc[0][c], acc[2][c]), _mm256_add_ps(acc[1][c], acc[3][c]));
+    y[c * ldy] = hsum8(t);
+  }
 }
 
 template <typename T, int R, int C>
 void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::size_t xs,
           int n_in, float* y, std::size_t ldy) {
-  for (int r = 0; r < R; ++r) row_tile<T, C>(w + r * ws, xb, xs, n_in, y + r, ldy);
+  for (int r = 0; r < R; ++r) {
+    if constexpr (C <= 2) {
+      row_tile<T, C>(w + r * ws, xb, xs, n_in, y + r, ldy);
+    } else {
+      row_tile<T, 2>(w + r * ws, xb, xs, n_in, y + r, ldy);
+      row_tile<T, C - 2>(w + r * ws, xb + 2 * xs, xs, n_in, y + 2 * ldy + r, ldy);
+    }
+  }
 }
 
 template <typename T>

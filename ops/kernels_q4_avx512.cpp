@@ -1,12 +1,15 @@
 // AVX-512 tile kernels for q4_0, q4_1, q4_k, q5_k, q6_k (AVX512F/BW/VL/DQ + AVX512_VNNI + F16C
 // + FMA; compiled with those flags, selected at run time only on CPUs that have them).
 //
-// The arithmetic is the one defined by the scalar twin (ops/kernels_q4_scalar.cpp): 16 fp32
-// lanes, even blocks in lanes 0..7 and odd blocks in lanes 8..15, per block
-// acc = fma(float(isum), A * dx, acc), offsets O * s into lanes 0..7 per group of 8 blocks, one
-// fixed lane sum; so results are bit-identical to the scalar and AVX2 kernels.
+// The arithmetic is the one defined by the scalar twin (ops/kernels_q4_scalar.cpp): 32 fp32
+// lanes, block b in lanes 8 (b mod 4) .. +7, per block acc = fma(float(isum), A * dx, acc),
+// offsets O * s into lanes 0..7 per group of 8 blocks, one fixed lane sum; so results are
+// bit-identical to the scalar and AVX2 kernels. Here the 32 lanes are two zmm accumulators per
+// output (pairs 0, 2 of a group in the first, pairs 1, 3 in the second: two independent FMA
+// chains, so one output at a time is not latency-bound); a 4-row tile runs as two 2-row passes
+// (4 x 4 x 2 accumulators would not fit in 32 registers).
 //
-// Here one zmm register holds a pair of blocks (2p, 2p+1) of a group of 8 (256 elements):
+// One zmm register holds a pair of blocks (2p, 2p+1) of a group of 8 (256 elements):
 //  - weights: the 64 levels of the pair as unsigned bytes, unpacked once per weight row and
 //    reused for the C tokens of the tile (nibbles by a broadcast load, a per-half VPSRLVQ and an
 //    AND; the 5th / 6th bits by VPTESTMB / VPROLVQ);
@@ -17,6 +20,11 @@
 //    x, then VPDPWSSD by the sub-block scales (exact int32);
 //  - then VCVTDQ2PS, P = A * dx (VMULPS), one FMA per (row, token, pair).
 // See ops/matmul_kernels.h for the contract.
+//
+// GCC 12's AVX-512 headers fill the unused half of a cast / insert with _mm512_undefined_*()
+// and then warn that it "is used uninitialized" wherever they are inlined: a false positive.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "ops/matmul_kernels.h"
@@ -31,7 +39,7 @@ inline float f16(const std::uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
-// ((t0+t4)+(t2+t6)) + ((t1+t5)+(t3+t7)), t = lanes 0..7 + lanes 8..15.
+// ((t0+t4)+(t2+t6)) + ((t1+t5)+(t3+t7)), t = lanes 0..7 + lanes 8..15 of v.
 inline float hsum(__m512 v) {
   const __m256 t = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
   const __m128 b = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
@@ -121,23 +129,19 @@ struct Q4 {
 
 // ---- q4_k / q5_k -----------------------------------------------------------------------------
 
-// sc (kMin false) or mn (kMin true) of the 8 sub-blocks from the 12 packed scale bytes, as fp32.
-template <bool kMin>
-inline __m256 scales_k4(const std::uint8_t* s) {
-  std::uint32_t u0, u1, u2;
-  __builtin_memcpy(&u0, s, 4);
-  __builtin_memcpy(&u1, s + 4, 4);
-  __builtin_memcpy(&u2, s + 8, 4);
-  std::uint32_t lo, hi;
-  if (!kMin) {
-    lo = u0 & 0x3f3f3f3fu;
-    hi = (u2 & 0x0f0f0f0fu) | ((u0 >> 2) & 0x30303030u);
-  } else {
-    lo = u1 & 0x3f3f3f3fu;
-    hi = ((u2 >> 4) & 0x0f0f0f0fu) | ((u1 >> 2) & 0x30303030u);
-  }
-  const std::uint64_t v = lo | static_cast<std::uint64_t>(hi) << 32;
-  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(v))));
+// The 6-bit scales and mins of the 8 sub-blocks (ggml get_scale_min_k4) from the 12 packed
+// bytes at s (16 bytes are read: the block continues after them): bytes 0..7 of the result are
+// sc[0..7], bytes 8..15 mn[0..7]. Per 32-bit lane: sc[0..3] = s[0..3] & 63,
+// sc[4..7] = (s[8..11] & 15) | (s[0..3] >> 6) << 4, mn[0..3] = s[4..7] & 63,
+// mn[4..7] = (s[8..11] >> 4) | (s[4..7] >> 6) << 4.
+inline __m128i scales_mins_k4(const std::uint8_t* s) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+  const __m128i x1 = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+  const __m128i x2 = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7));
+  const __m128i lo = _mm_and_si128(_mm_srlv_epi32(x1, _mm_setr_epi32(0, 0, 0, 4)),
+                                   _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+  const __m128i hi = _mm_and_si128(_mm_srli_epi32(x2, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  return _mm_or_si128(lo, hi);
 }
 
 template <bool kQ5>
@@ -149,8 +153,11 @@ struct QK {
 
   static void group(const std::uint8_t* g, RowGroup& rg) {
     const __m256 d = _mm256_set1_ps(f16(g)), dmin = _mm256_set1_ps(f16(g + 2));
-    rg.a = _mm256_mul_ps(d, scales_k4<false>(g + 4));
-    rg.o = _mm256_xor_ps(_mm256_mul_ps(dmin, scales_k4<true>(g + 4)), _mm256_set1_ps(-0.0f));
+    const __m128i sm = scales_mins_k4(g + 4);
+    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
+    const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
+    rg.a = _mm256_mul_ps(d, sc);
+    rg.o = _mm256_xor_ps(_mm256_mul_ps(dmin, mn), _mm256_set1_ps(-0.0f));
   }
   static __m512i weights(const std::uint8_t* g, const RowGroup&, int p) {
     const __m512i z = bcast256(g + kQs + 32 * p);
@@ -211,14 +218,16 @@ struct Q6K {
 
 // ---- the tile --------------------------------------------------------------------------------
 
+// R <= 2 rows x C <= 4 tokens; acc[r][c][h]: h = 0 lanes 0..15 (blocks = 0, 1 mod 4), h = 1
+// lanes 16..31 (blocks = 2, 3 mod 4).
 template <typename T, int R, int C>
-void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::size_t xs,
-          int n_in, float* y, std::size_t ldy) {
+void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::size_t xs,
+               int n_in, float* y, std::size_t ldy) {
   const int nb = n_in / 32;
   const int n_full = nb / 8;
-  __m512 acc[R][C];
+  __m512 acc[R][C][2];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    for (int c = 0; c < C; ++c) acc[r][c][0] = acc[r][c][1] = _mm512_setzero_ps();
   const __m256i gidx = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);  // ActQ8Block = 10 floats
   for (int G = 0; G < n_full; ++G) {
     __m256 dx[C], sx[C];
@@ -233,6 +242,14 @@ void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::si
       wg[r] = w + r * ws + static_cast<std::size_t>(G) * T::kGroupBytes;
       T::group(wg[r], rg[r]);
     }
+    // P = A * dx of the 8 blocks, per (row, token); few outputs: multiplied once per group and
+    // expanded per pair, else A and dx expanded per pair and multiplied there (same products).
+    constexpr bool kDirect = R * C <= 4;
+    __m256 p8[kDirect ? R : 1][kDirect ? C : 1];
+    if constexpr (kDirect) {
+      for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) p8[r][c] = _mm256_mul_ps(rg[r].a, dx[c]);
+    }
     for (int p = 0; p < 4; ++p) {
       const __m512i pidx = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_set1_epi32(2 * p)),
                                               _mm256_set1_epi32(2 * p + 1), 1);
@@ -242,23 +259,29 @@ void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::si
         const auto* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * G + 2 * p;
         xv[c].q = load_pair_x(blk);
         xv[c].corr = T::xcorr(xv[c].q);
-        dxp[c] = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(dx[c]));
+        if constexpr (!kDirect) dxp[c] = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(dx[c]));
       }
       for (int r = 0; r < R; ++r) {
         const __m512i wq = T::weights(wg[r], rg[r], p);
-        const __m512 ap = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(rg[r].a));
+        __m512 ap = _mm512_setzero_ps();
+        if constexpr (!kDirect) ap = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(rg[r].a));
         for (int c = 0; c < C; ++c) {
           const __m512i isum = T::dot(wq, xv[c], rg[r], p);
-          const __m512 pw = _mm512_mul_ps(ap, dxp[c]);
-          acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), pw, acc[r][c]);
+          __m512 pw;
+          if constexpr (kDirect) {
+            pw = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(p8[r][c]));
+          } else {
+            pw = _mm512_mul_ps(ap, dxp[c]);
+          }
+          acc[r][c][p & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), pw, acc[r][c][p & 1]);
         }
       }
     }
     if constexpr (T::kOffset) {
       for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c)
-          acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_zextps256_ps512(rg[r].o),
-                                            _mm512_zextps256_ps512(sx[c]), acc[r][c], 0x00FF);
+          acc[r][c][0] = _mm512_mask3_fmadd_ps(_mm512_zextps256_ps512(rg[r].o),
+                                               _mm512_zextps256_ps512(sx[c]), acc[r][c][0], 0x00FF);
     }
   }
   if constexpr (T::kPartial) {
@@ -276,8 +299,9 @@ void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::si
               T::dot256(wq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->q)));
           const __m512i z = (i & 1) ? _mm512_inserti64x4(_mm512_setzero_si512(), isum, 1)
                                     : _mm512_zextsi256_si512(isum);
-          acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(z), _mm512_set1_ps(a * blk->d),
-                                            acc[r][c], (i & 1) ? 0xFF00 : 0x00FF);
+          __m512& a_h = acc[r][c][(i >> 1) & 1];
+          a_h = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(z), _mm512_set1_ps(a * blk->d), a_h,
+                                      (i & 1) ? 0xFF00 : 0x00FF);
         }
       }
       if (T::kOffset && n_tail > 0) {
@@ -286,14 +310,25 @@ void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::si
           const ActQ8Block* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * n_full;
           float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
           for (int i = 0; i < n_tail; ++i) s[i] = blk[i].s;
-          acc[r][c] = _mm512_mask3_fmadd_ps(_mm512_zextps256_ps512(_mm256_loadu_ps(o)),
-                                            _mm512_zextps256_ps512(_mm256_loadu_ps(s)), acc[r][c], m);
+          acc[r][c][0] = _mm512_mask3_fmadd_ps(_mm512_zextps256_ps512(_mm256_loadu_ps(o)),
+                                               _mm512_zextps256_ps512(_mm256_loadu_ps(s)),
+                                               acc[r][c][0], m);
         }
       }
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]);
+    for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(_mm512_add_ps(acc[r][c][0], acc[r][c][1]));
+}
+
+template <typename T, int R, int C>
+void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::size_t xs,
+          int n_in, float* y, std::size_t ldy) {
+  if constexpr (R == 1) {
+    tile_pass<T, 1, C>(w, ws, xb, xs, n_in, y, ldy);
+  } else {
+    for (int r = 0; r < R; r += 2) tile_pass<T, 2, C>(w + r * ws, ws, xb, xs, n_in, y + r, ldy);
+  }
 }
 
 template <typename T>

@@ -4,17 +4,19 @@
 //
 // The arithmetic, per output y = dot(weight row, activation row) (ActQ8Block activations, block b
 // = elements 32b .. 32b+31 with scale dx_b, sum term s_b = dx_b * sum(qx)):
-//   - 16 fp32 lane accumulators acc[0..15], all +0. Lane h*8 + l (h = b & 1, l = 0..7) receives
-//     the elements 4l .. 4l+3 of the blocks b with parity h: even blocks fill lanes 0..7, odd
-//     blocks lanes 8..15 (an AVX-512 register holds a pair of blocks, AVX2 two registers).
+//   - 32 fp32 lane accumulators acc[0..31], all +0. Lane 8h + l (h = b mod 4, l = 0..7)
+//     receives the elements 4l .. 4l+3 of the blocks b with b mod 4 = h (an AVX-512 register
+//     holds a pair of blocks: two registers, so two independent FMA chains per output; AVX2
+//     four registers of one block each).
 //   - Blocks are taken in groups of 8 (256 elements: one K-quant super-block; q4_0 / q4_1 rows
 //     that are not a multiple of 256 end with a partial group). For each block b of the group,
 //     in order: P_b = A_b * dx_b (one fp32 multiply), then for each lane
-//       acc[h*8 + l] = fma(float(isum_{b,l}), P_b, acc[h*8 + l])
+//       acc[8h + l] = fma(float(isum_{b,l}), P_b, acc[8h + l])
 //     with isum_{b,l} the exact int32 sum over the lane's 4 elements of q * qx.
 //   - Types with an additive offset (q4_1, q4_k, q5_k) then add, for block i of the group (i = b
 //     mod 8), acc[i] = fma(O_b, s_b, acc[i]).
-//   - y = ((t0+t4)+(t2+t6)) + ((t1+t5)+(t3+t7)) with t_l = acc[l] + acc[l+8].
+//   - u_j = acc[j] + acc[j+16] (j < 16), t_l = u_l + u_{l+8} (l < 8), and
+//     y = ((t0+t4)+(t2+t6)) + ((t1+t5)+(t3+t7)).
 // Per type (value = A * q + O):
 //   q4_0: A = d, q = nibble - 8, no offset.     q4_1: A = d, q = nibble, O = m.
 //   q4_k / q5_k: A = d * float(sc_i), O = -(dmin * float(mn_i)), q = the 4 / 5-bit level.
@@ -163,16 +165,16 @@ void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::si
   const int n_groups = (nb + 7) / 8;
   Group g;
   for (int r = 0; r < R; ++r) {
-    float acc[C][16];
+    float acc[C][32];
     for (int c = 0; c < C; ++c)
-      for (int j = 0; j < 16; ++j) acc[c][j] = 0.0f;
+      for (int j = 0; j < 32; ++j) acc[c][j] = 0.0f;
     for (int G = 0; G < n_groups; ++G) {
       Decode::run(w + r * ws, nb, G, g);
       for (int c = 0; c < C; ++c) {
         const auto* act = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * G;
         for (int i = 0; i < g.n_blocks; ++i) {
           const float p = g.a[i] * act[i].d;
-          float* lanes = acc[c] + (i & 1) * 8;
+          float* lanes = acc[c] + (i & 3) * 8;  // 8G + i = i mod 4
           for (int l = 0; l < 8; ++l) {
             std::int32_t isum = 0;
             for (int j = 4 * l; j < 4 * l + 4; ++j) isum += g.q[32 * i + j] * act[i].q[j];
@@ -186,8 +188,9 @@ void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::si
       }
     }
     for (int c = 0; c < C; ++c) {
-      float t[8];
-      for (int l = 0; l < 8; ++l) t[l] = acc[c][l] + acc[c][l + 8];
+      float u[16], t[8];
+      for (int j = 0; j < 16; ++j) u[j] = acc[c][j] + acc[c][j + 16];
+      for (int l = 0; l < 8; ++l) t[l] = u[l] + u[l + 8];
       y[c * ldy + r] = lane_sum8(t);
     }
   }
