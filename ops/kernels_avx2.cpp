@@ -200,6 +200,7 @@ void fill_avx2(KernelTable& t) {
   fill_type<FloatTiles<LoadBF16>::T>(t.types[static_cast<int>(DType::kBF16)]);
   fill_type<Q8Tiles<BlockQ8<false>>::T>(t.types[static_cast<int>(DType::kQ8_0)]);
   fill_type<Q8Tiles<BlockQ8<true>>::T>(t.types[static_cast<int>(DType::kQ8_0F)]);
+  fill_q4_avx2(t);
 }
 
 }  // namespace speclab::kernels

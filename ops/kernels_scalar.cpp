@@ -143,6 +143,7 @@ void fill_scalar(KernelTable& t) {
   fill_type<FloatTiles<load_bf16, 2>::T>(t.types[static_cast<int>(DType::kBF16)]);
   fill_type<Q8Tiles<false>::T>(t.types[static_cast<int>(DType::kQ8_0)]);
   fill_type<Q8Tiles<true>::T>(t.types[static_cast<int>(DType::kQ8_0F)]);
+  fill_q4_scalar(t);
 }
 
 }  // namespace speclab::kernels

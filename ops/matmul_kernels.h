@@ -49,5 +49,10 @@ struct KernelTable {
 void fill_avx512(KernelTable& t);
 void fill_avx2(KernelTable& t);
 void fill_scalar(KernelTable& t);
+// The 4/5/6-bit types (q4_0, q4_1, q4_k, q5_k, q6_k), one file per ISA (ops/kernels_q4_*.cpp),
+// called at the end of the fill function of the same ISA.
+void fill_q4_avx512(KernelTable& t);
+void fill_q4_avx2(KernelTable& t);
+void fill_q4_scalar(KernelTable& t);
 
 }  // namespace speclab::kernels

@@ -74,17 +74,21 @@ std::vector<Isa> isas() {
 }
 
 // Every ISA must provide every type listed here (a missing kernel throws and fails the test).
-const DType kTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_0F};
+const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                        DType::kQ8_0F, DType::kQ4_0, DType::kQ4_1, DType::kQ4_K,
+                        DType::kQ5_K,  DType::kQ6_K};
 
 struct Shape {
   int rows, cols;
 };
 
 // Row counts that exercise partial row blocks (16) and groups (4); column counts that are whole
-// blocks of every type (256), and for float types one with a SIMD tail (100).
+// blocks of every type (256), and for float types one with a SIMD tail (100). The 32-element
+// integer types also get rows that end in a partial group of 8 blocks (96 = 3 blocks, 352 = 8 + 3:
+// the q4_0 / q4_1 kernels work in groups of 8 blocks).
 std::vector<Shape> shapes_for(DType t) {
   if (dtype_traits(t).block_elems == 256) return {{37, 256}, {5, 512}};
-  if (integer_type(t)) return {{37, 96}, {21, 256}};
+  if (integer_type(t)) return {{37, 96}, {21, 256}, {13, 352}};
   return {{37, 100}, {21, 256}, {3, 7}};
 }
 
@@ -171,17 +175,18 @@ TEST(MatmulTypes, ParallelSplitGivesTheSameBits) {
 TEST(MatmulTypes, IntegerTypesAreIdenticalAcrossIsas) {
   for (DType t : kTypes) {
     if (!integer_type(t)) continue;
-    const Shape s = shapes_for(t)[1];
-    const WeightMatrix w = WeightMatrix::from_f32(s.rows, s.cols, normal(s.rows * s.cols, 41)).converted(t);
-    const int n = 6;
-    const std::vector<float> x = normal(static_cast<std::size_t>(n) * s.cols, 42);
-    std::vector<float> scalar(static_cast<std::size_t>(n) * s.rows);
-    matmul(x.data(), n, w, nullptr, scalar.data(), 1, nullptr, Isa::kScalar);
-    for (Isa isa : isas()) {
-      std::vector<float> y(scalar.size());
-      matmul(x.data(), n, w, nullptr, y.data(), 1, nullptr, isa);
-      EXPECT_EQ(std::memcmp(y.data(), scalar.data(), y.size() * sizeof(float)), 0)
-          << dtype_name(t) << " " << isa_name(isa);
+    for (const Shape s : shapes_for(t)) {
+      const WeightMatrix w = WeightMatrix::from_f32(s.rows, s.cols, normal(s.rows * s.cols, 41)).converted(t);
+      const int n = 6;
+      const std::vector<float> x = normal(static_cast<std::size_t>(n) * s.cols, 42);
+      std::vector<float> scalar(static_cast<std::size_t>(n) * s.rows);
+      matmul(x.data(), n, w, nullptr, scalar.data(), 1, nullptr, Isa::kScalar);
+      for (Isa isa : isas()) {
+        std::vector<float> y(scalar.size());
+        matmul(x.data(), n, w, nullptr, y.data(), 1, nullptr, isa);
+        EXPECT_EQ(std::memcmp(y.data(), scalar.data(), y.size() * sizeof(float)), 0)
+            << dtype_name(t) << " " << isa_name(isa) << " " << s.rows << "x" << s.cols;
+      }
     }
   }
 }
@@ -191,7 +196,7 @@ TEST(MatmulTypes, JobsOfMixedTypesShareTheActivations) {
   const int cols = 256, n = 5;
   const WeightMatrix a = WeightMatrix::from_f32(17, cols, normal(17 * cols, 51)).converted(DType::kF16);
   const WeightMatrix b = WeightMatrix::from_f32(9, cols, normal(9 * cols, 52)).converted(DType::kQ8_0);
-  const WeightMatrix c = WeightMatrix::from_f32(33, cols, normal(33 * cols, 53)).converted(DType::kQ8_0F);
+  const WeightMatrix c = WeightMatrix::from_f32(33, cols, normal(33 * cols, 53)).converted(DType::kQ6_K);
   const std::vector<float> x = normal(static_cast<std::size_t>(n) * cols, 54);
   std::vector<float> ya(n * 17), yb(n * 9), yc(n * 33), za(ya.size()), zb(yb.size()), zc(yc.size());
   const MatJob jobs[3] = {{a.view(), nullptr, ya.data()}, {b.view(), nullptr, yb.data()},
