@@ -6,10 +6,10 @@
 // 8 q5_k (random fp32 weights quantised with our own quantisers, convert_weights).
 //   BM_MemoryBandwidth/threads     parallel sum over a 1 GiB array (best of 5 passes): the
 //                                  machine's memory read bandwidth, GB/s.
-//   BM_Decode/shape/type/threads   single-token forwards at positions 128..383 (truncate back to
+//   BM_Decode/threads/type/shape   single-token forwards at positions 128..383 (truncate back to
 //                                  128 at 384): tokens/s, weight_MB (resident), and bw_fraction =
 //                                  weight bytes x tokens/s / memory bandwidth (goal >= 0.8).
-//   BM_TreeForward/shape/type/n/threads  one forward of an n-node random tree (all n rows of
+//   BM_TreeForward/threads/n/type/shape  one forward of an n-node random tree (all n rows of
 //                                  logits) on top of 128 cached tokens: ms, and x_n1 = time /
 //                                  time of one single-token forward (goal: n = 16 within 2.5x).
 // Run: ./build/bench_llama [--benchmark_filter=...]. Measure on an idle machine: with 2 cores, a
@@ -127,9 +127,10 @@ double decode_one(LlamaModel& model, Token token, ForwardOutput& out) {
 }
 
 void BM_Decode(benchmark::State& state) {
-  const int threads = static_cast<int>(state.range(2));
-  const auto w = model(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
-  state.SetLabel(std::string(dtype_name(kTypes[state.range(1)])) + (state.range(0) ? " 1B" : " 110M"));
+  const int threads = static_cast<int>(state.range(0));
+  const int type = static_cast<int>(state.range(1)), shape = static_cast<int>(state.range(2));
+  const auto w = model(shape, type);
+  state.SetLabel(std::string(dtype_name(kTypes[type])) + (shape ? " 1B" : " 110M"));
   const double bw = memory_bandwidth(threads);
   LlamaModel model(w, threads);
   Rng rng(1);
@@ -150,10 +151,11 @@ void BM_Decode(benchmark::State& state) {
 }
 
 void BM_TreeForward(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(2));
-  const int threads = static_cast<int>(state.range(3));
-  const auto w = model(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
-  state.SetLabel(std::string(dtype_name(kTypes[state.range(1)])) + (state.range(0) ? " 1B" : " 110M"));
+  const int threads = static_cast<int>(state.range(0));
+  const int n = static_cast<int>(state.range(1));
+  const int type = static_cast<int>(state.range(2)), shape = static_cast<int>(state.range(3));
+  const auto w = model(shape, type);
+  state.SetLabel(std::string(dtype_name(kTypes[type])) + (shape ? " 1B" : " 110M"));
   LlamaModel model(w, threads);
   Rng rng(2);
   prefill_random(model, rng);
@@ -200,14 +202,16 @@ void BM_TreeForward(benchmark::State& state) {
 }
 
 BENCHMARK(BM_MemoryBandwidth)->Arg(1)->Arg(2)->Iterations(1)->Unit(benchmark::kMillisecond);
-// Shapes outermost so each fp32 model is generated once; types next (one converted copy alive).
+// Arguments: threads, type, shape (ArgsProduct varies the first fastest: each fp32 model is
+// generated once and each converted copy made once).
 BENCHMARK(BM_Decode)
-    ->ArgsProduct({{0, 1}, {0, 1, 2, 3, 4, 5, 6, 7, 8}, {2, 1}})
+    ->ArgsProduct({{2, 1}, {0, 1, 2, 3, 4, 5, 6, 7, 8}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0)
     ->UseRealTime();
+// Arguments: threads, tree size n, type, shape.
 BENCHMARK(BM_TreeForward)
-    ->ArgsProduct({{0, 1}, {0, 1, 3, 5}, {1, 2, 4, 8, 16, 32, 64}, {2}})
+    ->ArgsProduct({{2}, {1, 2, 4, 8, 16, 32, 64}, {0, 1, 3, 5}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0)
     ->UseRealTime();
