@@ -50,7 +50,7 @@ inline float hsum(__m512 v) {
 inline __m512i load_pair_x(const ActQ8Block* blk) {
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[0].q));
   const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[1].q));
-  return _mm512_inserti64x4(_mm512_zextsi256_si512(lo), hi, 1);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
 inline __m512i bcast256(const std::uint8_t* p) {
@@ -60,7 +60,7 @@ inline __m512i bcast256(const std::uint8_t* p) {
 inline __m512i bcast128x2(const std::uint8_t* lo, const std::uint8_t* hi) {
   const __m256i a = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(lo)));
   const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(hi)));
-  return _mm512_inserti64x4(_mm512_zextsi256_si512(a), b, 1);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
 
 // [qs | qs >> 4] & 15 of a 16-byte nibble array (elements 0..15 low nibbles, 16..31 high).
@@ -70,7 +70,9 @@ inline __m256i nibbles16(const std::uint8_t* qs) {
   return _mm256_and_si256(u, _mm256_set1_epi8(15));
 }
 
-// Per weight row and group: A and O of the 8 blocks, plus a type-specific vector.
+// Per weight row and group: A and the offset factor of the 8 blocks (O itself, or -O when the
+// type's kNegOffset: the offset is then added by FNMADD, -(B * s) + acc, which rounds exactly
+// as fma(-B, s, acc)), plus a type-specific vector.
 struct RowGroup {
   __m256 a, o;
   __m256i extra;
@@ -86,6 +88,7 @@ struct Xpair {
 template <bool kQ41>
 struct Q4 {
   static constexpr bool kOffset = kQ41;
+  static constexpr bool kNegOffset = false;
   static constexpr bool kPartial = true;  // rows need not be whole groups of 8 blocks
   static constexpr int kBytes = kQ41 ? 20 : 18;
   static constexpr int kQs = kQ41 ? 4 : 2;
@@ -111,6 +114,18 @@ struct Q4 {
   }
   static __m512i dot(__m512i w, const Xpair& x, const RowGroup&, int) {
     return _mm512_dpbusd_epi32(x.corr, w, x.q);
+  }
+  // One block as 32 unsigned levels (ymm row kernel).
+  static __m256i weights1(const std::uint8_t* g, const RowGroup&, int i) {
+    return nibbles16(g + i * kBytes + kQs);
+  }
+  static __m256i xcorr1(__m256i x) {
+    if (kQ41) return _mm256_setzero_si256();
+    return _mm256_sub_epi32(_mm256_setzero_si256(),
+                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), x));
+  }
+  static __m256i dot1(__m256i w, __m256i x, __m256i corr, const RowGroup&, int) {
+    return _mm256_dpbusd_epi32(corr, w, x);
   }
   // Single blocks (the partial group at the end of a row).
   static void block(const std::uint8_t* b, float& a, float& o, __m256i& w) {
@@ -147,17 +162,22 @@ inline __m128i scales_mins_k4(const std::uint8_t* s) {
 template <bool kQ5>
 struct QK {
   static constexpr bool kOffset = true;
+  static constexpr bool kNegOffset = true;  // rg.o = dmin * mn, O = -rg.o
   static constexpr bool kPartial = false;
   static constexpr int kGroupBytes = kQ5 ? 176 : 144;
   static constexpr int kQs = kQ5 ? 48 : 16;
 
+  // [d * sc[0..7], dmin * mn[0..7]] in one multiply.
   static void group(const std::uint8_t* g, RowGroup& rg) {
-    const __m256 d = _mm256_set1_ps(f16(g)), dmin = _mm256_set1_ps(f16(g + 2));
-    const __m128i sm = scales_mins_k4(g + 4);
-    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
-    const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
-    rg.a = _mm256_mul_ps(d, sc);
-    rg.o = _mm256_xor_ps(_mm256_mul_ps(dmin, mn), _mm256_set1_ps(-0.0f));
+    std::uint32_t dd;
+    __builtin_memcpy(&dd, g, 4);  // d | dmin << 16
+    const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd)));
+    const __m512 dm16 = _mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(dm));
+    const __m512 scmn = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scales_mins_k4(g + 4)));
+    const __m512 am = _mm512_mul_ps(dm16, scmn);
+    rg.a = _mm512_castps512_ps256(am);
+    rg.o = _mm512_extractf32x8_ps(am, 1);
   }
   static __m512i weights(const std::uint8_t* g, const RowGroup&, int p) {
     const __m512i z = bcast256(g + kQs + 32 * p);
@@ -175,12 +195,28 @@ struct QK {
   static __m512i dot(__m512i w, const Xpair& x, const RowGroup&, int) {
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x.q);
   }
+  // Block i: nibble (i & 1) of qs[32 (i / 2) ..], plus bit i of qh (q5_k) as 16.
+  static __m256i weights1(const std::uint8_t* g, const RowGroup&, int i) {
+    const __m256i z = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + kQs + 32 * (i >> 1)));
+    __m256i q = _mm256_and_si256((i & 1) ? _mm256_srli_epi16(z, 4) : z, _mm256_set1_epi8(15));
+    if (kQ5) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16));
+      const __mmask32 m = _mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << i)));
+      q = _mm256_mask_add_epi8(q, m, q, _mm256_set1_epi8(16));
+    }
+    return q;
+  }
+  static __m256i xcorr1(__m256i) { return _mm256_setzero_si256(); }
+  static __m256i dot1(__m256i w, __m256i x, __m256i, const RowGroup&, int) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
+  }
 };
 
 // ---- q6_k ------------------------------------------------------------------------------------
 
 struct Q6K {
   static constexpr bool kOffset = false;
+  static constexpr bool kNegOffset = false;
   static constexpr bool kPartial = false;
   static constexpr int kGroupBytes = 210;
 
@@ -210,13 +246,60 @@ struct Q6K {
         _mm512_set1_epi16(static_cast<short>(4 * p)),
         _mm512_setr_epi64(0, 0, 0x0001000100010001LL, 0x0001000100010001LL, 0x0002000200020002LL,
                           0x0002000200020002LL, 0x0003000300030003LL, 0x0003000300030003LL));
-    const __m512i sc = _mm512_permutexvar_epi16(idx, _mm512_zextsi256_si512(rg.extra));
+    const __m512i sc = _mm512_permutexvar_epi16(idx, _mm512_castsi256_si512(rg.extra));
     const __m512i pairs = _mm512_sub_epi16(_mm512_maddubs_epi16(w, x.q), x.corr);
     return _mm512_dpwssd_epi32(_mm512_setzero_si512(), pairs, sc);
+  }
+  // Block i = 4h + k: low 4 bits from ql[64h + 32 (k & 1) ..] (high nibble for k >= 2), high
+  // 2 bits (qh[32h ..] >> 2k) & 3.
+  static __m256i weights1(const std::uint8_t* g, const RowGroup&, int i) {
+    const int h = i >> 2, k = i & 3;
+    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 64 * h + 32 * (k & 1)));
+    const __m256i lo = k >= 2 ? _mm256_srli_epi16(ql, 4) : ql;
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 128 + 32 * h));
+    const __m256i hi = k == 3 ? _mm256_srli_epi16(qh, 2) : _mm256_slli_epi16(qh, 4 - 2 * k);
+    // (lo & 0x0f) | (hi & 0x30)
+    return _mm256_ternarylogic_epi32(_mm256_and_si256(lo, _mm256_set1_epi8(15)), hi,
+                                     _mm256_set1_epi8(0x30), 0xF8);
+  }
+  static __m256i xcorr1(__m256i x) { return _mm256_maddubs_epi16(_mm256_set1_epi8(32), x); }
+  static __m256i dot1(__m256i w, __m256i x, __m256i corr, const RowGroup& rg, int i) {
+    // Words 0..7: scale 2i, words 8..15: scale 2i + 1.
+    const __m256i sel = _mm256_add_epi16(_mm256_set1_epi16(static_cast<short>(2 * i)),
+                                         _mm256_setr_epi64x(0, 0, 0x0001000100010001LL, 0x0001000100010001LL));
+    const __m256i sc = _mm256_permutexvar_epi16(sel, rg.extra);
+    const __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(w, x), corr);
+    return _mm256_dpwssd_epi32(_mm256_setzero_si256(), pairs, sc);
   }
 };
 
 // ---- the tile --------------------------------------------------------------------------------
+
+// dx (and s) of the 8 activation blocks of group G of a row: one 32-bit gather, or with s one
+// 64-bit gather of the (d, s) pairs split by a permutation.
+template <bool kWithS>
+inline void ds_group(const std::uint8_t* x, int G, __m256& dx, __m256& sx) {
+  const float* base = reinterpret_cast<const float*>(x) + 80 * G;  // ActQ8Block = 10 floats
+  if constexpr (kWithS) {
+    const __m512d pairs = _mm512_i32gather_pd(_mm256_setr_epi32(0, 5, 10, 15, 20, 25, 30, 35), base, 8);
+    const __m512 v = _mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), _mm512_castpd_ps(pairs));
+    dx = _mm512_castps512_ps256(v);
+    sx = _mm512_extractf32x8_ps(v, 1);
+  } else {
+    dx = _mm256_i32gather_ps(base, _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70), 4);
+  }
+}
+
+// Adds the group's offsets O * s into the 8 lanes of acc selected by m (mask3: others kept).
+template <typename T>
+inline __m512 add_offsets(__m256 o, __m256 s, __m512 acc, __mmask16 m) {
+  if constexpr (T::kNegOffset) {
+    return _mm512_mask3_fnmadd_ps(_mm512_castps256_ps512(o), _mm512_castps256_ps512(s), acc, m);
+  } else {
+    return _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(o), _mm512_castps256_ps512(s), acc, m);
+  }
+}
 
 // R <= 2 rows x C <= 4 tokens; acc[r][c][h]: h = 0 lanes 0..15 (blocks = 0, 1 mod 4), h = 1
 // lanes 16..31 (blocks = 2, 3 mod 4).
@@ -228,14 +311,9 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
   __m512 acc[R][C][2];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c][0] = acc[r][c][1] = _mm512_setzero_ps();
-  const __m256i gidx = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);  // ActQ8Block = 10 floats
   for (int G = 0; G < n_full; ++G) {
     __m256 dx[C], sx[C];
-    for (int c = 0; c < C; ++c) {
-      const float* base = reinterpret_cast<const float*>(xb + c * xs) + 80 * G;
-      dx[c] = _mm256_i32gather_ps(base, gidx, 4);
-      if constexpr (T::kOffset) sx[c] = _mm256_i32gather_ps(base + 1, gidx, 4);
-    }
+    for (int c = 0; c < C; ++c) ds_group<T::kOffset>(xb + c * xs, G, dx[c], sx[c]);
     RowGroup rg[R];
     const std::uint8_t* wg[R];
     for (int r = 0; r < R; ++r) {
@@ -251,7 +329,7 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
         for (int c = 0; c < C; ++c) p8[r][c] = _mm256_mul_ps(rg[r].a, dx[c]);
     }
     for (int p = 0; p < 4; ++p) {
-      const __m512i pidx = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_set1_epi32(2 * p)),
+      const __m512i pidx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * p)),
                                               _mm256_set1_epi32(2 * p + 1), 1);
       Xpair xv[C];
       __m512 dxp[C];
@@ -259,17 +337,17 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
         const auto* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * G + 2 * p;
         xv[c].q = load_pair_x(blk);
         xv[c].corr = T::xcorr(xv[c].q);
-        if constexpr (!kDirect) dxp[c] = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(dx[c]));
+        if constexpr (!kDirect) dxp[c] = _mm512_permutexvar_ps(pidx, _mm512_castps256_ps512(dx[c]));
       }
       for (int r = 0; r < R; ++r) {
         const __m512i wq = T::weights(wg[r], rg[r], p);
         __m512 ap = _mm512_setzero_ps();
-        if constexpr (!kDirect) ap = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(rg[r].a));
+        if constexpr (!kDirect) ap = _mm512_permutexvar_ps(pidx, _mm512_castps256_ps512(rg[r].a));
         for (int c = 0; c < C; ++c) {
           const __m512i isum = T::dot(wq, xv[c], rg[r], p);
           __m512 pw;
           if constexpr (kDirect) {
-            pw = _mm512_permutexvar_ps(pidx, _mm512_zextps256_ps512(p8[r][c]));
+            pw = _mm512_permutexvar_ps(pidx, _mm512_castps256_ps512(p8[r][c]));
           } else {
             pw = _mm512_mul_ps(ap, dxp[c]);
           }
@@ -280,8 +358,7 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
     if constexpr (T::kOffset) {
       for (int r = 0; r < R; ++r)
         for (int c = 0; c < C; ++c)
-          acc[r][c][0] = _mm512_mask3_fmadd_ps(_mm512_zextps256_ps512(rg[r].o),
-                                               _mm512_zextps256_ps512(sx[c]), acc[r][c][0], 0x00FF);
+          acc[r][c][0] = add_offsets<T>(rg[r].o, sx[c], acc[r][c][0], 0x00FF);
     }
   }
   if constexpr (T::kPartial) {
@@ -298,7 +375,7 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
           const __m256i isum =
               T::dot256(wq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->q)));
           const __m512i z = (i & 1) ? _mm512_inserti64x4(_mm512_setzero_si512(), isum, 1)
-                                    : _mm512_zextsi256_si512(isum);
+                                    : _mm512_castsi256_si512(isum);
           __m512& a_h = acc[r][c][(i >> 1) & 1];
           a_h = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(z), _mm512_set1_ps(a * blk->d), a_h,
                                       (i & 1) ? 0xFF00 : 0x00FF);
@@ -310,9 +387,7 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
           const ActQ8Block* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * n_full;
           float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
           for (int i = 0; i < n_tail; ++i) s[i] = blk[i].s;
-          acc[r][c][0] = _mm512_mask3_fmadd_ps(_mm512_zextps256_ps512(_mm256_loadu_ps(o)),
-                                               _mm512_zextps256_ps512(_mm256_loadu_ps(s)),
-                                               acc[r][c][0], m);
+          acc[r][c][0] = add_offsets<T>(_mm256_loadu_ps(o), _mm256_loadu_ps(s), acc[r][c][0], m);
         }
       }
     }
@@ -321,11 +396,84 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
     for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(_mm512_add_ps(acc[r][c][0], acc[r][c][1]));
 }
 
+// One weight row x C <= 4 tokens with 256-bit operations (the memory-bound tiles of small
+// batches: 256-bit operations issue on three vector ports where 512-bit ones have two, and the
+// activations enter VPDPBUSD as memory operands); the same arithmetic as tile_pass, with the 32
+// lanes as four ymm accumulators per output (block b in accumulator b mod 4).
+template <typename T, int C>
+void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int n_in, float* y,
+              std::size_t ldy) {
+  const int nb = n_in / 32;
+  const int n_full = nb / 8;
+  __m256 acc[4][C];
+  for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = acc[2][c] = acc[3][c] = _mm256_setzero_ps();
+  alignas(32) float p8[C][8];
+  for (int G = 0; G < n_full; ++G) {
+    const std::uint8_t* wg = w + static_cast<std::size_t>(G) * T::kGroupBytes;
+    RowGroup rg;
+    T::group(wg, rg);
+    __m256 sx[C];
+    for (int c = 0; c < C; ++c) {
+      __m256 dx;
+      ds_group<T::kOffset>(xb + c * xs, G, dx, sx[c]);
+      _mm256_store_ps(p8[c], _mm256_mul_ps(rg.a, dx));
+    }
+    // Re-read p8 from memory below: a broadcast load costs no shuffle port, where GCC would
+    // otherwise broadcast from the register with two shuffles per block.
+    asm volatile("" : : "m"(p8) : "memory");
+    for (int i = 0; i < 8; ++i) {
+      const __m256i wq = T::weights1(wg, rg, i);
+      for (int c = 0; c < C; ++c) {
+        const auto* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * G + i;
+        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->q));
+        const __m256i isum = T::dot1(wq, xq, T::xcorr1(xq), rg, i);
+        acc[i & 3][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_broadcast_ss(&p8[c][i]), acc[i & 3][c]);
+      }
+    }
+    if constexpr (T::kOffset) {
+      for (int c = 0; c < C; ++c) {
+        acc[0][c] = T::kNegOffset ? _mm256_fnmadd_ps(rg.o, sx[c], acc[0][c])
+                                  : _mm256_fmadd_ps(rg.o, sx[c], acc[0][c]);
+      }
+    }
+  }
+  if constexpr (T::kPartial) {
+    const int n_tail = nb - 8 * n_full;
+    float o[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < n_tail; ++i) {
+      const int b = 8 * n_full + i;
+      float a;
+      __m256i wq;
+      T::block(w + static_cast<std::size_t>(b) * T::kBytes, a, o[i], wq);
+      for (int c = 0; c < C; ++c) {
+        const ActQ8Block* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + b;
+        const __m256i isum = T::dot256(wq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk->q)));
+        acc[i & 3][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(a * blk->d), acc[i & 3][c]);
+      }
+    }
+    if (T::kOffset && n_tail > 0) {
+      const __mmask8 m = static_cast<__mmask8>((1u << n_tail) - 1);
+      for (int c = 0; c < C; ++c) {
+        const ActQ8Block* blk = reinterpret_cast<const ActQ8Block*>(xb + c * xs) + 8 * n_full;
+        float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < n_tail; ++i) s[i] = blk[i].s;
+        acc[0][c] = _mm256_mask3_fmadd_ps(_mm256_loadu_ps(o), _mm256_loadu_ps(s), acc[0][c], m);
+      }
+    }
+  }
+  for (int c = 0; c < C; ++c) {
+    const __m256 t = _mm256_add_ps(_mm256_add_ps(acc[0][c], acc[2][c]), _mm256_add_ps(acc[1][c], acc[3][c]));
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    const __m128 d = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    y[c * ldy] = _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+  }
+}
+
 template <typename T, int R, int C>
 void tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std::size_t xs,
           int n_in, float* y, std::size_t ldy) {
   if constexpr (R == 1) {
-    tile_pass<T, 1, C>(w, ws, xb, xs, n_in, y, ldy);
+    row_tile<T, C>(w, xb, xs, n_in, y, ldy);
   } else {
     for (int r = 0; r < R; r += 2) tile_pass<T, 2, C>(w + r * ws, ws, xb, xs, n_in, y + r, ldy);
   }
