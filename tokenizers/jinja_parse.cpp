@@ -1053,6 +1053,8 @@ class Parser {
       }
       if (is_op("]")) break;
       if (is_op(",") && !slice) {
+        // Fuzz finding: "{{1[,]}}" pushed an empty item (a null node) into the tuple.
+        if (!parts[0]) error(cur().line, "expected an expression before ',' in a subscript");
         next();
         tuple_items.push_back(std::move(parts[0]));
         continue;

@@ -161,6 +161,10 @@ TEST(JinjaErrors, NameTemplateLineAndRule) {
   EXPECT_EQ(error_of("{# never closed"), "t.jinja:1: missing end of comment tag '#}'");
   EXPECT_EQ(error_of("\xff"), "t.jinja:1: invalid UTF-8 at byte 0");
   EXPECT_EQ(error_of("{{ 9223372036854775807 + 1 }}"), "t.jinja:1: integer overflow (speclab's template integers are 64-bit)");
+  // Fuzz finding (fuzz_chat_template, 2026-12-02): an empty tuple item in a subscript was a null
+  // node that the evaluator dereferenced.
+  EXPECT_EQ(error_of("{{1[,]}}"), "t.jinja:1: expected an expression before ',' in a subscript");
+  EXPECT_EQ(error_of("{{ x[1,,2] }}"), "t.jinja:1: expected an expression before ',' in a subscript");
 }
 
 // Hostile templates end in an Error, never a crash, a hang or unbounded memory.
