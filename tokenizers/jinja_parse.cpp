@@ -357,7 +357,10 @@ class Lexer {
         ++p;
         continue;
       }
-      if (p + 1 >= src_.size()) continue;  // reported as unterminated above
+      if (p + 1 >= src_.size()) {  // a trailing backslash: unterminated, reported above
+        ++p;  // fuzz finding: without advancing this looped forever
+        continue;
+      }
       const char e = src_[p + 1];
       p += 2;
       switch (e) {

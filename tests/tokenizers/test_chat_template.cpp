@@ -165,6 +165,8 @@ TEST(JinjaErrors, NameTemplateLineAndRule) {
   // node that the evaluator dereferenced.
   EXPECT_EQ(error_of("{{1[,]}}"), "t.jinja:1: expected an expression before ',' in a subscript");
   EXPECT_EQ(error_of("{{ x[1,,2] }}"), "t.jinja:1: expected an expression before ',' in a subscript");
+  // Fuzz finding: a string literal ending in a backslash at the end of the source looped forever.
+  EXPECT_EQ(error_of("{{ 'abc\\"), "t.jinja:1: unexpected end of template inside a string literal");
 }
 
 // Hostile templates end in an Error, never a crash, a hang or unbounded memory.
