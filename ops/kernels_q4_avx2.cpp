@@ -171,6 +171,10 @@ struct Q6K {
 
 // ---- the tile --------------------------------------------------------------------------------
 
+// Software prefetch distance of the weight stream (bytes ahead, into the next rows: they follow
+// in memory), so enough DRAM requests stay in flight. A hint: never faults.
+constexpr int kPrefetch = 2048;
+
 template <typename T, int C>
 void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int n_in, float* y,
               std::size_t ldy) {
@@ -181,6 +185,11 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
   const __m256i gidx = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);  // ActQ8Block = 10 floats
   for (int G = 0; G < n_full; ++G) {
     const std::uint8_t* wg = w + static_cast<std::size_t>(G) * T::kGroupBytes;
+    for (int off = 0; off < T::kGroupBytes; off += 64) {
+      // (address arithmetic on integers: the prefetched address may lie past the matrix)
+      _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(wg) + kPrefetch + off),
+                   _MM_HINT_T0);
+    }
     RowGroup rg;
     T::group(wg, rg);
     __m256 pa[C];

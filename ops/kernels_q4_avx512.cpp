@@ -396,6 +396,8 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
     for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(_mm512_add_ps(acc[r][c][0], acc[r][c][1]));
 }
 
+constexpr int kPrefetch = 2048;
+
 // One weight row x C <= 4 tokens with 256-bit operations (the memory-bound tiles of small
 // batches: 256-bit operations issue on three vector ports where 512-bit ones have two, and the
 // activations enter VPDPBUSD as memory operands); the same arithmetic as tile_pass, with the 32
@@ -410,6 +412,13 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
   alignas(32) float p8[C][8];
   for (int G = 0; G < n_full; ++G) {
     const std::uint8_t* wg = w + static_cast<std::size_t>(G) * T::kGroupBytes;
+    // Software prefetch kPrefetch bytes ahead (into the next rows: they follow in memory), so
+    // the weight stream keeps enough DRAM requests in flight. A hint: never faults.
+    for (int off = 0; off < T::kGroupBytes; off += 64) {
+      // (address arithmetic on integers: the prefetched address may lie past the matrix)
+      _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(wg) + kPrefetch + off),
+                   _MM_HINT_T0);
+    }
     RowGroup rg;
     T::group(wg, rg);
     __m256 sx[C];
