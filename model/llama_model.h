@@ -1,6 +1,7 @@
-// LlamaModel: the fp32 Llama-family target model (llama2.c run.c math, generalized to GQA,
-// q/k/v biases, both RoPE conventions and rope scaling), with Eigen maps for the vector ops,
-// its own blocked matmul kernel and OpenMP threading. Implements the LanguageModel contract
+// LlamaModel: the Llama-family target model (llama2.c run.c math, generalized to GQA,
+// q/k/v biases, both RoPE conventions and rope scaling), with weights in their stored type
+// (f32, f16, bf16, q8_0, 4-6 bit; ops/matmul.h kernels), fp32 activations, an f32 or f16 KV
+// cache, Eigen maps for the vector ops and OpenMP threading. Implements the LanguageModel contract
 // (model/language_model.h): one instance owns one sequence's KV cache; weights are shared
 // read-only, so several instances (target, early-exit drafter, second sequence) cost no extra
 // weights.
