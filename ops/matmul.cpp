@@ -32,17 +32,23 @@ bool cpu_has_avx512() {
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
 }
 
-// Immutable tables, one per ISA, built on first use.
+// Immutable tables, one per ISA, each built on first use of its ISA only: a fill function is
+// compiled with its ISA's flags (the compiler may use e.g. AVX-512 stores inside it), so it
+// must never run on a CPU without that ISA. Callers check isa_supported first.
 const KernelTable& table(Isa isa) {
-  static const KernelTable tables[3] = {
-      [] { KernelTable t{}; kernels::fill_scalar(t); return t; }(),
-      [] { KernelTable t{}; kernels::fill_avx2(t); return t; }(),
-      [] { KernelTable t{}; kernels::fill_avx512(t); return t; }(),
-  };
   switch (isa) {
-    case Isa::kAvx512: return tables[2];
-    case Isa::kAvx2: return tables[1];
-    default: return tables[0];
+    case Isa::kAvx512: {
+      static const KernelTable t = [] { KernelTable k{}; kernels::fill_avx512(k); return k; }();
+      return t;
+    }
+    case Isa::kAvx2: {
+      static const KernelTable t = [] { KernelTable k{}; kernels::fill_avx2(k); return k; }();
+      return t;
+    }
+    default: {
+      static const KernelTable t = [] { KernelTable k{}; kernels::fill_scalar(k); return k; }();
+      return t;
+    }
   }
 }
 
