@@ -56,6 +56,42 @@ plot 'depth_0_T0.dat' using 1:2 with linespoints title "ngram / greedy (budget 6
      'depth_20_T0.dat' using 1:2 with linespoints title "del / greedy (budget 64)", \
      'depth_22_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy (budget 64)"
 set autoscale y
+set output 'tau_by_category_T0.png'
+set title "tau (#MAT) by category (largest budget) - stories260K.bin - temperature 0"
+set xlabel 'category'
+set ylabel 'tau (new tokens per target forward)'
+set xtics rotate by -45
+plot 'category_0_T0.dat' using 1:2:xtic(4) with linespoints title "ngram / greedy (budget 64)", \
+     'category_2_T0.dat' using 1:2:xtic(4) with linespoints title "recycling [state=cold] / greedy (budget 64)", \
+     'category_4_T0.dat' using 1:2:xtic(4) with linespoints title "aded [state=cold] / greedy (budget 64)", \
+     'category_6_T0.dat' using 1:2:xtic(4) with linespoints title "sam [state=cold] / greedy (budget 64)", \
+     'category_8_T0.dat' using 1:2:xtic(4) with linespoints title "suffix [state=cold] / greedy (budget 64)", \
+     'category_10_T0.dat' using 1:2:xtic(4) with linespoints title "lookahead / greedy (budget 64)", \
+     'category_12_T0.dat' using 1:2:xtic(4) with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / greedy (budget 64)", \
+     'category_14_T0.dat' using 1:2:xtic(4) with linespoints title "draft-model [mode=topk] / greedy (budget 64)", \
+     'category_16_T0.dat' using 1:2:xtic(4) with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy (budget 64)", \
+     'category_18_T0.dat' using 1:2:xtic(4) with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy (budget 64)", \
+     'category_20_T0.dat' using 1:2:xtic(4) with linespoints title "del / greedy (budget 64)", \
+     'category_22_T0.dat' using 1:2:xtic(4) with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy (budget 64)"
+set xtics norotate autofreq
+set output 'accept_hist_T0.png'
+set title "accepted draft tokens per step (largest budget) - stories260K.bin - temperature 0"
+set xlabel 'draft tokens accepted in the step'
+set ylabel 'share of steps'
+set yrange [0:1]
+plot 'hist_0_T0.dat' using 1:2 with linespoints title "ngram / greedy (budget 64)", \
+     'hist_2_T0.dat' using 1:2 with linespoints title "recycling [state=cold] / greedy (budget 64)", \
+     'hist_4_T0.dat' using 1:2 with linespoints title "aded [state=cold] / greedy (budget 64)", \
+     'hist_6_T0.dat' using 1:2 with linespoints title "sam [state=cold] / greedy (budget 64)", \
+     'hist_8_T0.dat' using 1:2 with linespoints title "suffix [state=cold] / greedy (budget 64)", \
+     'hist_10_T0.dat' using 1:2 with linespoints title "lookahead / greedy (budget 64)", \
+     'hist_12_T0.dat' using 1:2 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / greedy (budget 64)", \
+     'hist_14_T0.dat' using 1:2 with linespoints title "draft-model [mode=topk] / greedy (budget 64)", \
+     'hist_16_T0.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / greedy (budget 64)", \
+     'hist_18_T0.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / greedy (budget 64)", \
+     'hist_20_T0.dat' using 1:2 with linespoints title "del / greedy (budget 64)", \
+     'hist_22_T0.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / greedy (budget 64)"
+set autoscale y
 set output 'tau_vs_budget_T1.png'
 set title "tau vs budget - stories260K.bin - temperature 1"
 set xlabel 'budget (draft nodes per step)'
@@ -109,4 +145,40 @@ plot 'depth_1_T1.dat' using 1:2 with linespoints title "ngram / deterministic (b
      'depth_19_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic (budget 64)", \
      'depth_21_T1.dat' using 1:2 with linespoints title "del / multi-iid (budget 64)", \
      'depth_23_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid (budget 64)"
+set autoscale y
+set output 'tau_by_category_T1.png'
+set title "tau (#MAT) by category (largest budget) - stories260K.bin - temperature 1"
+set xlabel 'category'
+set ylabel 'tau (new tokens per target forward)'
+set xtics rotate by -45
+plot 'category_1_T1.dat' using 1:2:xtic(4) with linespoints title "ngram / deterministic (budget 64)", \
+     'category_3_T1.dat' using 1:2:xtic(4) with linespoints title "recycling [state=cold] / deterministic (budget 64)", \
+     'category_5_T1.dat' using 1:2:xtic(4) with linespoints title "aded [state=cold] / deterministic (budget 64)", \
+     'category_7_T1.dat' using 1:2:xtic(4) with linespoints title "sam [state=cold] / deterministic (budget 64)", \
+     'category_9_T1.dat' using 1:2:xtic(4) with linespoints title "suffix [state=cold] / deterministic (budget 64)", \
+     'category_11_T1.dat' using 1:2:xtic(4) with linespoints title "lookahead / multi-iid (budget 64)", \
+     'category_13_T1.dat' using 1:2:xtic(4) with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / deterministic (budget 64)", \
+     'category_15_T1.dat' using 1:2:xtic(4) with linespoints title "draft-model [mode=topk] / deterministic (budget 64)", \
+     'category_17_T1.dat' using 1:2:xtic(4) with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic (budget 64)", \
+     'category_19_T1.dat' using 1:2:xtic(4) with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic (budget 64)", \
+     'category_21_T1.dat' using 1:2:xtic(4) with linespoints title "del / multi-iid (budget 64)", \
+     'category_23_T1.dat' using 1:2:xtic(4) with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid (budget 64)"
+set xtics norotate autofreq
+set output 'accept_hist_T1.png'
+set title "accepted draft tokens per step (largest budget) - stories260K.bin - temperature 1"
+set xlabel 'draft tokens accepted in the step'
+set ylabel 'share of steps'
+set yrange [0:1]
+plot 'hist_1_T1.dat' using 1:2 with linespoints title "ngram / deterministic (budget 64)", \
+     'hist_3_T1.dat' using 1:2 with linespoints title "recycling [state=cold] / deterministic (budget 64)", \
+     'hist_5_T1.dat' using 1:2 with linespoints title "aded [state=cold] / deterministic (budget 64)", \
+     'hist_7_T1.dat' using 1:2 with linespoints title "sam [state=cold] / deterministic (budget 64)", \
+     'hist_9_T1.dat' using 1:2 with linespoints title "suffix [state=cold] / deterministic (budget 64)", \
+     'hist_11_T1.dat' using 1:2 with linespoints title "lookahead / multi-iid (budget 64)", \
+     'hist_13_T1.dat' using 1:2 with linespoints title "hybrid [parts=[\"ngram\",\"recycling\",\"sam\",\"suffix\"],state=cold] / deterministic (budget 64)", \
+     'hist_15_T1.dat' using 1:2 with linespoints title "draft-model [mode=topk] / deterministic (budget 64)", \
+     'hist_17_T1.dat' using 1:2 with linespoints title "medusa [heads=results/heads/stories260K-medusa] / deterministic (budget 64)", \
+     'hist_19_T1.dat' using 1:2 with linespoints title "hydra [heads=results/heads/stories260K-hydra] / deterministic (budget 64)", \
+     'hist_21_T1.dat' using 1:2 with linespoints title "del / multi-iid (budget 64)", \
+     'hist_23_T1.dat' using 1:2 with linespoints title "del [adapters=results/heads/stories260K-exit] / multi-iid (budget 64)"
 set autoscale y
