@@ -23,6 +23,8 @@ int cmd_merge(int argc, char** argv);
 int cmd_train_heads(int argc, char** argv);
 // Chat templates (app/cmd_chat_template.cpp).
 int cmd_chat_template(int argc, char** argv);
+// Random-weight GGUF files (app/cmd_synth_model.cpp).
+int cmd_synth_model(int argc, char** argv);
 
 
 

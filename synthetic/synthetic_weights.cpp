@@ -1,5 +1,6 @@
 #include "synthetic/synthetic_weights.h"
 
+#include <cctype>
 #include <cmath>
 
 #include "base/rng.h"
@@ -36,6 +37,28 @@ WeightMatrix normal_matrix(std::size_t rows, std::size_t cols, double scale, Rng
                                 std::move(v));
 }
 }  // namespace
+
+std::optional<ModelInfo> named_shape(std::string_view name) {
+  std::string n(name);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ModelInfo m;
+  if (n == "stories260k") {
+    m = synthetic_info(64, 172, 5, 8, 4, 512, 512);
+  } else if (n == "stories110m") {
+    m = synthetic_info(768, 2048, 12, 12, 12, 32000, 1024);
+  } else if (n == "1b") {
+    m = synthetic_info(2048, 8192, 16, 32, 8, 32000, 2048);
+    m.tied_classifier = false;
+  } else if (n == "7b") {
+    m = synthetic_info(4096, 11008, 32, 32, 32, 32000, 4096);
+    m.tied_classifier = false;
+  } else {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::string named_shape_list() { return "stories260K, stories110M, 1B, 7B"; }
 
 LlamaWeights random_llama_weights(const ModelInfo& info, std::uint64_t seed) {
   info.validate();
