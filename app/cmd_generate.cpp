@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "base/memory_usage.h"
 #include "base/error.h"
 #include "tokenizers/llama2c_tokenizer.h"
 #include "model/llama_model.h"
@@ -167,7 +168,10 @@ int cmd_generate(int argc, char** argv) {
                     {"stop", to_string(res.stop)},
                     {"seed", dopt.seed},
                     {"drafter", drafter_spec},
-                    {"rule", rule ? std::string(rule->name()) : std::string("auto")}};
+                    {"rule", rule ? std::string(rule->name()) : std::string("auto")},
+                    {"weight_bytes", weights->n_bytes()},
+                    {"kv_cache_bytes", target.kv_cache_bytes()},
+                    {"peak_rss_bytes", peak_rss_bytes()}};
       std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
       std::printf("%s\n", pieces(*tok, seq, 1).c_str());
@@ -175,6 +179,9 @@ int cmd_generate(int argc, char** argv) {
                    "achieved tok/s: %.1f (new tokens %d, target forwards %d, tau %.3f, "
                    "acceptance %.3f)\n",
                    tps, n_new, n_fwd, tau, drafted > 0 ? double(accepted) / drafted : 0.0);
+      std::fprintf(stderr, "memory: peak RSS %.1f MB (target weights %.1f MB, KV cache %.1f MB)\n",
+                   peak_rss_bytes() / 1e6, double(weights->n_bytes()) / 1e6,
+                   double(target.kv_cache_bytes()) / 1e6);
     }
     std::fflush(stdout);
   }
