@@ -182,7 +182,6 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
   const int n_full = nb / 8;
   __m256 acc[4][C];  // acc[h]: lanes 8h .. 8h+7, blocks = h mod 4
   for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = acc[2][c] = acc[3][c] = _mm256_setzero_ps();
-  const __m256i gidx = _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70);  // ActQ8Block = 10 floats
   for (int G = 0; G < n_full; ++G) {
     const std::uint8_t* wg = w + static_cast<std::size_t>(G) * T::kGroupBytes;
     for (int off = 0; off < T::kGroupBytes; off += 64) {
@@ -194,8 +193,7 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
     T::group(wg, rg);
     __m256 pa[C];
     for (int c = 0; c < C; ++c) {
-      const float* base = reinterpret_cast<const float*>(xb + c * xs) + 80 * G;
-      pa[c] = _mm256_mul_ps(rg.a, _mm256_i32gather_ps(base, gidx, 4));
+      pa[c] = _mm256_mul_ps(rg.a, _mm256_loadu_ps(act_d(xb + c * xs, nb) + 8 * G));
     }
     for (int i = 0; i < 8; ++i) {
       const __m256i wq = T::weights(wg, rg, i);
@@ -208,8 +206,7 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
     }
     if constexpr (T::kOffset) {
       for (int c = 0; c < C; ++c) {
-        const float* base = reinterpret_cast<const float*>(xb + c * xs) + 80 * G + 1;
-        acc[0][c] = _mm256_fmadd_ps(rg.o, _mm256_i32gather_ps(base, gidx, 4), acc[0][c]);
+        acc[0][c] = _mm256_fmadd_ps(rg.o, _mm256_loadu_ps(act_s(xb + c * xs, nb) + 8 * G), acc[0][c]);
       }
     }
   }

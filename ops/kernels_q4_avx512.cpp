@@ -275,20 +275,12 @@ struct Q6K {
 
 // ---- the tile --------------------------------------------------------------------------------
 
-// dx (and s) of the 8 activation blocks of group G of a row: one 32-bit gather, or with s one
-// 64-bit gather of the (d, s) pairs split by a permutation.
+// dx (and s) of the 8 activation blocks of group G of a row of nb blocks: vector loads from
+// the row's flat scale arrays (ops/matmul_kernels.h act_row_bytes).
 template <bool kWithS>
-inline void ds_group(const std::uint8_t* x, int G, __m256& dx, __m256& sx) {
-  const float* base = reinterpret_cast<const float*>(x) + 80 * G;  // ActQ8Block = 10 floats
-  if constexpr (kWithS) {
-    const __m512d pairs = _mm512_i32gather_pd(_mm256_setr_epi32(0, 5, 10, 15, 20, 25, 30, 35), base, 8);
-    const __m512 v = _mm512_permutexvar_ps(
-        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), _mm512_castpd_ps(pairs));
-    dx = _mm512_castps512_ps256(v);
-    sx = _mm512_extractf32x8_ps(v, 1);
-  } else {
-    dx = _mm256_i32gather_ps(base, _mm256_setr_epi32(0, 10, 20, 30, 40, 50, 60, 70), 4);
-  }
+inline void ds_group(const std::uint8_t* x, int nb, int G, __m256& dx, __m256& sx) {
+  dx = _mm256_loadu_ps(act_d(x, nb) + 8 * G);
+  if constexpr (kWithS) sx = _mm256_loadu_ps(act_s(x, nb) + 8 * G);
 }
 
 // Adds the group's offsets O * s into the 8 lanes of acc selected by m (mask3: others kept).
@@ -313,7 +305,7 @@ void tile_pass(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, st
     for (int c = 0; c < C; ++c) acc[r][c][0] = acc[r][c][1] = _mm512_setzero_ps();
   for (int G = 0; G < n_full; ++G) {
     __m256 dx[C], sx[C];
-    for (int c = 0; c < C; ++c) ds_group<T::kOffset>(xb + c * xs, G, dx[c], sx[c]);
+    for (int c = 0; c < C; ++c) ds_group<T::kOffset>(xb + c * xs, nb, G, dx[c], sx[c]);
     RowGroup rg[R];
     const std::uint8_t* wg[R];
     for (int r = 0; r < R; ++r) {
@@ -424,7 +416,7 @@ void row_tile(const std::uint8_t* w, const std::uint8_t* xb, std::size_t xs, int
     __m256 sx[C];
     for (int c = 0; c < C; ++c) {
       __m256 dx;
-      ds_group<T::kOffset>(xb + c * xs, G, dx, sx[c]);
+      ds_group<T::kOffset>(xb + c * xs, nb, G, dx, sx[c]);
       _mm256_store_ps(p8[c], _mm256_mul_ps(rg.a, dx));
     }
     // Re-read p8 from memory below: a broadcast load costs no shuffle port, where GCC would

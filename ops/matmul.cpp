@@ -78,12 +78,15 @@ bool uses_int8_activations(DType t) {
   return t != DType::kF32 && t != DType::kF16 && t != DType::kBF16;
 }
 
-// Quantises rows x[n, n_in] (n_in % 32 == 0) to ActQ8Block rows (n_in / 32 blocks each).
-void quantize_activations(const float* x, int n, int n_in, ActQ8Block* out) {
+// Quantises rows x[n, n_in] (n_in % 32 == 0) to int8 activation rows (n_in / 32 blocks each,
+// then their flat d and s arrays: ops/matmul_kernels.h act_row_bytes).
+void quantize_activations(const float* x, int n, int n_in, std::uint8_t* out) {
   const int nb = n_in / 32;
   for (int t = 0; t < n; ++t) {
     const float* xr = x + static_cast<std::size_t>(t) * n_in;
-    ActQ8Block* br = out + static_cast<std::size_t>(t) * nb;
+    std::uint8_t* row = out + static_cast<std::size_t>(t) * kernels::act_row_bytes(nb);
+    auto* br = reinterpret_cast<ActQ8Block*>(row);
+    auto* flat = reinterpret_cast<float*>(row + static_cast<std::size_t>(nb) * sizeof(ActQ8Block));
     for (int b = 0; b < nb; ++b) {
       const float* v = xr + 32 * b;
       float amax = 0.0f;
@@ -99,6 +102,8 @@ void quantize_activations(const float* x, int n, int n_in, ActQ8Block* out) {
       }
       br[b].d = d;
       br[b].s = d * static_cast<float>(sum);
+      flat[b] = br[b].d;
+      flat[nb + b] = br[b].s;
     }
   }
 }
@@ -196,10 +201,10 @@ void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs
   if (need_q8) {
     SPECLAB_ASSERT(n_in % 32 == 0);
     MatmulScratch& s = scratch != nullptr ? *scratch : local;
-    xq_stride = static_cast<std::size_t>(n_in / 32) * sizeof(ActQ8Block);
+    xq_stride = kernels::act_row_bytes(n_in / 32);
     const std::size_t bytes = xq_stride * static_cast<std::size_t>(n);
     if (s.act.size() < bytes) s.act.resize(bytes);
-    quantize_activations(x, n, n_in, reinterpret_cast<ActQ8Block*>(s.act.data()));
+    quantize_activations(x, n, n_in, s.act.data());
     xq = s.act.data();
   }
 

@@ -30,6 +30,18 @@ struct ActQ8Block {
 };
 static_assert(sizeof(ActQ8Block) == 40);
 
+// An int8 activation row of n_in = 32 * nb values, as the driver lays it out (x_stride =
+// act_row_bytes(nb)): nb ActQ8Blocks, then the same scales again as flat arrays, float d[nb] and
+// float s[nb], so that a kernel loads the 8 scales of a group with one vector load instead of a
+// gather (gathers cost ~10-20 cycles on AMD Zen).
+inline constexpr std::size_t act_row_bytes(int nb) {
+  return static_cast<std::size_t>(nb) * (sizeof(ActQ8Block) + 2 * sizeof(float));
+}
+inline const float* act_d(const std::uint8_t* row, int nb) {
+  return reinterpret_cast<const float*>(row + static_cast<std::size_t>(nb) * sizeof(ActQ8Block));
+}
+inline const float* act_s(const std::uint8_t* row, int nb) { return act_d(row, nb) + nb; }
+
 using TileFn = void (*)(const std::uint8_t* w, std::size_t w_stride, const std::uint8_t* x,
                         std::size_t x_stride, int n_in, float* y, std::size_t ldy);
 
