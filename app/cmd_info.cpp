@@ -72,9 +72,16 @@ int cmd_info(int argc, char** argv) {
   j["fp32_bytes"] = m.n_params() * 4;
   std::string tok_path;
   if (r.count("tokenizer")) tok_path = r["tokenizer"].as<std::string>();
-  if (!tok_path.empty() || m.format == "gguf" || m.format == "safetensors") {
-    auto tok = load_tokenizer(tok_path.empty() ? path : tok_path);
-    j["tokenizer_vocab_size"] = tok->vocab_size();
+  if (!tok_path.empty()) {
+    j["tokenizer_vocab_size"] = load_tokenizer(tok_path)->vocab_size();
+  } else if (m.format == "gguf" || m.format == "safetensors") {
+    // An embedded tokenizer when the model has one; files without one (speclab synth-model's)
+    // are still described.
+    try {
+      j["tokenizer_vocab_size"] = load_tokenizer(path)->vocab_size();
+    } catch (const Error& e) {
+      j["tokenizer"] = std::string("none: ") + e.what();
+    }
   }
   if (r.count("json")) {
     fmt::print("{}\n", j.dump());

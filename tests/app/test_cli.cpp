@@ -67,9 +67,13 @@ TEST(Cli, JsonOutputHasTheDocumentedFields) {
     auto j = nlohmann::json::parse(line);
     EXPECT_TRUE(j["text"].is_string());
     EXPECT_EQ(j["tokens"].size(), 20u);
-    for (const char* k : {"prompt_tokens", "new_tokens", "steps", "tau", "tokens_per_s"}) {
+    for (const char* k : {"prompt_tokens", "new_tokens", "steps", "tau", "tokens_per_s",
+                          "weight_bytes", "kv_cache_bytes", "peak_rss_bytes"}) {
       EXPECT_TRUE(j["stats"].contains(k)) << k;
     }
+    // Peak RSS covers at least the KV cache and the weights (both touched while decoding...
+    // the weights entirely; the KV cache only in part, so only the weights are a lower bound).
+    EXPECT_GE(j["stats"]["peak_rss_bytes"].get<std::int64_t>(), j["stats"]["weight_bytes"].get<std::int64_t>());
     EXPECT_EQ(j["stats"]["new_tokens"], 20);
     ++n;
   }
@@ -172,4 +176,34 @@ TEST(Cli, GreedyRuleWithASampledTargetIsRefused) {
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("rule greedy: temperature = 1"), std::string::npos) << r.err;
   EXPECT_EQ(run("generate --model " + q(bin) + " --prompt hi --max-new 4 --temperature 0 --rule greedy").code, 0);
+}
+
+TEST(Cli, SynthModelWritesALoadableFileAndReportsBadArguments) {
+  const std::string dir = ::testing::TempDir() + "/speclab_synth_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string out = dir + "/m.gguf";
+  auto r = run("synth-model --shape stories110M --dim 256 --hidden 512 --layers 1 --heads 4"
+               " --vocab 300 --ctx 64 --dtype q4_k --out " + q(out));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("q4_k"), std::string::npos) << r.out;
+  r = run("info --json --model " + q(out));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["dim"], 256);
+  EXPECT_EQ(j["n_layers"], 1);
+  EXPECT_EQ(j["vocab_size"], 300);
+  EXPECT_EQ(j["resident_dtype"], "q4_k");
+  // Every matrix read in place; only the fp32 norm gains (2 per layer + the final one) copied.
+  EXPECT_EQ(j["resident_bytes"].get<std::int64_t>() - j["mapped_bytes"].get<std::int64_t>(),
+            4 * 256 * 3);
+  // Unknown shape / type: usage errors (exit 2); a type the shape cannot hold: exit 1 naming
+  // the tensor, and no file is left.
+  EXPECT_EQ(run("synth-model --shape 13B --out " + q(dir + "/x.gguf")).code, 2);
+  EXPECT_EQ(run("synth-model --dtype q3_k --out " + q(dir + "/x.gguf")).code, 2);
+  EXPECT_EQ(run("synth-model --shape stories260K").code, 2);  // no --out
+  r = run("synth-model --shape stories260K --dtype q4_k --out " + q(dir + "/x.gguf"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("token_embd.weight"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.gguf"));
+  std::filesystem::remove_all(dir);
 }
