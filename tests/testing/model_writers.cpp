@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "base/half.h"
+#include "formats/gguf_writer.h"
 
 namespace speclab::testing {
 
@@ -174,35 +175,29 @@ void write_llama2c(const LlamaWeights& w, const std::string& path, int version, 
 
 namespace {
 
-constexpr std::uint32_t kAlign = 32;
-
-enum : std::uint32_t { kU32 = 4, kI32 = 5, kF32 = 6, kStr = 8, kArr = 9 };
 
 struct PendingTensor {
   std::string name;
-  std::vector<std::uint64_t> dims;  // GGUF order: fastest first
-  std::uint32_t type;
+  std::int64_t rows, cols;  // rows == 0: a vector
+  DType type;
   std::vector<std::uint8_t> data;
 };
 
 std::vector<std::uint8_t> encode(const std::vector<float>& x, std::int64_t cols,
-                                 GgufTensorType type, std::uint32_t& type_id) {
+                                 GgufTensorType type, DType& dtype) {
+  dtype = gguf_fixture_dtype(type);
   ByteWriter b;
   switch (type) {
     case GgufTensorType::kF32:
-      type_id = 0;
       b.put_f32s(x);
       break;
     case GgufTensorType::kF16:
-      type_id = 1;
       for (float v : x) b.put<std::uint16_t>(f32_to_f16(v));
       break;
     case GgufTensorType::kBF16:
-      type_id = 30;
       for (float v : x) b.put<std::uint16_t>(f32_to_bf16(v));
       break;
     case GgufTensorType::kQ8_0:
-      type_id = 8;
       SPECLAB_ASSERT(x.size() % 32 == 0);
       for (std::size_t blk = 0; blk < x.size() / 32; ++blk) {
         float amax = 0.0f;
@@ -217,7 +212,6 @@ std::vector<std::uint8_t> encode(const std::vector<float>& x, std::int64_t cols,
       break;
     default: {
       const DType dt = gguf_fixture_dtype(type);
-      type_id = static_cast<std::uint32_t>(dtype_traits(dt).ggml_id);
       SPECLAB_ASSERT(cols > 0 && x.size() % static_cast<std::size_t>(cols) == 0);
       const std::size_t rb = dtype_row_bytes(dt, cols);
       std::vector<std::uint8_t> bytes(rb * (x.size() / cols));
@@ -251,82 +245,49 @@ DType gguf_fixture_dtype(GgufTensorType t) {
 std::vector<std::uint8_t> gguf_bytes(const LlamaWeights& w, GgufTensorType type,
                                      const GgufVocab* vocab) {
   const ModelInfo& m = w.info;
-  ByteWriter kv;
-  std::uint64_t n_kv = 0;
-  auto key = [&](std::string_view k, std::uint32_t t) {
-    kv.put_gguf_string(k);
-    kv.put<std::uint32_t>(t);
-    ++n_kv;
-  };
-  auto kv_u32 = [&](std::string_view k, std::uint32_t v) { key(k, kU32); kv.put(v); };
-  auto kv_f32 = [&](std::string_view k, float v) { key(k, kF32); kv.put(v); };
-  auto kv_str = [&](std::string_view k, std::string_view v) { key(k, kStr); kv.put_gguf_string(v); };
-  kv_str("general.architecture", "llama");
-  kv_str("general.name", "speclab-fixture");
-  kv_u32("general.alignment", kAlign);
-  kv_u32("llama.context_length", m.max_seq_len);
-  kv_u32("llama.embedding_length", m.dim);
-  kv_u32("llama.block_count", m.n_layers);
-  kv_u32("llama.feed_forward_length", m.hidden_dim);
-  kv_u32("llama.rope.dimension_count", m.head_dim);
-  kv_u32("llama.attention.head_count", m.n_heads);
-  kv_u32("llama.attention.head_count_kv", m.n_kv_heads);
-  kv_f32("llama.attention.layer_norm_rms_epsilon", m.norm_eps);
-  kv_f32("llama.rope.freq_base", m.rope_theta);
+  GgufWriter g;  // general.alignment 32
+  g.set_string("general.architecture", "llama");
+  g.set_string("general.name", "speclab-fixture");
+  g.set_u32("llama.context_length", m.max_seq_len);
+  g.set_u32("llama.embedding_length", m.dim);
+  g.set_u32("llama.block_count", m.n_layers);
+  g.set_u32("llama.feed_forward_length", m.hidden_dim);
+  g.set_u32("llama.rope.dimension_count", m.head_dim);
+  g.set_u32("llama.attention.head_count", m.n_heads);
+  g.set_u32("llama.attention.head_count_kv", m.n_kv_heads);
+  g.set_f32("llama.attention.layer_norm_rms_epsilon", m.norm_eps);
+  g.set_f32("llama.rope.freq_base", m.rope_theta);
   if (vocab == nullptr) {
-    kv_u32("llama.vocab_size", m.vocab_size);
-    kv_u32("tokenizer.ggml.bos_token_id", m.bos_id);
-    kv_u32("tokenizer.ggml.eos_token_id", m.eos_ids.empty() ? 2 : m.eos_ids[0]);
+    g.set_u32("llama.vocab_size", m.vocab_size);
+    g.set_u32("tokenizer.ggml.bos_token_id", m.bos_id);
+    g.set_u32("tokenizer.ggml.eos_token_id", m.eos_ids.empty() ? 2 : m.eos_ids[0]);
   } else {
-    kv_str("tokenizer.ggml.model", vocab->model);
-    key("tokenizer.ggml.tokens", kArr);
-    kv.put<std::uint32_t>(kStr);
-    kv.put<std::uint64_t>(vocab->tokens.size());
-    for (const auto& t : vocab->tokens) kv.put_gguf_string(t);
-    if (!vocab->scores.empty()) {
-      key("tokenizer.ggml.scores", kArr);
-      kv.put<std::uint32_t>(kF32);
-      kv.put<std::uint64_t>(vocab->scores.size());
-      for (float s : vocab->scores) kv.put(s);
-    }
-    if (!vocab->token_types.empty()) {
-      key("tokenizer.ggml.token_type", kArr);
-      kv.put<std::uint32_t>(kI32);
-      kv.put<std::uint64_t>(vocab->token_types.size());
-      for (std::int32_t t : vocab->token_types) kv.put(t);
-    }
-    if (!vocab->merges.empty()) {
-      key("tokenizer.ggml.merges", kArr);
-      kv.put<std::uint32_t>(kStr);
-      kv.put<std::uint64_t>(vocab->merges.size());
-      for (const auto& s : vocab->merges) kv.put_gguf_string(s);
-    }
-    kv_u32("tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(vocab->bos));
-    kv_u32("tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(vocab->eos));
+    g.set_string("tokenizer.ggml.model", vocab->model);
+    g.set_string_array("tokenizer.ggml.tokens", vocab->tokens);
+    if (!vocab->scores.empty()) g.set_f32_array("tokenizer.ggml.scores", vocab->scores);
+    if (!vocab->token_types.empty()) g.set_i32_array("tokenizer.ggml.token_type", vocab->token_types);
+    if (!vocab->merges.empty()) g.set_string_array("tokenizer.ggml.merges", vocab->merges);
+    g.set_u32("tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(vocab->bos));
+    g.set_u32("tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(vocab->eos));
   }
 
   std::vector<PendingTensor> tensors;
-  auto add = [&](std::string name, const std::vector<float>& x, std::uint64_t rows,
-                 std::uint64_t cols, bool is_norm) {
-    PendingTensor t;
-    t.name = std::move(name);
-    t.dims = rows == 0 ? std::vector<std::uint64_t>{cols} : std::vector<std::uint64_t>{cols, rows};
-    t.data = encode(x, static_cast<std::int64_t>(cols), is_norm ? GgufTensorType::kF32 : type, t.type);
+  auto add = [&](std::string name, const std::vector<float>& x, std::int64_t rows,
+                 std::int64_t cols, bool is_norm) {
+    PendingTensor t{std::move(name), rows, cols, DType::kF32, {}};
+    t.data = encode(x, cols, is_norm ? GgufTensorType::kF32 : type, t.type);
     tensors.push_back(std::move(t));
   };
-  auto add_matrix = [&](std::string name, const WeightMatrix& x, std::uint64_t rows,
-                        std::uint64_t cols) {
+  auto add_matrix = [&](std::string name, const WeightMatrix& x, std::int64_t rows,
+                        std::int64_t cols) {
     const DType want = gguf_fixture_dtype(type);
     if (x.dtype() != want) return add(std::move(name), x.to_f32(), rows, cols, false);
-    PendingTensor t;  // already in the file's type: the bytes as they are
-    t.name = std::move(name);
-    t.dims = {cols, rows};
-    t.type = static_cast<std::uint32_t>(dtype_traits(want).ggml_id);
-    t.data.assign(x.data(), x.data() + x.n_bytes());
-    tensors.push_back(std::move(t));
+    // already in the file's type: the bytes as they are
+    tensors.push_back(PendingTensor{std::move(name), rows, cols, want,
+                                    std::vector<std::uint8_t>(x.data(), x.data() + x.n_bytes())});
   };
-  const std::uint64_t d = m.dim, h = m.hidden_dim, q = std::uint64_t(m.n_heads) * m.head_dim,
-                      kvd = std::uint64_t(m.n_kv_heads) * m.head_dim, v = m.vocab_size;
+  const std::int64_t d = m.dim, h = m.hidden_dim, q = std::int64_t(m.n_heads) * m.head_dim,
+                     kvd = std::int64_t(m.n_kv_heads) * m.head_dim, v = m.vocab_size;
   add_matrix("token_embd.weight", w.token_embedding, v, d);
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
@@ -344,27 +305,15 @@ std::vector<std::uint8_t> gguf_bytes(const LlamaWeights& w, GgufTensorType type,
   add("output_norm.weight", w.final_norm, 0, d, true);
   if (!m.tied_classifier) add_matrix("output.weight", w.classifier, v, d);
 
-  ByteWriter out;
-  out.put_bytes("GGUF", 4);
-  out.put<std::uint32_t>(3);
-  out.put<std::uint64_t>(tensors.size());
-  out.put<std::uint64_t>(n_kv);
-  out.put_bytes(kv.bytes().data(), kv.size());
-  std::uint64_t offset = 0;
-  for (const auto& t : tensors) {
-    out.put_gguf_string(t.name);
-    out.put<std::uint32_t>(static_cast<std::uint32_t>(t.dims.size()));
-    for (std::uint64_t dim : t.dims) out.put(dim);
-    out.put(t.type);
-    out.put(offset);
-    offset += (t.data.size() + kAlign - 1) / kAlign * kAlign;
-  }
-  out.pad_to(kAlign);
-  for (const auto& t : tensors) {
-    out.put_bytes(t.data.data(), t.data.size());
-    out.pad_to(kAlign);
-  }
-  return std::move(out.bytes());
+  for (const auto& t : tensors) g.add_tensor(t.name, t.rows, t.cols, t.type);
+  std::vector<std::uint8_t> out;
+  g.write([&](const std::uint8_t* p, std::size_t n) { out.insert(out.end(), p, p + n); },
+          [&](std::size_t i, std::int64_t row0, std::int64_t n, std::uint8_t* dst) {
+            const std::size_t rb = g.row_bytes(i);
+            SPECLAB_ASSERT(tensors[i].data.size() == rb * std::size_t(g.rows(i)));
+            std::memcpy(dst, tensors[i].data.data() + std::size_t(row0) * rb, std::size_t(n) * rb);
+          });
+  return out;
 }
 
 void write_gguf(const LlamaWeights& w, const std::string& path, GgufTensorType type,
