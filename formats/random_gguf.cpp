@@ -1,5 +1,6 @@
 #include "formats/random_gguf.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -42,35 +43,34 @@ std::uint64_t write_random_llama_gguf(const std::string& path, const ModelInfo& 
   struct Law { double scale, mean; };
   std::vector<Law> law;
   try {
-  auto matrix = [&](std::string name, std::int64_t rows, std::int64_t cols, double scale) {
-    w.add_tensor(std::move(name), rows, cols, dtype);
-    law.push_back({scale, 0.0});
-  };
-  auto norm = [&](std::string name, std::int64_t n) {
-    w.add_tensor(std::move(name), 0, n, DType::kF32);
-    law.push_back({0.1, 1.0});
-  };
-  const std::int64_t d = info.dim, h = info.hidden_dim,
-                     q = std::int64_t(info.n_heads) * info.head_dim,
-                     kv = std::int64_t(info.n_kv_heads) * info.head_dim, v = info.vocab_size;
-  const double sd = 1.0 / std::sqrt(double(d)), sq = 1.0 / std::sqrt(double(q)),
-               sh = 1.0 / std::sqrt(double(h));
-  matrix("token_embd.weight", v, d, 1.0);
-  for (int l = 0; l < info.n_layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    norm(p + "attn_norm.weight", d);
-    matrix(p + "attn_q.weight", q, d, sd);
-    matrix(p + "attn_k.weight", kv, d, sd);
-    matrix(p + "attn_v.weight", kv, d, sd);
-    matrix(p + "attn_output.weight", d, q, sq);
-    norm(p + "ffn_norm.weight", d);
-    matrix(p + "ffn_gate.weight", h, d, sd);
-    matrix(p + "ffn_down.weight", d, h, sh);
-    matrix(p + "ffn_up.weight", h, d, sd);
-  }
-  norm("output_norm.weight", d);
-  if (!info.tied_classifier) matrix("output.weight", v, d, sd);
-
+    auto matrix = [&](std::string name, std::int64_t rows, std::int64_t cols, double scale) {
+      w.add_tensor(std::move(name), rows, cols, dtype);
+      law.push_back({scale, 0.0});
+    };
+    auto norm = [&](std::string name, std::int64_t n) {
+      w.add_tensor(std::move(name), 0, n, DType::kF32);
+      law.push_back({0.1, 1.0});
+    };
+    const std::int64_t d = info.dim, h = info.hidden_dim,
+                       q = std::int64_t(info.n_heads) * info.head_dim,
+                       kv = std::int64_t(info.n_kv_heads) * info.head_dim, v = info.vocab_size;
+    const double sd = 1.0 / std::sqrt(double(d)), sq = 1.0 / std::sqrt(double(q)),
+                 sh = 1.0 / std::sqrt(double(h));
+    matrix("token_embd.weight", v, d, 1.0);
+    for (int l = 0; l < info.n_layers; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      norm(p + "attn_norm.weight", d);
+      matrix(p + "attn_q.weight", q, d, sd);
+      matrix(p + "attn_k.weight", kv, d, sd);
+      matrix(p + "attn_v.weight", kv, d, sd);
+      matrix(p + "attn_output.weight", d, q, sq);
+      norm(p + "ffn_norm.weight", d);
+      matrix(p + "ffn_gate.weight", h, d, sd);
+      matrix(p + "ffn_down.weight", d, h, sh);
+      matrix(p + "ffn_up.weight", h, d, sd);
+    }
+    norm("output_norm.weight", d);
+    if (!info.tied_classifier) matrix("output.weight", v, d, sd);
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }
