@@ -14,7 +14,8 @@
 //    reused for the C tokens of the tile (nibbles by a broadcast load, a per-half VPSRLVQ and an
 //    AND; the 5th / 6th bits by VPTESTMB / VPROLVQ);
 //  - activations: the two blocks' int8 values; the per-group dx (and s) of each token by one
-//    gather, expanded to the pair's lanes by VPERMPS; A (and O) per weight row and group;
+//    vector load from the row's flat scale arrays, expanded to the pair's lanes by VPERMPS; A
+//    (and O) per weight row and group;
 //  - integer sums: VPDPBUSD (unsigned levels x signed activations; q4_0 starts from -8 * the lane
 //    sums of x so the nibbles need no sign trick); q6_k: VPMADDUBSW minus 32 * the pair sums of
 //    x, then VPDPWSSD by the sub-block scales (exact int32);
