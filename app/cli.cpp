@@ -87,4 +87,35 @@ std::vector<double> parse_double_list(const std::string& text, const std::string
   return out;
 }
 
+// "a,b:x=1,y=2,c" -> {"a", "b:x=1,y=2", "c"}: a piece with '=' before any ':' continues the
+// previous drafter's parameters; commas inside brackets do not split.
+std::vector<std::string> split_drafters(const std::string& text) {
+  std::vector<std::string> pieces;
+  std::string cur;
+  int depth = 0;
+  for (char c : text) {
+    if (c == '[') ++depth;
+    if (c == ']') --depth;
+    if (c == ',' && depth == 0) {
+      pieces.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  pieces.push_back(cur);
+  std::vector<std::string> out;
+  for (auto& p : pieces) {
+    const auto eq = p.find('='), colon = p.find(':');
+    if (!out.empty() && eq != std::string::npos && (colon == std::string::npos || colon > eq)) {
+      out.back() += "," + p;
+    } else {
+      if (p.empty()) throw UsageError(fmt::format("--drafters = '{}': empty drafter name", text));
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+
 }  // namespace speclab::cli

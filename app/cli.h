@@ -25,6 +25,8 @@ int cmd_train_heads(int argc, char** argv);
 int cmd_chat_template(int argc, char** argv);
 // Random-weight GGUF files (app/cmd_synth_model.cpp).
 int cmd_synth_model(int argc, char** argv);
+// Cost profiles of this machine (app/cmd_profile.cpp).
+int cmd_profile(int argc, char** argv);
 
 
 
@@ -46,5 +48,9 @@ std::string resolve_tokenizer_path(const std::string& model_path, const std::str
 // Comma-separated integers ("1,2,3"); UsageError naming `flag` for bad text.
 std::vector<std::int32_t> parse_int_list(const std::string& text, const std::string& flag);
 std::vector<double> parse_double_list(const std::string& text, const std::string& flag);
+
+// "a,b:x=1,y=2,c" -> {"a", "b:x=1,y=2", "c"}: a piece with '=' before any ':' continues the
+// previous drafter's parameters; commas inside brackets do not split. UsageError for an empty name.
+std::vector<std::string> split_drafters(const std::string& text);
 
 }  // namespace speclab::cli

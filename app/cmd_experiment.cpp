@@ -273,36 +273,6 @@ int run_spec(ExperimentSpec spec, const std::string& out, const std::string& sha
   return 0;
 }
 
-// "a,b:x=1,y=2,c" -> {"a", "b:x=1,y=2", "c"}: a piece with '=' before any ':' continues the
-// previous drafter's parameters; commas inside brackets do not split.
-std::vector<std::string> split_drafters(const std::string& text) {
-  std::vector<std::string> pieces;
-  std::string cur;
-  int depth = 0;
-  for (char c : text) {
-    if (c == '[') ++depth;
-    if (c == ']') --depth;
-    if (c == ',' && depth == 0) {
-      pieces.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  pieces.push_back(cur);
-  std::vector<std::string> out;
-  for (auto& p : pieces) {
-    const auto eq = p.find('='), colon = p.find(':');
-    if (!out.empty() && eq != std::string::npos && (colon == std::string::npos || colon > eq)) {
-      out.back() += "," + p;
-    } else {
-      if (p.empty()) throw UsageError(fmt::format("--drafters = '{}': empty drafter name", text));
-      out.push_back(p);
-    }
-  }
-  return out;
-}
-
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::string cur;
@@ -345,6 +315,8 @@ int cmd_compare(int argc, char** argv) {
       ("draft-dtype", "The same for the draft model", cxxopts::value<std::string>()->default_value("stored"))
       ("kv-dtype", "Target KV cache: f32 or f16", cxxopts::value<std::string>()->default_value("f32"))
       ("chat-template", "Prompts as chat: FILE (.jinja, tokenizer_config.json, model dir) or none (default: the model directory's)", cxxopts::value<std::string>()->default_value(""))
+      ("profile", "Cost profile (speclab profile) or hardware description: adds projected_speedup_<name> columns (repeatable)", cxxopts::value<std::vector<std::string>>())
+      ("budget-policy", "fixed, cost, or fixed,cost (a grid axis): cost = budgets are maxima, tree sizes chosen for tokens per second under the first --profile", cxxopts::value<std::string>()->default_value("fixed"))
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
       ("resume", "Continue an interrupted run in --out (same flags): run only the units not done yet")
@@ -380,6 +352,8 @@ int cmd_compare(int argc, char** argv) {
   spec.draft_dtype = r["draft-dtype"].as<std::string>();
   spec.kv_dtype = r["kv-dtype"].as<std::string>();
   spec.chat_template = r["chat-template"].as<std::string>();
+  if (r.count("profile")) spec.profiles = r["profile"].as<std::vector<std::string>>();
+  spec.budget_policies = split_list(r["budget-policy"].as<std::string>());
   return run_spec(spec, out, r["shard"].as<std::string>(), !r.count("no-plots"), r.count("resume") > 0, argc, argv);
 }
 
@@ -399,6 +373,8 @@ int cmd_run(int argc, char** argv) {
       ("draft-dtype", "Override the spec's draft_dtype", cxxopts::value<std::string>())
       ("kv-dtype", "Override the spec's kv_dtype (f32, f16)", cxxopts::value<std::string>())
       ("chat-template", "Override the spec's chat_template: FILE (.jinja, tokenizer_config.json, model dir) or none", cxxopts::value<std::string>())
+      ("profile", "Add a cost profile (speclab profile) or hardware description to the spec's profiles (repeatable)", cxxopts::value<std::vector<std::string>>())
+      ("budget-policy", "Override the spec's budget_policy: fixed, cost, or fixed,cost", cxxopts::value<std::string>())
       ("shard", "Run shard I/N of the units (0-based I)", cxxopts::value<std::string>()->default_value("0/1"))
       ("no-plots", "Do not make plots")
       ("resume", "Continue an interrupted run in --out (same spec and flags): run only the units not done yet")
@@ -413,7 +389,8 @@ int cmd_run(int argc, char** argv) {
   // Overrides for short runs of a long spec (the test command's fresh-clone run of the main job).
   const bool overridden =
       r.count("max-prompts") || r.count("budgets") || r.count("temperatures") || r.count("max-new") || r.count("ctx") ||
-      r.count("dtype") || r.count("draft-dtype") || r.count("kv-dtype");
+      r.count("dtype") || r.count("draft-dtype") || r.count("kv-dtype") || r.count("profile") ||
+      r.count("budget-policy");
   if (r.count("max-prompts")) spec.max_prompts = r["max-prompts"].as<int>();
   if (r.count("budgets")) spec.budgets = parse_int_list(r["budgets"].as<std::string>(), "--budgets");
   if (r.count("temperatures")) spec.temperatures = parse_double_list(r["temperatures"].as<std::string>(), "--temperatures");
@@ -423,6 +400,10 @@ int cmd_run(int argc, char** argv) {
   if (r.count("draft-dtype")) spec.draft_dtype = r["draft-dtype"].as<std::string>();
   if (r.count("kv-dtype")) spec.kv_dtype = r["kv-dtype"].as<std::string>();
   if (r.count("chat-template")) spec.chat_template = r["chat-template"].as<std::string>();
+  if (r.count("profile")) {
+    for (const auto& p : r["profile"].as<std::vector<std::string>>()) spec.profiles.push_back(p);
+  }
+  if (r.count("budget-policy")) spec.budget_policies = split_list(r["budget-policy"].as<std::string>());
   if (overridden) {
     try {
       throw_if_problems(spec_problems(spec, "speclab run"));

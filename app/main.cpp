@@ -22,6 +22,7 @@ constexpr const char* kUsage =
     "  train-heads  train Medusa / Hydra heads or exit adapters on a frozen target\n"
     "  chat-template  render a conversation with a model's chat template (as transformers)\n"
     "  synth-model  write a random-weight model of a named shape and dtype as GGUF (benchmarks)\n"
+    "  profile    measure this machine's verification cost per tree size (JSON for --profile)\n"
     ;
 
 }  // namespace
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
     if (cmd == "train-heads") return cmd_train_heads(argc - 1, argv + 1);
     if (cmd == "chat-template") return cmd_chat_template(argc - 1, argv + 1);
     if (cmd == "synth-model") return cmd_synth_model(argc - 1, argv + 1);
+    if (cmd == "profile") return cmd_profile(argc - 1, argv + 1);
     std::fprintf(stderr, "error: unknown command '%s'\n%s", cmd.c_str(), kUsage);
     return 2;
   } catch (const speclab::UsageError& e) {

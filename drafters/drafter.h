@@ -56,6 +56,9 @@ struct DrafterNeeds {
   bool target_hidden = false;        // wants DraftContext::hidden
   bool target_layer_hidden = false;  // wants StepFeedback::layer_hidden
   bool self_speculative = false;     // drafts with the target itself (DraftContext::target)
+  // observe() indexes the tree propose() returned (its own node bookkeeping): the tree must be
+  // verified as proposed, never pruned by a budget policy (experiments/cost_policy.h).
+  bool fixed_tree = false;
 };
 
 class Drafter {

@@ -92,7 +92,8 @@ class LookaheadDrafter final : public Drafter {
   explicit LookaheadDrafter(const LookaheadOptions& options = {});
 
   std::string_view name() const override { return name_; }
-  DrafterNeeds needs() const override { return {}; }
+  // observe() reads the chain rows it proposed (chain_node_): no pruning.
+  DrafterNeeds needs() const override { return {.fixed_tree = true}; }
   void begin(std::span<const Token> prompt) override;
   // Throws Error at T > 0 when the vocab is still unknown (options.vocab = 0, no feedback yet).
   DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "base/error.h"
+#include "experiments/cost_policy.h"
 #include "experiments/target_session.h"
 #include "verifiers/opt_bound.h"
 #include "verifiers/rules.h"
@@ -132,7 +134,14 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
   bound_scratch.reserve(info.vocab_size, options.budget.max_nodes);
   bound_tokens.reserve(options.budget.max_nodes);
 
-  TargetSession session(target, drafter ? drafter->needs() : DrafterNeeds{});
+  const DrafterNeeds needs = drafter ? drafter->needs() : DrafterNeeds{};
+  TargetSession session(target, needs);
+  std::optional<CostBudgetPolicy> policy;
+  if (options.cost_profile) {
+    policy.emplace(*options.cost_profile);
+    policy->begin();
+  }
+  const bool prunable = !needs.fixed_tree && !needs.self_speculative;
   const auto t_prefill = Clock::now();
   session.prefill(prompt);
   if (drafter) drafter->begin(prompt);
@@ -148,12 +157,14 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     StepRecord rec;
     // Draft: a tree rooted at the last accepted token, within the budget and the context.
     const auto t_draft = Clock::now();
-    const DraftBudget budget{std::min(options.budget.max_nodes, session.room()), options.budget.max_depth};
+    DraftBudget budget{std::min(options.budget.max_nodes, session.room()), options.budget.max_depth};
+    const std::int32_t cached = target.n_cached();
+    if (policy && drafter) budget = policy->budget(budget, cached, prunable);
     DraftFacts facts;
     if (drafter && budget.max_nodes > 0) {
-      const std::int32_t cached = target.n_cached();
       facts = drafter->propose(session.draft_context(seq, options.sampling, draft_rng), budget, tree);
       check_proposal(tree, facts, budget, seq.back(), cached, target.n_cached());
+      if (policy) policy->prune(tree, cached, prunable && facts.n_resume == 0);
     } else {
       tree.reset(seq.back());
     }
@@ -167,6 +178,7 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     session.verify(tree, facts, options.sampling, step_rule, rng, acc);
     rec.verify_ms = ms_since(t_verify);
     record_shape(tree, acc, rec, result);
+    if (policy) policy->observe(tree, acc);
     if (tree.size() > 1) {
       rec.opt_accept_bound = root_accept_bound(tree, session.probs().first(info.vocab_size), bound_scratch, bound_tokens);
     }

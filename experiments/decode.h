@@ -17,6 +17,8 @@
 
 namespace speclab {
 
+struct CostProfile;  // experiments/cost_model.h
+
 // Range limits of the options (specs and the CLI check the same bounds): beyond them a value is
 // a typo, not an experiment, and would only size allocations.
 inline constexpr std::int32_t kMaxNewTokensLimit = 1 << 20;  // generated tokens per sequence
@@ -30,6 +32,9 @@ struct DecodeOptions {
   std::uint64_t seed = 0;
   bool stop_at_eos = true;            // stop after emitting an eos id of the model
   bool stop_at_bos = true;            // llama2.c convention: generating BOS ends the text
+  // Budget policy "cost" (experiments/cost_policy.h) under this profile: `budget` becomes a
+  // maximum and each step's tree size maximises expected tokens per unit time. Null: "fixed".
+  const CostProfile* cost_profile = nullptr;
 };
 
 enum class StopReason { kMaxTokens, kEos, kBos, kContextFull };

@@ -23,11 +23,12 @@ struct Series {
 };
 
 std::string series_label(const std::string& drafter, const std::string& params, const std::string& rule,
-                         std::int32_t depth_cap) {
+                         std::int32_t depth_cap, const std::string& budget_policy) {
   std::string s = drafter;
   if (!params.empty()) s += " [" + params + "]";
   s += " / " + rule;
   if (depth_cap > 0) s += fmt::format(" / depth<={}", depth_cap);
+  if (budget_policy != "fixed") s += " / " + budget_policy + " policy";
   return s;
 }
 
@@ -61,7 +62,7 @@ std::string write_plot_script(const std::string& dir, const ReportSet& reports, 
   for (const auto& r : reports.summary) {
     if (r.config == 0) continue;
     if (std::find(temps.begin(), temps.end(), r.temperature) == temps.end()) temps.push_back(r.temperature);
-    const std::string label = series_label(r.drafter, r.params, r.rule, r.depth_cap);
+    const std::string label = series_label(r.drafter, r.params, r.rule, r.depth_cap, r.budget_policy);
     auto [it, fresh] = index.emplace(std::make_pair(label, r.temperature), series.size());
     if (fresh) series.push_back(Series{label, r.temperature, {}});
     series[it->second].points.push_back(&r);
@@ -75,10 +76,18 @@ std::string write_plot_script(const std::string& dir, const ReportSet& reports, 
     std::vector<std::pair<std::string, std::string>> files;  // (file, label)
     for (std::size_t i = 0; i < series.size(); ++i) {
       if (series[i].temperature != t) continue;
-      std::string data = "# budget tau speedup\n";
+      std::string data = "# budget tau speedup";
+      for (const auto& name : reports.projections) data += " projected_speedup_" + name;
+      data += "\n";
       std::map<std::int32_t, const SummaryRow*> by_budget;
       for (const SummaryRow* p : series[i].points) by_budget[p->budget] = p;
-      for (const auto& [b, p] : by_budget) data += fmt::format("{} {:.6f} {:.6f}\n", b, p->tau, p->speedup);
+      for (const auto& [b, p] : by_budget) {
+        data += fmt::format("{} {:.6f} {:.6f}", b, p->tau, p->speedup);
+        for (std::size_t k = 0; k < reports.projections.size(); ++k) {
+          data += fmt::format(" {:.6f}", k < p->projected_speedup.size() ? p->projected_speedup[k] : 0.0);
+        }
+        data += "\n";
+      }
       const std::string file = fmt::format("series_{}_T{}.dat", i, tag);
       write_text_file(pdir + "/" + file, data);
       files.emplace_back(file, series[i].label);
@@ -97,6 +106,26 @@ std::string write_plot_script(const std::string& dir, const ReportSet& reports, 
     };
     plot_lines("tau_vs_budget", "tau (new tokens per target forward)", 2, "tau vs budget");
     plot_lines("speedup_vs_budget", "speedup vs autoregressive", 3, "speedup vs budget");
+    // Measured and projected speedup (issue 17): one panel per series, one line per profile.
+    if (!reports.projections.empty() && !files.empty()) {
+      const std::size_t cols = std::min<std::size_t>(3, files.size()), rows = (files.size() + cols - 1) / cols;
+      gp += fmt::format("set terminal pngcairo size {},{} noenhanced font ',9'\n", 520 * cols, 340 * rows);
+      gp += fmt::format("set output 'projected_speedup_vs_budget_T{}.png'\n", tag);
+      gp += fmt::format("set multiplot layout {},{} title {}\n", rows, cols,
+                        quote(fmt::format("measured and projected speedup vs budget - {} - temperature {}", model, t)));
+      gp += "set xlabel 'budget'\nset ylabel 'speedup'\nset logscale x 2\nset key top left font ',8'\n";
+      for (const auto& [file, label] : files) {
+        gp += fmt::format("set title {}\n", quote(label));
+        gp += fmt::format("plot '{}' using 1:3 with linespoints lw 2 title 'measured (this run)'", file);
+        for (std::size_t k = 0; k < reports.projections.size(); ++k) {
+          gp += fmt::format(", \\\n     '{}' using 1:{} with linespoints title {}", file, 4 + k,
+                            quote("projected: " + reports.projections[k]));
+        }
+        gp += "\n";
+      }
+      gp += "unset multiplot\nunset logscale x\nset key below font ',10'\n";
+      gp += "set terminal pngcairo size 1000,640 noenhanced font ',10'\n";
+    }
 
     // Acceptance by depth at each series' largest budget.
     std::vector<std::pair<std::string, std::string>> dfiles;

@@ -3,6 +3,9 @@
 //   tau_vs_budget_T<t>.png      tau (new tokens per target forward) vs budget, one line per
 //                               (drafter, params, rule, depth cap)
 //   speedup_vs_budget_T<t>.png  speedup over the autoregressive baseline vs budget
+//   projected_speedup_vs_budget_T<t>.png  with cost profiles (ReportSet::projections): one
+//                               panel per series, the measured speedup and one line per
+//                               profile's projected speedup vs budget
 //   accept_by_depth_T<t>.png    accept_rate by tree depth, at each series' largest budget
 //   tau_by_category_T<t>.png    tau per category of by_category.csv (and overall), same series
 //   accept_hist_T<t>.png        share of steps by accepted draft tokens (accept_hist.csv), same

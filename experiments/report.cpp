@@ -22,6 +22,7 @@
 
 #include "base/error.h"
 #include "base/input_file.h"
+#include "experiments/projection.h"
 
 namespace speclab {
 
@@ -120,6 +121,7 @@ constexpr Column<SequenceRow> kSequenceColumns[] = {
     {"lossless", &SequenceRow::lossless},
     {"budget", &SequenceRow::budget},
     {"depth_cap", &SequenceRow::depth_cap},
+    {"budget_policy", &SequenceRow::budget_policy, {.if_absent = "fixed"}},  // issue 17
     {"prompt_tokens", &SequenceRow::prompt_tokens},
     {"new_tokens", &SequenceRow::new_tokens},
     {"target_forwards", &SequenceRow::target_forwards},
@@ -145,6 +147,7 @@ constexpr Column<StepRow, SequenceRow> kStepColumns[] = {
     {"rule", &SequenceRow::rule},
     {"budget", &SequenceRow::budget},
     {"depth_cap", &SequenceRow::depth_cap},
+    {"budget_policy", &SequenceRow::budget_policy, {.if_absent = "fixed"}},  // issue 17
     {"temperature", &SequenceRow::temperature},
     {"step", &StepRow::step},
     {"n_drafted", &StepRow::n_drafted},
@@ -169,6 +172,7 @@ constexpr Column<SummaryRow> kSummaryColumns[] = {
     {"lossless", &SummaryRow::lossless},
     {"budget", &SummaryRow::budget},
     {"depth_cap", &SummaryRow::depth_cap},
+    {"budget_policy", &SummaryRow::budget_policy, {.if_absent = "fixed"}},  // issue 17
     {"temperature", &SummaryRow::temperature},
     {"top_k", &SummaryRow::top_k},
     {"top_p", &SummaryRow::top_p},
@@ -194,6 +198,7 @@ constexpr Column<DepthRow> kDepthColumns[] = {
     {"rule", &DepthRow::rule},
     {"budget", &DepthRow::budget},
     {"depth_cap", &DepthRow::depth_cap},
+    {"budget_policy", &DepthRow::budget_policy, {.if_absent = "fixed"}},  // issue 17
     {"temperature", &DepthRow::temperature},
     {"depth", &DepthRow::depth},
     {"drafted_nodes", &DepthRow::drafted_nodes},
@@ -212,6 +217,7 @@ constexpr Column<RankRow> kRankColumns[] = {
     {"rule", &RankRow::rule},
     {"budget", &RankRow::budget},
     {"depth_cap", &RankRow::depth_cap},
+    {"budget_policy", &RankRow::budget_policy, {.if_absent = "fixed"}},  // issue 17
     {"temperature", &RankRow::temperature},
     {"rank", &RankRow::rank},
     {"accepted_nodes", &RankRow::accepted_nodes},
@@ -226,6 +232,7 @@ constexpr Column<CategoryRow> kCategoryColumns[] = {
     {"lossless", &CategoryRow::lossless},
     {"budget", &CategoryRow::budget},
     {"depth_cap", &CategoryRow::depth_cap},
+    {"budget_policy", &CategoryRow::budget_policy, {.if_absent = "fixed"}},  // issue 17
     {"temperature", &CategoryRow::temperature},
     {"category", &CategoryRow::category},
     {"n_sequences", &CategoryRow::n_sequences},
@@ -250,6 +257,7 @@ constexpr Column<AcceptHistRow> kAcceptHistColumns[] = {
     {"rule", &AcceptHistRow::rule},
     {"budget", &AcceptHistRow::budget},
     {"depth_cap", &AcceptHistRow::depth_cap},
+    {"budget_policy", &AcceptHistRow::budget_policy, {.if_absent = "fixed"}},  // issue 17
     {"temperature", &AcceptHistRow::temperature},
     {"n_accepted", &AcceptHistRow::n_accepted},
     {"steps", &AcceptHistRow::steps},
@@ -328,7 +336,7 @@ std::vector<std::string> column_names(const Column<Row, Joined> (&columns)[N]) {
 }
 
 template <typename Row, typename Joined, std::size_t N>
-void write_row(CsvWriter& w, const Column<Row, Joined> (&columns)[N], const Row& row, const Joined& joined) {
+void write_cells(CsvWriter& w, const Column<Row, Joined> (&columns)[N], const Row& row, const Joined& joined) {
   for (const auto& c : columns) {
     std::visit(
         [&](auto member) {
@@ -340,6 +348,11 @@ void write_row(CsvWriter& w, const Column<Row, Joined> (&columns)[N], const Row&
         },
         c.member);
   }
+}
+
+template <typename Row, typename Joined, std::size_t N>
+void write_row(CsvWriter& w, const Column<Row, Joined> (&columns)[N], const Row& row, const Joined& joined) {
+  write_cells(w, columns, row, joined);
   w.end();
 }
 
@@ -347,6 +360,26 @@ template <typename Row, std::size_t N>
 std::string rows_csv(const Column<Row> (&columns)[N], const std::vector<Row>& rows, bool header = true) {
   CsvWriter w(column_names(columns), header);
   for (const auto& r : rows) write_row(w, columns, r, NoJoin{});
+  return w.take();
+}
+
+// Projected speedups (issue 17): one trailing column projected_speedup_<name> per cost profile,
+// after the schema's columns; cells from `values(row)` (one per profile), 4 digits.
+constexpr std::string_view kProjectedPrefix = "projected_speedup_";
+
+template <typename Row, std::size_t N, typename Values>
+std::string rows_csv_projected(const Column<Row> (&columns)[N], const std::vector<Row>& rows, bool header,
+                               const std::vector<std::string>& projections, const Values& values) {
+  std::vector<std::string> names = column_names(columns);
+  for (const auto& p : projections) names.push_back(std::string(kProjectedPrefix) + p);
+  CsvWriter w(names, header);
+  for (const auto& r : rows) {
+    write_cells(w, columns, r, NoJoin{});
+    const std::vector<double> v = values(r);
+    SPECLAB_ASSERT(v.size() == projections.size());
+    for (const double x : v) w.add(format_cell(x, 4));
+    w.end();
+  }
   return w.take();
 }
 
@@ -442,6 +475,11 @@ std::array<std::int32_t, N> locate_columns(const Column<Row, Joined> (&columns)[
     fail("{}: header: column {} is '{}' where the schema has '{}' (this speclab version's schema: {})", source,
          next + 1, next < header.size() ? header[next] : "", c.name, schema);
   }
+  // Trailing projected_speedup_<profile> columns (issue 17) are derived values: not read back.
+  while (next < header.size() && header[next].starts_with(kProjectedPrefix) &&
+         header[next].size() > kProjectedPrefix.size()) {
+    ++next;
+  }
   if (next < header.size()) {
     fail("{}: header: unexpected column '{}' (this speclab version's schema: {})", source, header[next], schema);
   }
@@ -513,7 +551,28 @@ void fill_ids(Row& r, const SequenceRow& s) {
   r.rule = s.rule;
   r.budget = s.budget;
   r.depth_cap = s.depth_cap;
+  r.budget_policy = s.budget_policy;
   r.temperature = s.temperature;
+}
+
+// Sums of the sequences' projected times per profile (SequenceRow::projected_*_ms).
+struct ProjectionSums {
+  std::vector<double> ar, spec;
+  std::vector<double> speedups() const {
+    std::vector<double> out(ar.size(), 0.0);
+    for (std::size_t k = 0; k < out.size(); ++k) out[k] = spec[k] > 0 ? ar[k] / spec[k] : 0.0;
+    return out;
+  }
+};
+void add_projection(ProjectionSums& p, const SequenceRow& s) {
+  if (p.ar.size() < s.projected_ar_ms.size()) {
+    p.ar.resize(s.projected_ar_ms.size(), 0.0);
+    p.spec.resize(s.projected_ar_ms.size(), 0.0);
+  }
+  for (std::size_t k = 0; k < s.projected_ar_ms.size() && k < s.projected_spec_ms.size(); ++k) {
+    p.ar[k] += s.projected_ar_ms[k];
+    p.spec[k] += s.projected_spec_ms[k];
+  }
 }
 
 // (unit, config, turn) -> sequence row index.
@@ -539,6 +598,8 @@ std::string tokens_hash(const std::vector<Token>& tokens) {
 }
 
 bool is_timing_column(std::string_view name) {
+  // projected_speedup_<profile>: scaled from the run's measured host work (projection.h).
+  if (name.starts_with(kProjectedPrefix) && name.size() > kProjectedPrefix.size()) return true;
   return any_column([&](const auto& c) { return c.name == name && c.options.timing; });
 }
 
@@ -624,6 +685,15 @@ std::string steps_text(const std::vector<StepRow>& rows, const std::vector<Seque
 }  // namespace
 
 std::string sequences_csv(const std::vector<SequenceRow>& rows) { return rows_csv(kSequenceColumns, rows); }
+std::string sequences_csv_projected(const std::vector<SequenceRow>& rows, const std::vector<std::string>& projections) {
+  return rows_csv_projected(kSequenceColumns, rows, true, projections, [&](const SequenceRow& r) {
+    std::vector<double> v(projections.size(), 0.0);
+    for (std::size_t k = 0; k < v.size() && k < r.projected_spec_ms.size(); ++k) {
+      v[k] = r.projected_spec_ms[k] > 0 ? r.projected_ar_ms[k] / r.projected_spec_ms[k] : 0.0;
+    }
+    return v;
+  });
+}
 std::string sequences_csv_body(const std::vector<SequenceRow>& rows) {
   return rows_csv(kSequenceColumns, rows, false);
 }
@@ -636,9 +706,18 @@ std::string steps_csv_body(const std::vector<StepRow>& rows, const std::vector<S
 }
 
 std::string summary_csv(const std::vector<SummaryRow>& rows) { return rows_csv(kSummaryColumns, rows); }
+std::string summary_csv_projected(const std::vector<SummaryRow>& rows, const std::vector<std::string>& projections) {
+  return rows_csv_projected(kSummaryColumns, rows, true, projections,
+                            [](const SummaryRow& r) { return r.projected_speedup; });
+}
 std::string by_depth_csv(const std::vector<DepthRow>& rows) { return rows_csv(kDepthColumns, rows); }
 std::string by_rank_csv(const std::vector<RankRow>& rows) { return rows_csv(kRankColumns, rows); }
 std::string by_category_csv(const std::vector<CategoryRow>& rows) { return rows_csv(kCategoryColumns, rows); }
+std::string by_category_csv_projected(const std::vector<CategoryRow>& rows,
+                                      const std::vector<std::string>& projections) {
+  return rows_csv_projected(kCategoryColumns, rows, true, projections,
+                            [](const CategoryRow& r) { return r.projected_speedup; });
+}
 std::string accept_hist_csv(const std::vector<AcceptHistRow>& rows) { return rows_csv(kAcceptHistColumns, rows); }
 
 std::vector<SequenceRow> parse_sequences_csv(const std::string& text, const std::string& source) {
@@ -696,6 +775,7 @@ std::vector<SummaryRow> summarize(const std::vector<SequenceRow>& seqs, const st
   for (const GroupKey& key : group_order(seqs)) {
     SummaryRow r;
     r.model = model;
+    ProjectionSums proj;
     double decode_ms = 0, draft_ms = 0, verify_ms = 0;
     bool first = true, all_match = true;
     for (const auto& s : seqs) {
@@ -715,6 +795,7 @@ std::vector<SummaryRow> summarize(const std::vector<SequenceRow>& seqs, const st
       decode_ms += s.decode_ms;
       draft_ms += s.draft_ms;
       verify_ms += s.verify_ms;
+      add_projection(proj, s);
       const auto it = idx.find({s.unit, 0, s.turn});
       if (it == idx.end() || seqs[it->second].tokens_hash != s.tokens_hash) all_match = false;
     }
@@ -727,6 +808,7 @@ std::vector<SummaryRow> summarize(const std::vector<SequenceRow>& seqs, const st
     r.draft_ms_per_step = r.target_forwards > 0 ? draft_ms / double(r.target_forwards) : 0.0;
     r.verify_ms_per_step = r.target_forwards > 0 ? verify_ms / double(r.target_forwards) : 0.0;
     r.matches_ar = (key.temperature == 0.0 && key.config != 0) ? bool_text(all_match) : "na";
+    r.projected_speedup = proj.speedups();
     out.push_back(std::move(r));
   }
   return out;
@@ -844,6 +926,7 @@ std::vector<CategoryRow> summarize_by_category(const std::vector<SequenceRow>& s
         return s.temperature == key.temperature && (overall || s.category == categories[c]);
       };
       CategoryRow r;
+      ProjectionSums proj;
       r.category = overall ? std::string("overall") : categories[c];
       double decode_ms = 0, ar_tokens = 0, ar_ms = 0;
       bool all_match = true;
@@ -866,6 +949,7 @@ std::vector<CategoryRow> summarize_by_category(const std::vector<SequenceRow>& s
         r.accepted_tokens += s.accepted_tokens;
         r.drafting_steps += drafting[i];
         decode_ms += s.decode_ms;
+        add_projection(proj, s);
         const auto it = idx.find({s.unit, 0, s.turn});
         if (it == idx.end() || seqs[it->second].tokens_hash != s.tokens_hash) all_match = false;
       }
@@ -877,6 +961,7 @@ std::vector<CategoryRow> summarize_by_category(const std::vector<SequenceRow>& s
       r.ar_tokens_per_s = ar_ms > 0 ? ar_tokens / (ar_ms / 1000.0) : 0.0;
       r.speedup = r.ar_tokens_per_s > 0 ? r.tokens_per_s / r.ar_tokens_per_s : 0.0;
       r.matches_ar = (key.temperature == 0.0 && key.config != 0) ? bool_text(all_match) : "na";
+      r.projected_speedup = proj.speedups();
       out.push_back(std::move(r));
     }
   }
@@ -1023,22 +1108,33 @@ void read_records(const std::string& dir, std::vector<SequenceRow>& seqs, std::v
 }
 
 ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
-                        std::vector<StepRow> steps, const std::string& model) {
+                        std::vector<StepRow> steps, const std::string& model,
+                        const std::vector<CostProfile>& profiles) {
   write_records(dir, std::move(seqs), std::move(steps));
   // Recompute from the text just written so single runs and merges agree to the byte.
   read_records(dir, seqs, steps);
   ReportSet rs;
+  if (!profiles.empty()) {
+    project_sequences(seqs, steps, profiles);
+    for (const auto& p : profiles) rs.projections.push_back(p.name);
+    replace_file(dir + "/sequences.csv", sequences_csv_projected(seqs, rs.projections));
+  }
   rs.summary = summarize(seqs, model);
   rs.by_depth = acceptance_by_depth(seqs, steps);
   rs.by_rank = acceptance_by_rank(seqs, steps);
   rs.by_category = summarize_by_category(seqs, steps);
   rs.accept_hist = acceptance_histogram(seqs, steps);
-  replace_file(dir + "/summary.csv", summary_csv(rs.summary));
+  replace_file(dir + "/summary.csv", summary_csv_projected(rs.summary, rs.projections));
   replace_file(dir + "/by_depth.csv", by_depth_csv(rs.by_depth));
   replace_file(dir + "/by_rank.csv", by_rank_csv(rs.by_rank));
-  replace_file(dir + "/by_category.csv", by_category_csv(rs.by_category));
+  replace_file(dir + "/by_category.csv", by_category_csv_projected(rs.by_category, rs.projections));
   replace_file(dir + "/accept_hist.csv", accept_hist_csv(rs.accept_hist));
   return rs;
+}
+
+ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
+                        std::vector<StepRow> steps, const std::string& model) {
+  return write_reports(dir, std::move(seqs), std::move(steps), model, std::vector<CostProfile>{});
 }
 
 }  // namespace speclab

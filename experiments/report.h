@@ -29,6 +29,8 @@
 
 namespace speclab {
 
+struct CostProfile;  // experiments/cost_model.h
+
 struct SequenceRow {
   std::int32_t unit = 0;          // index of (repetition, temperature, seed, prompt)
   std::int32_t config = 0;        // 0 = autoregressive baseline
@@ -42,11 +44,18 @@ struct SequenceRow {
   std::string drafter, params, rule;  // rule: resolved name ("none" for the baseline)
   bool lossless = true;
   std::int32_t budget = 0, depth_cap = 0;
+  // "fixed": every step drafts within `budget`; "cost": `budget` is a maximum and each step's
+  // tree size maximises expected tokens per unit time (experiments/cost_policy.h).
+  std::string budget_policy = "fixed";
   std::int32_t prompt_tokens = 0, new_tokens = 0, target_forwards = 0;
   std::int64_t drafted_tokens = 0, accepted_tokens = 0;
   std::string stop;               // max_tokens, eos, bos, context_full
   std::string tokens_hash;        // FNV-1a 64 of the generated ids, 16 hex digits
   double prefill_ms = 0, decode_ms = 0, draft_ms = 0, verify_ms = 0;
+  // Per cost profile (ReportSet::projections, in order): the sequence's projected decode time
+  // and that of autoregressive decoding of the same tokens (experiments/projection.h). Written
+  // as projected_speedup_<name> = ar / spec; not read back (derived from the records).
+  std::vector<double> projected_ar_ms, projected_spec_ms;
 };
 
 struct StepRow {
@@ -69,6 +78,7 @@ struct SummaryRow {
   std::string drafter, params, rule;
   bool lossless = true;
   std::int32_t budget = 0, depth_cap = 0;
+  std::string budget_policy = "fixed";
   double temperature = 0;
   std::int32_t top_k = 0;
   double top_p = 1;
@@ -78,12 +88,15 @@ struct SummaryRow {
   double tokens_per_s = 0, ar_tokens_per_s = 0, speedup = 0;
   double draft_ms_per_step = 0, verify_ms_per_step = 0;
   std::string matches_ar;          // "true" / "false" at temperature 0, else "na"
+  // Per cost profile: sum of the sequences' projected AR time / sum of their projected time.
+  std::vector<double> projected_speedup;
 };
 
 struct DepthRow {
   std::int32_t config = 0;
   std::string drafter, params, rule;
   std::int32_t budget = 0, depth_cap = 0;
+  std::string budget_policy = "fixed";
   double temperature = 0;
   std::int32_t depth = 0;            // 1 = children of the root
   std::int64_t drafted_nodes = 0;    // nodes at this depth over all steps
@@ -102,6 +115,7 @@ struct RankRow {
   std::int32_t config = 0;
   std::string drafter, params, rule;
   std::int32_t budget = 0, depth_cap = 0;
+  std::string budget_policy = "fixed";
   double temperature = 0;
   std::int32_t rank = 0;             // sibling rank (0 = the drafter's first choice)
   std::int64_t accepted_nodes = 0;   // accepted path nodes of this rank
@@ -115,6 +129,7 @@ struct CategoryRow {
   std::string drafter, params, rule;
   bool lossless = true;
   std::int32_t budget = 0, depth_cap = 0;
+  std::string budget_policy = "fixed";
   double temperature = 0;
   std::string category;              // a prompt category, or "overall"
   std::int32_t n_sequences = 0;
@@ -125,6 +140,7 @@ struct CategoryRow {
   double mean_accept_len = 0;        // 1 + accepted_tokens / drafting_steps (vLLM); 0 without drafts
   double tokens_per_s = 0, ar_tokens_per_s = 0, speedup = 0;  // baseline: same temperature and category
   std::string matches_ar;            // as summary.csv, over the category's sequences
+  std::vector<double> projected_speedup;  // as summary.csv, over the category's sequences
 };
 
 // accept_hist.csv: per (config, temperature) the steps that accepted exactly n_accepted draft
@@ -133,6 +149,7 @@ struct AcceptHistRow {
   std::int32_t config = 0;
   std::string drafter, params, rule;
   std::int32_t budget = 0, depth_cap = 0;
+  std::string budget_policy = "fixed";
   double temperature = 0;
   std::int32_t n_accepted = 0;
   std::int64_t steps = 0;            // steps of the group that accepted n_accepted draft tokens
@@ -153,6 +170,12 @@ std::string steps_csv(const std::vector<StepRow>& rows, const std::vector<Sequen
 // The same without the header line (what append_records adds to an existing file).
 std::string sequences_csv_body(const std::vector<SequenceRow>& rows);
 std::string steps_csv_body(const std::vector<StepRow>& rows, const std::vector<SequenceRow>& seqs);
+// Projected columns: one projected_speedup_<name> per entry of `projections` after the schema's
+// (issue 17); the parsers accept and skip such trailing columns.
+std::string sequences_csv_projected(const std::vector<SequenceRow>& rows, const std::vector<std::string>& projections);
+std::string summary_csv_projected(const std::vector<SummaryRow>& rows, const std::vector<std::string>& projections);
+std::string by_category_csv_projected(const std::vector<CategoryRow>& rows,
+                                      const std::vector<std::string>& projections);
 std::string summary_csv(const std::vector<SummaryRow>& rows);
 std::string by_depth_csv(const std::vector<DepthRow>& rows);
 std::string by_rank_csv(const std::vector<RankRow>& rows);
@@ -210,7 +233,13 @@ struct ReportSet {
   std::vector<RankRow> by_rank;
   std::vector<CategoryRow> by_category;
   std::vector<AcceptHistRow> accept_hist;
+  std::vector<std::string> projections;  // cost profile names of the projected_speedup_* columns
 };
+// With cost profiles, sequences.csv, summary.csv and by_category.csv gain a trailing
+// projected_speedup_<name> column per profile (experiments/projection.h).
+ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
+                        std::vector<StepRow> steps, const std::string& model,
+                        const std::vector<CostProfile>& profiles);
 ReportSet write_reports(const std::string& dir, std::vector<SequenceRow> seqs,
                         std::vector<StepRow> steps, const std::string& model);
 

@@ -179,6 +179,33 @@ void load_model(PreparedExperiment& exp, const TokenizerResolver& resolve_tokeni
   }
 }
 
+// Cost profiles (issue 17): measured profiles as they are, hardware descriptions as rooflines
+// of the loaded model (its resident weight types, the requested context and KV type).
+void load_profiles(PreparedExperiment& exp, std::vector<std::string>& problems) {
+  if (exp.spec.profiles.empty()) return;
+  if (!exp.weights || !exp.target) {
+    problems.push_back("profiles: need the model (see the problems above)");
+    return;
+  }
+  const auto* llama = dynamic_cast<const LlamaModel*>(exp.target.get());
+  const ModelShape shape = model_shape(*exp.weights, llama ? llama->kv_type() : KvCacheType::kF32);
+  for (const auto& path : exp.spec.profiles) {
+    try {
+      CostProfile p = load_cost_profile(path, shape, exp.target->info().max_seq_len, exp.model_label);
+      const bool dup = std::any_of(exp.profiles.begin(), exp.profiles.end(),
+                                   [&](const CostProfile& q) { return q.name == p.name; });
+      if (dup) {
+        problems.push_back(fmt::format("profiles: {}: a profile named '{}' is already listed (names become "
+                                       "column names)", path, p.name));
+        continue;
+      }
+      exp.profiles.push_back(std::move(p));
+    } catch (const Error& e) {
+      problems.push_back(fmt::format("profiles: {}", e.what()));
+    }
+  }
+}
+
 void load_prompt_sets(PreparedExperiment& exp, std::vector<std::string>& problems) {
   for (const auto& path : exp.spec.prompts) {
     try {
@@ -245,16 +272,19 @@ void build_configs(PreparedExperiment& exp, const DrafterEnv& env, std::vector<s
     const auto& rules = d.rules.empty() ? spec.rules : d.rules;
     for (const auto& rule : rules) {
       for (auto budget : spec.budgets) {
-        for (auto depth : spec.depths) {
-          Configuration c;
-          c.index = static_cast<std::int32_t>(exp.configs.size());
-          c.drafter = params.drafter();
-          c.drafter_spec = full;
-          c.params = params_of(params);
-          c.rule_spec = rule;
-          c.budget = budget;
-          c.depth_cap = depth;
-          exp.configs.push_back(std::move(c));
+        for (const auto& policy : spec.budget_policies) {
+          for (auto depth : spec.depths) {
+            Configuration c;
+            c.index = static_cast<std::int32_t>(exp.configs.size());
+            c.drafter = params.drafter();
+            c.drafter_spec = full;
+            c.params = params_of(params);
+            c.rule_spec = rule;
+            c.budget = budget;
+            c.budget_policy = policy;
+            c.depth_cap = depth;
+            exp.configs.push_back(std::move(c));
+          }
         }
       }
     }
@@ -395,6 +425,7 @@ PreparedExperiment prepare_experiment(const ExperimentSpec& spec_in, const Token
   load_prompt_sets(exp, problems);
   load_model(exp, resolve_tokenizer, problems);
   load_chat_template_for(exp, problems);
+  load_profiles(exp, problems);
   if (exp.target) {
     const std::int32_t ctx = exp.target->info().max_seq_len;  // the requested context
     for (const auto& p : exp.prompts) {
@@ -488,6 +519,7 @@ RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const R
       opt.sampling = sampling_for(spec, u->temperature);
       opt.max_new_tokens = spec.max_new_tokens;
       opt.budget = DraftBudget{c.budget, c.depth_cap};
+      if (c.budget_policy == "cost") opt.cost_profile = &exp.profiles.front();
       opt.seed = turn_seed(u->seed, turn);
       const AcceptanceRule* rule = c.index == 0 ? nullptr : rules[c.index][ti].get();
       DecodeResult res;
@@ -523,6 +555,7 @@ RunOutcome run_experiment(PreparedExperiment& exp, ShardSelection shard, const R
       s.lossless = rule ? rule->lossless() : true;
       s.budget = c.budget;
       s.depth_cap = c.depth_cap;
+      s.budget_policy = c.budget_policy;
       s.prompt_tokens = static_cast<std::int32_t>(ids.size());
       s.new_tokens = static_cast<std::int32_t>(res.tokens.size());
       s.target_forwards = res.n_target_forwards();
@@ -614,8 +647,15 @@ json experiment_config(const PreparedExperiment& exp, ShardSelection shard, cons
                     {"resolved_rule", exp.resolved_rule[c.index]},
                     {"budget", c.budget},
                     {"depth_cap", c.depth_cap}});
+    // Only when not the default, so that runs without policies keep their config.json (--resume).
+    if (c.budget_policy != "fixed") cfgs.back()["budget_policy"] = c.budget_policy;
   }
   j["configurations"] = cfgs;
+  if (!exp.profiles.empty()) {
+    json profiles = json::array();
+    for (const auto& p : exp.profiles) profiles.push_back(cost_profile_json(p));
+    j["profiles"] = profiles;  // merge projects with these
+  }
   json prompts = json::array();
   for (std::size_t i = 0; i < exp.prompts.size(); ++i) {
     prompts.push_back({{"set", exp.prompts[i].set},
@@ -744,7 +784,7 @@ Recovered recover_done_units(const PreparedExperiment& exp, ShardSelection shard
     }
     if (s.rep != u.rep || s.prompt_set != p.set || s.prompt_id != p.id || s.seed != u.seed ||
         s.temperature != u.temperature || s.drafter != c.drafter || s.params != c.params ||
-        s.budget != c.budget || s.depth_cap != c.depth_cap) {
+        s.budget != c.budget || s.depth_cap != c.depth_cap || s.budget_policy != c.budget_policy) {
       fail("--resume: {}: the row for unit {} config {} does not describe that unit and configuration of this "
            "experiment (prompt {}/{}, seed {}, temperature {}, drafter '{}' budget {})",
            sp, s.unit, s.config, p.set, p.id, u.seed, temperature_text(u.temperature), c.drafter, c.budget);
@@ -904,7 +944,7 @@ DirectoryRunResult run_into_directory(PreparedExperiment& exp, ShardSelection sh
   std::vector<SequenceRow> seqs;
   std::vector<StepRow> steps;
   read_records(dir, seqs, steps);
-  result.reports = write_reports(dir, std::move(seqs), std::move(steps), exp.model_label);
+  result.reports = write_reports(dir, std::move(seqs), std::move(steps), exp.model_label, exp.profiles);
   const char* status = result.complete ? kStatusComplete : kStatusInterrupted;
   config["status"] = status;
   config["units_done"] = result.units_done;
@@ -943,7 +983,8 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
     } else {
       // Shards may run with different thread counts; everything else must agree.
       std::string key, was, now;
-      if (first_difference(first, c, {"configurations", "model", "prompts", "n_units"}, key, was, now)) {
+      if (first_difference(first, c, {"configurations", "model", "prompts", "n_units", "profiles"}, key, was,
+                           now)) {
         fail("merge: {}: '{}' differs from {}/config.json ({} here, {} there): shards must come from the same "
              "experiment",
              cpath, key, dirs[0], now, was);
@@ -983,9 +1024,16 @@ ReportSet merge_shards(const std::vector<std::string>& dirs, const std::string& 
     merged["units_total"] = merged["n_units"];
     merged.erase("history");
   }
+  std::vector<CostProfile> profiles;  // the shards' (their configurations agree)
+  if (const auto it = first.find("profiles"); it != first.end()) {
+    if (!it->is_array() || it->size() > 16) fail("{}/config.json: profiles: must be an array of at most 16 profiles", dirs[0]);
+    for (std::size_t k = 0; k < it->size(); ++k) {
+      profiles.push_back(parse_cost_profile((*it)[k], fmt::format("{}/config.json: profiles[{}]", dirs[0], k)));
+    }
+  }
   create_output_directory(out);
   replace_file(out + "/config.json", merged.dump(2) + "\n");
-  return write_reports(out, std::move(seqs), std::move(steps), label);
+  return write_reports(out, std::move(seqs), std::move(steps), label, profiles);
 }
 
 }  // namespace speclab

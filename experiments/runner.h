@@ -3,7 +3,8 @@
 // configuration alike.
 //
 // Grid. Configurations: index 0 = the autoregressive baseline (drafter none, budget 0), then for
-// each drafter entry, each of its rules ("auto" or a name), each budget, each depth cap.
+// each drafter entry, each of its rules ("auto" or a name), each budget, each budget policy (spec
+// budget_policy: fixed, cost), each depth cap.
 // Units: for rep in repetitions, temperature in temperatures, seed in seeds, prompt in prompts
 // (that nesting, outermost first). Each unit runs the baseline then every configuration back to
 // back on the same prompt, temperature and seed (decode seed = the unit's seed).
@@ -53,6 +54,7 @@
 #include "model/llama_weights.h"
 #include "tokenizers/chat_template.h"
 #include "tokenizers/tokenizer.h"
+#include "experiments/cost_model.h"
 #include "experiments/prompts.h"
 #include "experiments/report.h"
 #include "experiments/spec.h"
@@ -66,6 +68,7 @@ struct Configuration {
   std::string params;               // canonical "key=value,..." (may be empty)
   std::string rule_spec = "none";   // "auto", a rule name, or "none" (baseline)
   std::int32_t budget = 0, depth_cap = 0;
+  std::string budget_policy = "fixed";  // "fixed" or "cost" (budget = a maximum)
 };
 
 struct Unit {
@@ -96,6 +99,8 @@ struct PreparedExperiment {
   // resolved_rule[config][temperature index] (baseline: "none").
   std::vector<std::vector<std::string>> resolved_rule;
   std::vector<std::string> notes;   // for the user (skipped optional drafters, ...)
+  // Cost profiles of spec.profiles (in order; the first is the "cost" policy's).
+  std::vector<CostProfile> profiles;
 };
 
 // Finds the tokenizer of a real model: (model path, spec.tokenizer, vocab) -> path; throws Error

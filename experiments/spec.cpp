@@ -227,6 +227,19 @@ std::vector<std::string> spec_problems(const ExperimentSpec& s, const std::strin
     if (!problem.empty()) add(problem);
   }
   if (!kv_cache_type_from_name(s.kv_dtype)) add(fmt::format("kv_dtype = {}: unknown KV cache type (f32, f16)", s.kv_dtype));
+  if (s.budget_policies.empty()) add("budget_policy: at least one policy is required (fixed, cost)");
+  for (std::size_t i = 0; i < s.budget_policies.size(); ++i) {
+    const std::string& b = s.budget_policies[i];
+    if (b != "fixed" && b != "cost") add(fmt::format("budget_policy = '{}': must be fixed or cost", b));
+    if (std::find(s.budget_policies.begin(), s.budget_policies.begin() + i, b) != s.budget_policies.begin() + i) {
+      add(fmt::format("budget_policy: '{}' listed twice", b));
+    }
+    if (b == "cost" && s.profiles.empty()) {
+      add("budget_policy = cost: needs a cost profile (spec key profiles, or --profile): the policy "
+          "weighs tree sizes by the first profile's step times");
+    }
+  }
+  if (s.profiles.size() > 16) add(fmt::format("profiles: {} profiles: at most 16", s.profiles.size()));
   if (s.seeds.size() > static_cast<std::size_t>(kMaxRepetitions)) {
     add(fmt::format("seeds: {} seeds: at most {}", s.seeds.size(), kMaxRepetitions));
   }
@@ -269,7 +282,8 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   static const std::set<std::string> kKeys = {
       "name", "model", "tokenizer", "draft_model", "prompts", "max_prompts", "drafters", "rules",
       "budgets", "depths", "temperatures", "top_k", "top_p", "seeds", "seed", "max_new_tokens",
-      "state", "threads", "repetitions", "ctx", "comment", "chat_template", "chat_date", "dtype", "draft_dtype", "kv_dtype"};
+      "state", "threads", "repetitions", "ctx", "comment", "chat_template", "chat_date", "dtype", "draft_dtype", "kv_dtype",
+      "profiles", "budget_policy"};
   std::vector<std::string> problems;
   for (const auto& [key, value] : j.items()) {
     if (!kKeys.count(key)) {
@@ -304,6 +318,12 @@ ExperimentSpec parse_spec(const std::string& json_text, const std::string& sourc
   r.get_string("dtype", s.dtype);
   r.get_string("draft_dtype", s.draft_dtype);
   r.get_string("kv_dtype", s.kv_dtype);
+  r.get_string_list("profiles", s.profiles);
+  if (j.contains("budget_policy") && j["budget_policy"].is_string()) {
+    s.budget_policies = {j["budget_policy"].get<std::string>()};
+  } else {
+    r.get_string_list("budget_policy", s.budget_policies);
+  }
   for (auto& p : spec_problems(s, source)) problems.push_back(std::move(p));
   throw_if_problems(problems);
   return s;
@@ -348,6 +368,10 @@ nlohmann::json spec_to_json(const ExperimentSpec& s) {
   j["dtype"] = s.dtype;
   j["draft_dtype"] = s.draft_dtype;
   j["kv_dtype"] = s.kv_dtype;
+  // Only when not the defaults, so that the config.json of runs made before these keys existed
+  // still matches (--resume, merge).
+  if (!s.profiles.empty()) j["profiles"] = s.profiles;
+  if (s.budget_policies != std::vector<std::string>{"fixed"}) j["budget_policy"] = s.budget_policies;
   return j;
 }
 

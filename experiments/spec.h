@@ -29,7 +29,13 @@
 //     "ctx": 0,                          // target context = KV cache slots; 0 = min(model max, 4096)
 //     "dtype": "stored",                 // target weights: stored | f32 f16 bf16 q8_0 q4_0 q4_1 q4_k q5_k q6_k
 //     "draft_dtype": "stored",           // the same for the draft model
-//     "kv_dtype": "f32"                  // target KV cache: f32 | f16
+//     "kv_dtype": "f32",                 // target KV cache: f32 | f16
+//     "profiles": ["host.json"],         // cost profiles (speclab profile) or hardware
+//                                        //   descriptions: projected_speedup_<name> columns
+//     "budget_policy": "fixed"           // "fixed", "cost" or a list of both (a grid axis):
+//                                        //   "cost" = budgets are maxima, each step's tree
+//                                        //   size maximises expected tokens per unit time
+//                                        //   under the first profile (cost_policy.h)
 //   }
 // A drafter entry is a spec string "NAME[:key=value,...]" or an object {"name", "params",
 // "rules" (overrides the top-level list for this drafter), "optional" (skip, with a note, when
@@ -80,6 +86,8 @@ struct ExperimentSpec {
   std::string dtype = "stored";        // target matrices: as stored, or converted at load
   std::string draft_dtype = "stored";  // draft model matrices (draft-model drafter)
   std::string kv_dtype = "f32";        // target KV cache: f32 or f16
+  std::vector<std::string> profiles;   // cost profile / hardware description files
+  std::vector<std::string> budget_policies = {"fixed"};  // "fixed", "cost"
 };
 
 // Problems with the values of a spec (no file access), one message per problem; empty = valid.

@@ -307,6 +307,12 @@ void json_files(Corpus& c) {
   for (const auto& e : fs::directory_iterator(fs::path(SPECLAB_SOURCE_DIR) / "experiments/specs")) {
     if (e.path().extension() == ".json") c.add("spec", read_file(e.path()));
   }
+  for (const auto& e : fs::directory_iterator(fs::path(SPECLAB_SOURCE_DIR) / "experiments/hardware")) {
+    if (e.path().extension() == ".json") c.add("cost_profile", read_file(e.path()));
+  }
+  c.add("cost_profile", R"({"format": "speclab-profile", "version": 1, "name": "host", "kind": "measured",
+    "machine": {"cpu": "x"}, "target": {"n": [1, 2, 4], "cached": [0, 64], "ms": [[1, 1.1, 1.3], [1.2, 1.3, 1.6]]},
+    "draft": {"n": [1], "cached": [0], "ms": [[0.1]]}, "drafters": {"ngram": {"propose_ms": 0.01}}})");
   c.add("spec", R"({"prompts": ["p.jsonl"]})");
   c.add("spec", R"({"name": "x", "model": "synthetic", "tokenizer": "bytes", "prompts": ["a.jsonl", "b.jsonl"],
     "max_prompts": 2, "drafters": ["ngram:max_n=4", {"name": "recycling", "params": {"k": 4, "choices": "[[0],[1]]"},

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: build speclab (Release, -O3 -march=native) and run the default drafter
 # comparison (experiments/specs/default.json: every drafter vs autoregressive decoding, budgets
-# 8-64, greedy and temperature 1) writing CSVs, config.json and plots to results/main/.
+# 8-64, greedy and temperature 1; with a real model also the cost budget policy and projected
+# speedups on this machine's measured profile and an A100 roofline) writing CSVs, config.json,
+# profile_host.json and plots to results/main/.
 # Model: --model PATH, else $SPECLAB_MODEL, else ../shared/models/stories260K.bin, else a
 # deterministic synthetic model (said in every output). Before the run, heads for the head
 # drafters are trained for the model (scripts/heads.sh --train-only) unless the local cache
@@ -32,6 +34,17 @@ done
 if [ -e "$model" ] && [ "$model" != synthetic ]; then
   scripts/heads.sh --train-only --model "$model" "${heads_args[@]+"${heads_args[@]}"}"
 fi
+# This machine's cost curve for the model (speclab profile, seconds for stories260K): the run
+# projects every configuration onto it and onto an A100 roofline (projected_speedup_host /
+# _a100 columns), and runs each drafter both with fixed budgets and with the cost policy.
+profile_args=()
+if [ -e "$model" ] && [ "$model" != synthetic ]; then
+  mkdir -p "$out"
+  build/speclab profile --model "$model" --threads 1 --out "$out/profile_host.json"
+  profile_args=(--profile "$out/profile_host.json" --profile experiments/hardware/a100_sxm4_80gb.json
+                --budget-policy fixed,cost)
+fi
 echo "speclab: running experiments/specs/default.json -> $out" >&2
-build/speclab run experiments/specs/default.json --out "$out" "${args[@]+"${args[@]}"}"
+build/speclab run experiments/specs/default.json --out "$out" "${profile_args[@]+"${profile_args[@]}"}" \
+  "${args[@]+"${args[@]}"}"
 echo "speclab: done; see $out/summary.csv and $out/*.png" >&2

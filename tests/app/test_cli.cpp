@@ -152,11 +152,11 @@ TEST(Cli, RunOverridesTheSpecsSizes) {
   int rows = 0;
   while (std::getline(s, line)) {
     ++rows;
-    // budget, depth_cap, temperature, top_k, top_p, n_sequences (README: CSV schema); the
+    // budget, depth_cap, budget_policy, temperature, top_k, top_p, n_sequences (README: CSV schema); the
     // baseline's budget is 0. --max-prompts 2 takes the first 2 of each category: copy.jsonl
     // has two (pattern, repeat), so 4 sequences.
     const bool baseline = line.find(",none,") != std::string::npos;
-    EXPECT_NE(line.find(baseline ? ",0,0,0,0,1,4," : ",4,0,0,0,1,4,"), std::string::npos) << line;
+    EXPECT_NE(line.find(baseline ? ",0,0,fixed,0,0,1,4," : ",4,0,fixed,0,0,1,4,"), std::string::npos) << line;
   }
   EXPECT_EQ(rows, 2) << "baseline + ngram at budget 4, greedy only";
   for (const std::string bad : {" --budgets 0", " --max-new 0", " --max-prompts -1", " --temperatures x"}) {

@@ -29,6 +29,8 @@
 //     q8_0, q4_0 and q4_1 (convert_weights; the drafters' own files stay as made): a row's logits
 //     do not depend on the batch for any weight type, so tree verification stays exact (issue
 //     20). Sanitizer builds check q8_0 only.
+//  8. GreedyLosslessUnderCostPolicy / SamplingLawUnderCostPolicy: contracts 1 and 5 under the
+//     "cost" budget policy (experiments/cost_policy.h), which prunes or shrinks the trees.
 //  5. SamplingLaw: with the drafter's default ("auto") rule, the first emitted token and the
 //     first pair follow the target's exact law (computed from the model's own forwards) by
 //     chi-square at fixed seeds, on a vocab-10 random LlamaModel.
@@ -53,6 +55,7 @@
 #include "ops/sampling.h"
 #include "tests/testing/alloc_counter.h"
 #include "tests/testing/checked_drafter.h"
+#include "tests/testing/cost_profiles.h"
 #include "tests/testing/drafter_files.h"
 #include "tests/testing/sanitizer.h"
 #include "tests/testing/self_spec_util.h"
@@ -239,10 +242,13 @@ std::string joined(const Problems& p) {
 }
 
 // Contract 1.
-Problems check_greedy_lossless(LanguageModel& target, const DrafterFactory& make, Activity& act) {
+// `cost`: decode under the "cost" budget policy with this profile (budgets become maxima).
+Problems check_greedy_lossless(LanguageModel& target, const DrafterFactory& make, Activity& act,
+                               const CostProfile* cost = nullptr) {
   Problems problems;
   auto rule = make_rule("greedy");
   DecodeOptions opt = decode_options(0.0f, 40, 0, {});
+  opt.cost_profile = cost;
   std::vector<std::vector<Token>> ar;
   for (const auto& p : prompts()) ar.push_back(decode(target, nullptr, rule.get(), p, opt).tokens);
   for (const std::int32_t budget : {1, 4, 16, 64}) {
@@ -452,8 +458,9 @@ struct LawResult {
   std::int64_t accepted = 0;
 };
 
-LawResult check_law(LanguageModel& target, Drafter& drafter, std::int32_t n_draws) {
-  const DecodeOptions opt = decode_options(1.0f, 2, 0, DraftBudget{4, 0});
+LawResult check_law(LanguageModel& target, Drafter& drafter, std::int32_t n_draws, const CostProfile* cost = nullptr) {
+  DecodeOptions opt = decode_options(1.0f, 2, 0, DraftBudget{4, 0});
+  opt.cost_profile = cost;
   const DecodeDraws got = decode_draws(target, &drafter, nullptr, law_prompt(), opt, n_draws, 1000);
   std::vector<double> first, pair;
   exact_laws(target, opt.sampling, law_prompt(), first, pair);
@@ -475,6 +482,19 @@ TEST_P(DrafterContract, GreedyLossless) {
   EXPECT_TRUE(p.empty()) << p.size() << " problems:" << joined(p);
   EXPECT_GT(act.drafted, 0) << "the drafter never drafted: the check is vacuous";
   EXPECT_GT(act.accepted, 0) << "no draft token was ever accepted: rejection paths only";
+}
+
+// Contract 8 (issue 17): under the "cost" budget policy (trees pruned to their best prefix, or
+// budgets chosen before proposing) greedy output is still exactly autoregressive. The profile's
+// step cost grows by 15% of a one-token step per extra token, so the policy keeps some nodes and
+// drops others as its acceptance estimates move.
+TEST_P(DrafterContract, GreedyLosslessUnderCostPolicy) {
+  LlamaModel target(world().weights, 1);
+  const CostProfile cost = linear_cost_profile(0.15);
+  Activity act;
+  const Problems p = check_greedy_lossless(target, make(), act, &cost);
+  EXPECT_TRUE(p.empty()) << p.size() << " problems:" << joined(p);
+  EXPECT_GT(act.drafted, 0) << "the drafter never drafted: the check is vacuous";
 }
 
 TEST_P(DrafterContract, GreedyLosslessPerWeightType) {
@@ -564,6 +584,19 @@ TEST_P(DrafterContract, SamplingLaw) {
   EXPECT_GT(r.pair.p_value, 1e-4) << "pair: chi2 " << r.pair.statistic << " on " << r.pair.dof << " dof";
   EXPECT_EQ(r.first.impossible + r.pair.impossible, 0);
   EXPECT_GT(r.accepted, kLawDraws / 50) << "drafts are rarely accepted: the test would be vacuous";
+}
+
+// Contract 5 under the "cost" budget policy: pruning (deterministic children) or choosing the
+// budget before proposing (sampled children) keeps the target's law.
+TEST_P(DrafterContract, SamplingLawUnderCostPolicy) {
+  const World& w = law_world();
+  LlamaModel target(w.weights, 1);
+  const CostProfile cost = linear_cost_profile(0.15);
+  const auto drafter = make_drafter(with_state(w.files.expand(GetParam().spec), "warm"), w.env);
+  const LawResult r = check_law(target, *drafter, kLawDraws, &cost);
+  EXPECT_GT(r.first.p_value, 1e-4) << "first token: chi2 " << r.first.statistic << " on " << r.first.dof << " dof";
+  EXPECT_GT(r.pair.p_value, 1e-4) << "pair: chi2 " << r.pair.statistic << " on " << r.pair.dof << " dof";
+  EXPECT_EQ(r.first.impossible + r.pair.impossible, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, DrafterContract, ::testing::ValuesIn(drafter_cases()),

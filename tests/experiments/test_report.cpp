@@ -26,28 +26,28 @@ std::string second_line(const std::string& csv) {
 // The documented headers (README "Outputs"), spelled out so that a schema change is deliberate.
 TEST(Report, HeadersAreTheDocumentedOnes) {
   EXPECT_EQ(first_line(summary_csv({})),
-            "model,config,drafter,params,rule,lossless,budget,depth_cap,temperature,top_k,top_p,n_sequences,"
+            "model,config,drafter,params,rule,lossless,budget,depth_cap,budget_policy,temperature,top_k,top_p,n_sequences,"
             "new_tokens,target_forwards,tau,drafted_tokens,accepted_tokens,alpha,tokens_per_s,ar_tokens_per_s,"
             "speedup,draft_ms_per_step,verify_ms_per_step,matches_ar");
   EXPECT_EQ(first_line(sequences_csv({})),
             "unit,config,rep,prompt_set,prompt_id,turn,category,temperature,top_k,top_p,seed,drafter,params,rule,"
-            "lossless,budget,depth_cap,prompt_tokens,new_tokens,target_forwards,drafted_tokens,accepted_tokens,"
+            "lossless,budget,depth_cap,budget_policy,prompt_tokens,new_tokens,target_forwards,drafted_tokens,accepted_tokens,"
             "stop,tokens_hash,prefill_ms,decode_ms,draft_ms,verify_ms");
   EXPECT_EQ(first_line(steps_csv({}, {})),
-            "unit,config,rep,prompt_set,prompt_id,turn,drafter,params,rule,budget,depth_cap,temperature,step,"
+            "unit,config,rep,prompt_set,prompt_id,turn,drafter,params,rule,budget,depth_cap,budget_policy,temperature,step,"
             "n_drafted,tree_depth,n_accepted,n_emitted,bonus,drafted_by_depth,accepted_rank,draft_ms,verify_ms,"
             "exit_layer,opt_accept_bound");
   EXPECT_EQ(first_line(by_depth_csv({})),
-            "config,drafter,params,rule,budget,depth_cap,temperature,depth,drafted_nodes,trees_reaching,"
+            "config,drafter,params,rule,budget,depth_cap,budget_policy,temperature,depth,drafted_nodes,trees_reaching,"
             "cond_trials,accepted,accept_rate,cond_accept_rate,opt_accept_bound");
   EXPECT_EQ(first_line(by_rank_csv({})),
-            "config,drafter,params,rule,budget,depth_cap,temperature,rank,accepted_nodes,share");
+            "config,drafter,params,rule,budget,depth_cap,budget_policy,temperature,rank,accepted_nodes,share");
   EXPECT_EQ(first_line(by_category_csv({})),
-            "config,drafter,params,rule,lossless,budget,depth_cap,temperature,category,n_sequences,new_tokens,"
+            "config,drafter,params,rule,lossless,budget,depth_cap,budget_policy,temperature,category,n_sequences,new_tokens,"
             "target_forwards,tau,drafted_tokens,accepted_tokens,alpha,drafting_steps,mean_accept_len,tokens_per_s,"
             "ar_tokens_per_s,speedup,matches_ar");
   EXPECT_EQ(first_line(accept_hist_csv({})),
-            "config,drafter,params,rule,budget,depth_cap,temperature,n_accepted,steps,drafting_steps,share");
+            "config,drafter,params,rule,budget,depth_cap,budget_policy,temperature,n_accepted,steps,drafting_steps,share");
   EXPECT_EQ(summary_csv({}), first_line(summary_csv({})) + "\n");  // header only, '\n' line end
 }
 
@@ -71,6 +71,7 @@ SequenceRow distinct_sequence() {
   r.lossless = false;
   r.budget = 16;
   r.depth_cap = 5;
+  r.budget_policy = "cost";
   r.prompt_tokens = 12;
   r.new_tokens = 34;
   r.target_forwards = 9;
@@ -115,6 +116,7 @@ SummaryRow distinct_summary() {
   r.lossless = true;
   r.budget = 16;
   r.depth_cap = 5;
+  r.budget_policy = "cost";
   r.temperature = 1.5;
   r.top_k = 40;
   r.top_p = 0.9;
@@ -142,6 +144,7 @@ DepthRow distinct_depth() {
   r.rule = "greedy";
   r.budget = 16;
   r.depth_cap = 5;
+  r.budget_policy = "cost";
   r.temperature = 0.25;
   r.depth = 3;
   r.drafted_nodes = 40;
@@ -162,6 +165,7 @@ RankRow distinct_rank() {
   r.rule = "greedy";
   r.budget = 16;
   r.depth_cap = 6;
+  r.budget_policy = "cost";
   r.temperature = 0.25;
   r.rank = 1;
   r.accepted_nodes = 9;
@@ -178,6 +182,7 @@ CategoryRow distinct_category() {
   r.lossless = false;
   r.budget = 16;
   r.depth_cap = 5;
+  r.budget_policy = "cost";
   r.temperature = 0.25;
   r.category = "math, \"hard\"";
   r.n_sequences = 7;
@@ -204,6 +209,7 @@ AcceptHistRow distinct_hist() {
   r.rule = "greedy";
   r.budget = 16;
   r.depth_cap = 6;
+  r.budget_policy = "cost";
   r.temperature = 0.25;
   r.n_accepted = 3;
   r.steps = 9;
@@ -217,19 +223,19 @@ AcceptHistRow distinct_hist() {
 TEST(Report, RowTextIsExact) {
   EXPECT_EQ(second_line(sequences_csv({distinct_sequence()})),
             "3,2,1,stories,s-07,2,\"a, \"\"b\"\"\",0.7,40,0.95,18446744073709551615,ngram,\"max_n=3,min_n=1\",greedy,"
-            "false,16,5,12,34,9,5000000000,21,eos,0123456789abcdef,1.2500,2.5000,0.3750,1234.0625");
+            "false,16,5,cost,12,34,9,5000000000,21,eos,0123456789abcdef,1.2500,2.5000,0.3750,1234.0625");
   EXPECT_EQ(second_line(steps_csv({distinct_step()}, {distinct_sequence()})),
-            "3,2,1,stories,s-07,2,ngram,\"max_n=3,min_n=1\",greedy,16,5,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000,8,0.812500");
+            "3,2,1,stories,s-07,2,ngram,\"max_n=3,min_n=1\",greedy,16,5,cost,0.7,4,6,3,2,3,77,3;2;1,1;0,0.1250,10.5000,8,0.812500");
   EXPECT_EQ(second_line(summary_csv({distinct_summary()})),
-            "\"synthetic model (a, b)\",2,ngram,max_n=3,greedy,true,16,5,1.5,40,0.9,7,6000000000,300,2.125000,400,"
+            "\"synthetic model (a, b)\",2,ngram,max_n=3,greedy,true,16,5,cost,1.5,40,0.9,7,6000000000,300,2.125000,400,"
             "175,0.437500,1234.50,617.25,1.8750,0.03125,0.50000,na");
   EXPECT_EQ(second_line(by_depth_csv({distinct_depth()})),
-            "2,ngram,max_n=3,greedy,16,5,0.25,3,40,30,20,10,0.312500,0.500000,0.687500");
-  EXPECT_EQ(second_line(by_rank_csv({distinct_rank()})), "2,ngram,max_n=3,greedy,16,6,0.25,1,9,0.187500");
+            "2,ngram,max_n=3,greedy,16,5,cost,0.25,3,40,30,20,10,0.312500,0.500000,0.687500");
+  EXPECT_EQ(second_line(by_rank_csv({distinct_rank()})), "2,ngram,max_n=3,greedy,16,6,cost,0.25,1,9,0.187500");
   EXPECT_EQ(second_line(by_category_csv({distinct_category()})),
-            "2,ngram,max_n=3,greedy,false,16,5,0.25,\"math, \"\"hard\"\"\",7,6000000000,300,2.125000,400,175,"
+            "2,ngram,max_n=3,greedy,false,16,5,cost,0.25,\"math, \"\"hard\"\"\",7,6000000000,300,2.125000,400,175,"
             "0.437500,250,1.700000,1234.50,617.25,1.8750,true");
-  EXPECT_EQ(second_line(accept_hist_csv({distinct_hist()})), "2,ngram,max_n=3,greedy,16,6,0.25,3,9,8,0.187500");
+  EXPECT_EQ(second_line(accept_hist_csv({distinct_hist()})), "2,ngram,max_n=3,greedy,16,6,cost,0.25,3,9,8,0.187500");
   // Fixed columns round (tau: 6 digits, tokens_per_s: 2); parameters print the shortest text.
   SummaryRow s = distinct_summary();
   s.tau = 2.0 / 3.0;
@@ -279,6 +285,7 @@ void expect_same(const SequenceRow& a, const SequenceRow& b) {
   EXPECT_EQ(a.lossless, b.lossless);
   EXPECT_EQ(a.budget, b.budget);
   EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.budget_policy, b.budget_policy);
   EXPECT_EQ(a.prompt_tokens, b.prompt_tokens);
   EXPECT_EQ(a.new_tokens, b.new_tokens);
   EXPECT_EQ(a.target_forwards, b.target_forwards);
@@ -319,6 +326,7 @@ void expect_same(const SummaryRow& a, const SummaryRow& b) {
   EXPECT_EQ(a.lossless, b.lossless);
   EXPECT_EQ(a.budget, b.budget);
   EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.budget_policy, b.budget_policy);
   EXPECT_EQ(a.temperature, b.temperature);
   EXPECT_EQ(a.top_k, b.top_k);
   EXPECT_EQ(a.top_p, b.top_p);
@@ -344,6 +352,7 @@ void expect_same(const DepthRow& a, const DepthRow& b) {
   EXPECT_EQ(a.rule, b.rule);
   EXPECT_EQ(a.budget, b.budget);
   EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.budget_policy, b.budget_policy);
   EXPECT_EQ(a.temperature, b.temperature);
   EXPECT_EQ(a.depth, b.depth);
   EXPECT_EQ(a.drafted_nodes, b.drafted_nodes);
@@ -362,6 +371,7 @@ void expect_same(const RankRow& a, const RankRow& b) {
   EXPECT_EQ(a.rule, b.rule);
   EXPECT_EQ(a.budget, b.budget);
   EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.budget_policy, b.budget_policy);
   EXPECT_EQ(a.temperature, b.temperature);
   EXPECT_EQ(a.rank, b.rank);
   EXPECT_EQ(a.accepted_nodes, b.accepted_nodes);
@@ -376,6 +386,7 @@ void expect_same(const CategoryRow& a, const CategoryRow& b) {
   EXPECT_EQ(a.lossless, b.lossless);
   EXPECT_EQ(a.budget, b.budget);
   EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.budget_policy, b.budget_policy);
   EXPECT_EQ(a.temperature, b.temperature);
   EXPECT_EQ(a.category, b.category);
   EXPECT_EQ(a.n_sequences, b.n_sequences);
@@ -400,6 +411,7 @@ void expect_same(const AcceptHistRow& a, const AcceptHistRow& b) {
   EXPECT_EQ(a.rule, b.rule);
   EXPECT_EQ(a.budget, b.budget);
   EXPECT_EQ(a.depth_cap, b.depth_cap);
+  EXPECT_EQ(a.budget_policy, b.budget_policy);
   EXPECT_EQ(a.temperature, b.temperature);
   EXPECT_EQ(a.n_accepted, b.n_accepted);
   EXPECT_EQ(a.steps, b.steps);
