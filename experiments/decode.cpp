@@ -172,7 +172,10 @@ DecodeResult decode(LanguageModel& target, Drafter* drafter, const AcceptanceRul
     rec.exit_layer = facts.exit_layer;
 
     // Verify: one target forward, the rule picks the accepted path and the bonus token.
-    const AcceptanceRule& step_rule = rule ? *rule : default_rules.for_tree(tree.children);
+    // A root-only tree (nothing drafted: no room, or a budget policy chose 0) has no children
+    // for the given rule to test: every lossless rule then samples the bonus from the target,
+    // which the default rule does without asking for children of a kind.
+    const AcceptanceRule& step_rule = rule && tree.size() > 1 ? *rule : default_rules.for_tree(tree.children);
     step_rule.check_tree(tree);
     const auto t_verify = Clock::now();
     session.verify(tree, facts, options.sampling, step_rule, rng, acc);

@@ -79,7 +79,8 @@ struct DecodeResult {
 // Runs one sequence. `drafter` may be null (autoregressive). `rule` may be null: each tree then
 // gets the lossless default rule for how its children were made (verifiers/rules.h
 // DefaultRules). A given rule must accept the drafter's trees (rule->check_tree is called on
-// every tree and throws Error otherwise). The target's cache is reset (truncate(0)) first.
+// every tree with draft nodes and throws Error otherwise; a root-only tree is verified by the
+// default rule, which samples the bonus from the target as every lossless rule would). The target's cache is reset (truncate(0)) first.
 // Throws Error for bad options, an empty prompt, out-of-range token ids, or a prompt that does
 // not fit the context. Every result array is reserved up front for the longest run the options
 // and the remaining context allow (never more): steps allocate nothing.

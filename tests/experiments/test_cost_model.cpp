@@ -7,8 +7,12 @@
 #include <fstream>
 
 #include "base/error.h"
+#include "drafters/registry.h"
 #include "experiments/cost_model.h"
 #include "experiments/cost_policy.h"
+#include "experiments/decode.h"
+#include "model/llama_model.h"
+#include "verifiers/rules.h"
 #include "experiments/projection.h"
 #include "experiments/report.h"
 #include "synthetic/synthetic_preset.h"
@@ -442,6 +446,39 @@ TEST(CostPolicy, CalibratesOnAcceptedPathsAndForgetsPerSequence) {
   EXPECT_DOUBLE_EQ(policy.accept_estimate(2, 1), 0.25);            // node 6's parent was rejected: no trial
   policy.begin();
   EXPECT_DOUBLE_EQ(policy.accept_estimate(1, 0), 0.5);
+}
+
+}  // namespace
+}  // namespace speclab
+
+namespace speclab {
+namespace {
+
+// Regression (found on the default comparison): when the policy gives a sampled drafter budget
+// 0, the root-only tree must not be checked against the configuration's rule for sampled
+// children (multi-iid refused "deterministic" children and the run stopped).
+TEST(CostPolicy, ABudgetOfZeroWorksWithAnExplicitSampledRule) {
+  auto weights = std::make_shared<const LlamaWeights>(synthetic_preset_weights());
+  LlamaModel target(weights, 1);
+  DrafterEnv env;
+  env.target = &weights->info;
+  env.target_weights = weights;
+  const auto drafter = make_drafter("del", env);
+  const auto rule = make_rule("multi-iid");
+  const CostProfile linear = linear_cost_profile(1.0, 1.0, 0.0);
+  DecodeOptions opt;
+  opt.sampling.temperature = 1.0f;
+  opt.max_new_tokens = 24;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  opt.budget.max_nodes = 8;
+  opt.cost_profile = &linear;
+  const std::vector<Token> prompt = {1, 40, 41, 42, 43};
+  DecodeResult r;
+  ASSERT_NO_THROW(r = decode(target, drafter.get(), rule.get(), prompt, opt));
+  EXPECT_EQ(r.tokens.size(), 24u);
+  std::int32_t root_only = 0;
+  for (const auto& s : r.steps) root_only += s.n_drafted == 0;
+  EXPECT_GT(root_only, 0) << "the policy never chose budget 0: the regression is not exercised";
 }
 
 }  // namespace
