@@ -19,6 +19,9 @@ void CostBudgetPolicy::begin() {
   std::fill(cells_.begin(), cells_.end(), Cell{});
   deterministic_seen_ = false;
   any_seen_ = false;
+  idle_steps_ = 0;
+  std::fill(std::begin(recent_kept_), std::end(recent_kept_), -1);
+  recent_next_ = 0;
 }
 
 const CostBudgetPolicy::Cell& CostBudgetPolicy::cell(std::int32_t depth, std::int32_t rank) const {
@@ -34,10 +37,17 @@ double CostBudgetPolicy::accept_estimate(std::int32_t depth, std::int32_t rank) 
   return (c.hits + prior * kPriorWeight) / (c.trials + kPriorWeight);
 }
 
-DraftBudget CostBudgetPolicy::budget(const DraftBudget& max, std::int32_t cached, bool prunable_drafter) const {
+DraftBudget CostBudgetPolicy::budget(const DraftBudget& max, std::int32_t cached, bool prunable_drafter) {
   if (max.max_nodes <= 0) return max;
-  // Unknown tree kind (first step) or trees the policy prunes: propose at the maximum.
-  if (!any_seen_ || (prunable_drafter && deterministic_seen_)) return max;
+  // Unknown tree kind (first step): propose at the maximum.
+  if (!any_seen_) return max;
+  // Trees the policy prunes: propose what recent steps suggest may be kept.
+  if (prunable_drafter && deterministic_seen_) {
+    std::int32_t kept = -1;
+    for (const std::int32_t k : recent_kept_) kept = std::max(kept, k);
+    if (kept < 0) return max;
+    return DraftBudget{std::min(max.max_nodes, std::max(kMinProposal, 2 * kept)), max.max_depth};
+  }
   const std::int32_t cap = max.max_depth > 0 ? std::min(max.max_nodes, max.max_depth) : max.max_nodes;
   double expected = 1.0, path = 1.0;
   std::int32_t best = 0;
@@ -51,6 +61,8 @@ DraftBudget CostBudgetPolicy::budget(const DraftBudget& max, std::int32_t cached
       best = b;
     }
   }
+  if (best == 0 && idle_steps_ >= kExploreAfter) best = 1;  // calibrate depth 1 now and then
+  idle_steps_ = best == 0 ? idle_steps_ + 1 : 0;
   return DraftBudget{best, max.max_depth};
 }
 
@@ -96,6 +108,10 @@ bool CostBudgetPolicy::prune(DraftTree& tree, std::int32_t cached, bool prunable
     if (first_child_[x] >= 0) frontier.push(first_child_[x]);
     if (next_sibling_[x] >= 0) frontier.push(next_sibling_[x]);
   }
+  if (best_k == 0 && idle_steps_ >= kExploreAfter) best_k = 1;  // calibrate the best node now and then
+  idle_steps_ = best_k == 0 ? idle_steps_ + 1 : 0;
+  recent_kept_[recent_next_] = static_cast<std::int32_t>(best_k);
+  recent_next_ = (recent_next_ + 1) % kRecent;
   if (best_k + 1 == static_cast<std::size_t>(n)) return true;  // every node is worth its cost
   keep_.assign(n, 0);
   keep_[0] = 1;

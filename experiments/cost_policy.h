@@ -22,6 +22,11 @@
 //    self-speculative drafters): before proposing, b = argmax over b in [0, max] of
 //    (1 + sum_{k <= b} prod_{d <= k} c(d, 0)) / profile(b + 1, L) (a chain estimate), and the
 //    drafter proposes within b. The tree is then verified as proposed.
+// Exploration: a node that is never verified is never calibrated, so after kExploreAfter steps
+// in a row that verified no draft node the policy keeps (or asks for) one node anyway.
+// Drafting cost: with pruning the drafter still drafts the whole proposal, so the proposal
+// budget follows what was kept: max(kMinProposal, 2 x the largest kept size of the last
+// kRecent steps), capped by the maximum (the first proposal: the maximum).
 // Lossless either way: the choice uses the profile, the step's proposal (its shape, for
 // deterministic children only) and the verified history, never the current step's target
 // output; sampled children are never pruned after the fact. Deterministic: no timing is read,
@@ -38,13 +43,14 @@ namespace speclab {
 class CostBudgetPolicy {
  public:
   static constexpr std::int32_t kDepths = 64, kRanks = 16;
+  static constexpr std::int32_t kExploreAfter = 8, kMinProposal = 4, kRecent = 4;
 
-  explicit CostBudgetPolicy(const CostProfile& profile) : profile_(&profile) {}
+  explicit CostBudgetPolicy(const CostProfile& profile) : profile_(&profile) { begin(); }
   // Per sequence: forgets the calibration.
   void begin();
   // The budget to propose within at this step (max: the configuration's; cached: the target's
   // cache length). `prunable_drafter`: the drafter may have its trees pruned.
-  DraftBudget budget(const DraftBudget& max, std::int32_t cached, bool prunable_drafter) const;
+  DraftBudget budget(const DraftBudget& max, std::int32_t cached, bool prunable_drafter);
   // Prunes `tree` in place when the policy prunes this kind of tree (see the file comment);
   // true when it did (the tree may be unchanged if every node was worth keeping).
   bool prune(DraftTree& tree, std::int32_t cached, bool prunable_drafter);
@@ -64,6 +70,9 @@ class CostBudgetPolicy {
   const CostProfile* profile_;
   bool deterministic_seen_ = false;  // the last tree had deterministic children
   bool any_seen_ = false;
+  std::int32_t idle_steps_ = 0;           // steps in a row that verified no draft node
+  std::int32_t recent_kept_[kRecent] = {};  // kept sizes of the last pruned trees (-1 = none yet)
+  std::int32_t recent_next_ = 0;
   std::vector<Cell> cells_ = std::vector<Cell>(kDepths * kRanks);
   // prune() scratch
   std::vector<double> value_;

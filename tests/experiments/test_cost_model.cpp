@@ -417,15 +417,47 @@ TEST(CostPolicy, SampledTreesAndFixedTreeDraftersAreNeverPruned) {
   EXPECT_EQ(free_trees.budget(DraftBudget{16, 5}, 0, true).max_depth, 5);
 }
 
-TEST(CostPolicy, FirstStepAndPrunableDraftersProposeAtTheMaximum) {
+TEST(CostPolicy, ProposalsFollowWhatWasKeptAndIdleStepsExplore) {
   const CostProfile linear = linear_cost_profile(1.0, 1.0, 0.0);
   CostBudgetPolicy policy(linear);
-  policy.begin();
-  EXPECT_EQ(policy.budget(DraftBudget{32, 0}, 0, true).max_nodes, 32);
+  EXPECT_EQ(policy.budget(DraftBudget{32, 0}, 0, true).max_nodes, 32);  // first step: the maximum
   DraftTree t = sample_tree();
   policy.prune(t, 0, true);
-  EXPECT_EQ(policy.budget(DraftBudget{32, 0}, 0, true).max_nodes, 32);
-  EXPECT_EQ(policy.budget(DraftBudget{32, 0}, 0, false).max_nodes, 0);
+  EXPECT_EQ(t.size(), 1);
+  // Nothing kept: proposals shrink to the minimum; a drafter that cannot be pruned gets 0.
+  EXPECT_EQ(policy.budget(DraftBudget{32, 0}, 0, true).max_nodes, CostBudgetPolicy::kMinProposal);
+  EXPECT_EQ(policy.budget(DraftBudget{2, 0}, 0, true).max_nodes, 2);
+  // After kExploreAfter idle steps one node is kept, so that its estimate can move.
+  for (std::int32_t k = 1; k < CostBudgetPolicy::kExploreAfter; ++k) {
+    DraftTree u = sample_tree();
+    policy.prune(u, 0, true);
+    ASSERT_EQ(u.size(), 1) << k;
+  }
+  DraftTree v = sample_tree();
+  policy.prune(v, 0, true);
+  ASSERT_EQ(v.size(), 2);
+  EXPECT_EQ(v.token[1], 10);  // the best node: depth 1, rank 0
+  DraftTree w = sample_tree();
+  policy.prune(w, 0, true);
+  EXPECT_EQ(w.size(), 1);
+  // A kept node raises the next proposal to twice the largest recent kept size (min 4).
+  const CostProfile flat = linear_cost_profile(0.0, 1.0, 0.0);
+  CostBudgetPolicy keep(flat);
+  DraftTree x = sample_tree();
+  keep.prune(x, 0, true);
+  EXPECT_EQ(keep.budget(DraftBudget{32, 0}, 0, true).max_nodes, 12);
+}
+
+TEST(CostPolicy, ChainBudgetsExploreToo) {
+  const CostProfile linear = linear_cost_profile(1.0, 1.0, 0.0);
+  CostBudgetPolicy policy(linear);
+  DraftTree s = sample_tree(ChildSampling::kIidSampled, 4);
+  policy.prune(s, 0, true);
+  std::int32_t explored = 0;
+  for (std::int32_t k = 0; k < 3 * (CostBudgetPolicy::kExploreAfter + 1); ++k) {
+    explored += policy.budget(DraftBudget{16, 0}, 0, true).max_nodes;
+  }
+  EXPECT_EQ(explored, 3);  // budget 1 every kExploreAfter + 1 steps, 0 otherwise
 }
 
 TEST(CostPolicy, CalibratesOnAcceptedPathsAndForgetsPerSequence) {
