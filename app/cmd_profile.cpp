@@ -28,6 +28,7 @@
 #include "formats/model_loader.h"
 #include "model/llama_model.h"
 #include "ops/matmul.h"
+#include "tokenizers/tokenizer_loader.h"
 #include "verifiers/rules.h"
 #include "verifiers/tree_verifier.h"
 
@@ -123,7 +124,8 @@ int cmd_profile(int argc, char** argv) {
                         "Measure this machine's verification cost curve for a model (JSON for --profile)");
   opts.add_options()
       ("model", "Target model: llama2.c .bin, .gguf or Hugging Face directory", cxxopts::value<std::string>())
-      ("tokenizer", "Tokenizer (for drafters that need one; default: embedded or beside the model)", cxxopts::value<std::string>()->default_value(""))
+      ("tokenizer", "With --drafters: encode --prompt with this tokenizer (without it the drafters decode from random token ids)", cxxopts::value<std::string>())
+      ("prompt", "With --drafters and --tokenizer: the prompt text the drafters decode from", cxxopts::value<std::string>()->default_value("Once upon a time, there was a little girl named Lily. She loved to play outside."))
       ("draft-model", "Also measure this draft model's forward (the profile's \"draft\" curve)", cxxopts::value<std::string>()->default_value(""))
       ("drafters", "Also measure these drafters' per-step propose / observe cost (comma-separated specs)", cxxopts::value<std::string>()->default_value(""))
       ("drafter-budget", "Budget of the drafter measurement", cxxopts::value<int>()->default_value("16"))
@@ -243,13 +245,26 @@ int cmd_profile(int argc, char** argv) {
 
   const std::string drafters = r["drafters"].as<std::string>();
   if (!drafters.empty()) {
-    // Each drafter decodes 64 tokens of a random 32-token prompt at --drafter-budget; its
-    // propose cost is the median step draft_ms, its observe (+ bookkeeping) cost the mean of
-    // decode_ms - draft_ms - verify_ms per step.
+    // Each drafter decodes 64 tokens at --drafter-budget from --prompt (with --tokenizer) or a
+    // random 32-token prompt; its propose cost is the median step draft_ms, its observe (+
+    // bookkeeping) cost the mean of decode_ms - draft_ms - verify_ms per step.
     const std::vector<std::string> specs = split_drafters(drafters);
-    Rng rng(3);
-    std::vector<Token> prompt{info.bos_id};
-    for (int i = 0; i < 31; ++i) prompt.push_back(static_cast<Token>(rng.next_u64() % info.vocab_size));
+    std::vector<Token> prompt;
+    if (r.count("tokenizer")) {
+      const auto tok = load_tokenizer(r["tokenizer"].as<std::string>());
+      if (tok->vocab_size() != info.vocab_size) {
+        fail("--tokenizer: vocab_size = {}: must equal the model's vocab_size = {} ({})", tok->vocab_size(),
+             info.vocab_size, model_path);
+      }
+      prompt = tok->encode(r["prompt"].as<std::string>(), true);
+      if (prompt.empty()) fail("--prompt: encodes to no tokens");
+      p.machine["drafter_prompt"] = r["prompt"].as<std::string>();
+    } else {
+      Rng rng(3);
+      prompt.push_back(info.bos_id);
+      for (int i = 0; i < 31; ++i) prompt.push_back(static_cast<Token>(rng.next_u64() % info.vocab_size));
+      p.machine["drafter_prompt"] = "32 random token ids";
+    }
     DrafterEnv env{&info, draft_path, threads, weights, draft_dtype};
     for (const auto& spec : specs) {
       auto d = make_drafter(spec, env);

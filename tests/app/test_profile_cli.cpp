@@ -58,6 +58,16 @@ TEST_F(ProfileCli, DraftModelDraftersAndHardwareModes) {
   EXPECT_EQ(p.draft.n, (std::vector<std::int32_t>{1, 4}));
   EXPECT_TRUE(p.drafters.contains("ngram"));
   EXPECT_TRUE(p.drafters.contains("recycling:k=4"));
+  EXPECT_EQ(p.machine["drafter_prompt"], "32 random token ids");
+  // With a tokenizer the drafters decode from text; a tokenizer of another vocabulary is refused.
+  const std::string tok = testing::model_path("tok512.bin");
+  if (std::filesystem::exists(tok)) {
+    const std::string out2 = tmp_.path("p2.json");
+    const auto t = run("profile --model " + q(model_) + " --tokenizer " + q(tok) +
+                       " --drafters ngram --sizes 1 --cached 8 --reps 1 --out " + q(out2));
+    ASSERT_EQ(t.code, 0) << t.err;
+    EXPECT_NE(read_all(out2).find("Once upon a time"), std::string::npos);
+  }
   const std::string hw = std::string(SPECLAB_SOURCE_DIR) + "/experiments/hardware/a100_sxm4_80gb.json";
   const std::string roof = tmp_.path("roof.json");
   const auto h = run("profile --model " + q(model_) + " --hardware " + q(hw) + " --out " + q(roof));
