@@ -120,6 +120,19 @@ TEST_F(ProfileCli, CompareProjectsOntoProfilesAndRunsTheCostPolicy) {
   ASSERT_TRUE(config.contains("profiles"));
   EXPECT_EQ(config["profiles"].size(), 2u);
   EXPECT_EQ(config["configurations"][2]["budget_policy"], "cost");
+  // Shards and merge: the merged reports project with the profiles kept in the shards' config.json.
+  for (const std::string shard : {"0/2", "1/2"}) {
+    const auto sh = run("compare --model synthetic --prompts " + q(prompts) +
+                        " --max-prompts 2 --drafters ngram --budgets 4 --max-new 8 --no-plots --profile " + q(prof) +
+                        " --budget-policy fixed,cost --shard " + shard + " --out " + q(dir + shard.substr(0, 1)));
+    ASSERT_EQ(sh.code, 0) << sh.err;
+  }
+  const auto m = run("merge " + q(dir + "0") + " " + q(dir + "1") + " --no-plots --out " + q(dir + "m"));
+  ASSERT_EQ(m.code, 0) << m.err;
+  const std::string merged = read_all(dir + "m/summary.csv");
+  EXPECT_TRUE(merged.substr(0, merged.find('\n')).ends_with(",projected_speedup_host")) << merged;
+  EXPECT_EQ(parse_summary_csv(merged, "merged").size(), 3u);  // baseline, ngram fixed, ngram cost
+
   // The cost policy without a profile, and an unknown policy, are errors naming the key.
   for (const std::string flags : {std::string(" --budget-policy cost"), " --profile " + q(prof) + " --budget-policy greedy"}) {
     const auto e = run("compare --model synthetic --prompts " + q(prompts) + flags + " --out " + q(dir));
