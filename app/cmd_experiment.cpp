@@ -148,13 +148,18 @@ void make_plots(const std::string& dir, const ReportSet& reports, const std::str
   }
 }
 
+// The summary on stderr; with cost profiles, their projected speedups in profile order.
 void print_summary(const std::vector<SummaryRow>& rows) {
-  std::fprintf(stderr, "%-4s %-12s %-28s %-20s %6s %5s %7s %7s %8s %7s %s\n", "cfg", "drafter", "params", "rule",
-               "budget", "temp", "tau", "alpha", "tok/s", "speedup", "matches_ar");
+  const bool projected = !rows.empty() && !rows.front().projected_speedup.empty();
+  std::fprintf(stderr, "%-4s %-12s %-28s %-20s %6s %-6s %5s %7s %7s %8s %7s %-10s%s\n", "cfg", "drafter", "params",
+               "rule", "budget", "policy", "temp", "tau", "alpha", "tok/s", "speedup", "matches_ar",
+               projected ? " projected speedups" : "");
   for (const auto& r : rows) {
-    std::fprintf(stderr, "%-4d %-12s %-28s %-20s %6d %5g %7.3f %7.3f %8.1f %7.3f %s\n", r.config, r.drafter.c_str(),
-                 r.params.substr(0, 28).c_str(), r.rule.c_str(), r.budget, r.temperature, r.tau, r.alpha,
-                 r.tokens_per_s, r.speedup, r.matches_ar.c_str());
+    std::string proj;
+    for (const double x : r.projected_speedup) proj += fmt::format(" {:.3f}", x);
+    std::fprintf(stderr, "%-4d %-12s %-28s %-20s %6d %-6s %5g %7.3f %7.3f %8.1f %7.3f %-10s%s\n", r.config,
+                 r.drafter.c_str(), r.params.substr(0, 28).c_str(), r.rule.c_str(), r.budget, r.budget_policy.c_str(),
+                 r.temperature, r.tau, r.alpha, r.tokens_per_s, r.speedup, r.matches_ar.c_str(), proj.c_str());
   }
 }
 
