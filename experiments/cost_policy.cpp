@@ -1,7 +1,6 @@
 #include "experiments/cost_policy.h"
 
 #include <algorithm>
-#include <queue>
 
 #include "base/error.h"
 
@@ -89,15 +88,21 @@ bool CostBudgetPolicy::prune(DraftTree& tree, std::int32_t cached, bool prunable
     value_[i] = value_[p] * accept_estimate(tree.depth[i], rank_[i]);
   }
   // Best-first over the frontier (value, then tree order).
+  // A max-heap in a member buffer: no allocation per step once it has grown.
   auto worse = [&](std::int32_t a, std::int32_t b) { return value_[a] != value_[b] ? value_[a] < value_[b] : a > b; };
-  std::priority_queue<std::int32_t, std::vector<std::int32_t>, decltype(worse)> frontier(worse);
-  frontier.push(first_child_[0]);
+  frontier_.clear();
+  auto push = [&](std::int32_t x) {
+    frontier_.push_back(x);
+    std::push_heap(frontier_.begin(), frontier_.end(), worse);
+  };
+  push(first_child_[0]);
   order_.clear();
   double sum = 0.0, best_rate = 1.0 / profile_->forward_ms(1.0, cached);
   std::size_t best_k = 0;
-  while (!frontier.empty()) {
-    const std::int32_t x = frontier.top();
-    frontier.pop();
+  while (!frontier_.empty()) {
+    std::pop_heap(frontier_.begin(), frontier_.end(), worse);
+    const std::int32_t x = frontier_.back();
+    frontier_.pop_back();
     order_.push_back(x);
     sum += value_[x];
     const double rate = (1.0 + sum) / profile_->forward_ms(order_.size() + 1.0, cached);
@@ -105,8 +110,8 @@ bool CostBudgetPolicy::prune(DraftTree& tree, std::int32_t cached, bool prunable
       best_rate = rate;
       best_k = order_.size();
     }
-    if (first_child_[x] >= 0) frontier.push(first_child_[x]);
-    if (next_sibling_[x] >= 0) frontier.push(next_sibling_[x]);
+    if (first_child_[x] >= 0) push(first_child_[x]);
+    if (next_sibling_[x] >= 0) push(next_sibling_[x]);
   }
   if (best_k == 0 && idle_steps_ >= kExploreAfter) best_k = 1;  // calibrate the best node now and then
   idle_steps_ = best_k == 0 ? idle_steps_ + 1 : 0;

@@ -76,7 +76,7 @@ class CostBudgetPolicy {
   std::vector<Cell> cells_ = std::vector<Cell>(kDepths * kRanks);
   // prune() scratch
   std::vector<double> value_;
-  std::vector<std::int32_t> rank_, first_child_, next_sibling_, order_, remap_;
+  std::vector<std::int32_t> rank_, first_child_, next_sibling_, order_, remap_, frontier_;
   std::vector<std::uint8_t> keep_, on_path_;
   DraftTree pruned_;
 };

@@ -14,7 +14,9 @@
 #include "synthetic/synthetic_weights.h"
 #include "synthetic/table_model.h"
 #include "drafters/draft_model_drafter.h"
+#include "experiments/cost_model.h"
 #include "experiments/decode.h"
+#include "tests/testing/cost_profiles.h"
 #include "verifiers/rules.h"
 #include "tests/testing/alloc_counter.h"
 
@@ -227,6 +229,37 @@ TEST(Decode, StepsDoNotAllocate) {
     EXPECT_EQ(counts[0], counts[1]) << (d ? "draft-model chain" : "autoregressive")
                                     << ": allocations grow with the number of steps";
   }
+}
+
+// The same under the "cost" budget policy (issue 17): its pruning and calibration reuse member
+// buffers, so a longer sequence allocates nothing more.
+TEST(Decode, StepsDoNotAllocateUnderTheCostPolicy) {
+  auto info = synthetic_info(32, 64, 2, 4, 2, 50, 256);
+  auto w = std::make_shared<const LlamaWeights>(random_llama_weights(info, 11));
+  LlamaModel target(w, 1);
+  DraftModelOptions dopt;
+  dopt.mode = DraftModelMode::kTopK;  // deterministic children: the pruning path
+  DraftModelDrafter drafter(std::make_unique<LlamaModel>(w, 1), 50, dopt);
+  auto rule = make_rule("greedy");
+  const CostProfile cost = testing::linear_cost_profile(0.05);
+  long long counts[2];
+  std::int64_t drafted = 0;
+  for (int i = 0; i < 2; ++i) {
+    DecodeOptions opt;
+    opt.max_new_tokens = i == 0 ? 24 : 96;
+    opt.budget.max_nodes = 8;
+    opt.stop_at_bos = opt.stop_at_eos = false;
+    opt.cost_profile = &cost;
+    const std::vector<Token> prompt = {1, 7, 9};
+    decode(target, &drafter, rule.get(), prompt, opt);  // warm the target and drafter buffers
+    const long long a0 = testing::g_allocations.load();
+    const DecodeResult r = decode(target, &drafter, rule.get(), prompt, opt);
+    counts[i] = testing::g_allocations.load() - a0;
+    ASSERT_EQ(r.tokens.size(), static_cast<std::size_t>(opt.max_new_tokens));
+    for (const auto& st : r.steps) drafted += st.n_drafted;
+  }
+  EXPECT_GT(drafted, 0) << "the policy never kept a node: pruning is not exercised";
+  EXPECT_EQ(counts[0], counts[1]) << "allocations grow with the number of steps under the cost policy";
 }
 
 // Every draft-model mode decodes to the end of a short context (greedy and sampled) without
