@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "base/error.h"
+#include "formats/model_loader.h"
 
 namespace speclab::cli {
 
@@ -117,5 +119,32 @@ std::vector<std::string> split_drafters(const std::string& text) {
   return out;
 }
 
+
+void check_dtype_flags(const cxxopts::ParseResult& r) {
+  for (const char* flag : {"dtype", "draft-dtype"}) {
+    const std::string problem = check_weight_dtype(r[flag].as<std::string>(), std::string("--") + flag);
+    if (!problem.empty()) throw UsageError(problem);
+  }
+}
+
+KvCacheType kv_dtype_flag(const cxxopts::ParseResult& r) {
+  const std::string text = r["kv-dtype"].as<std::string>();
+  const std::optional<KvCacheType> kv = kv_cache_type_from_name(text);
+  if (!kv) throw UsageError(fmt::format("--kv-dtype = {}: unknown KV cache type (f32, f16)", text));
+  return *kv;
+}
+
+std::string cpu_model_name() {
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpu, line)) {
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      std::string v = line.substr(line.find(':') + 1);
+      const auto a = v.find_first_not_of(" \t"), b = v.find_last_not_of(" \t\r");
+      return a == std::string::npos ? std::string() : v.substr(a, b - a + 1);
+    }
+  }
+  return "";
+}
 
 }  // namespace speclab::cli

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "model/llama_model.h"
 #include "model/llama_weights.h"
 #include "tokenizers/tokenizer.h"
 
@@ -48,6 +49,14 @@ std::string resolve_tokenizer_path(const std::string& model_path, const std::str
 // Comma-separated integers ("1,2,3"); UsageError naming `flag` for bad text.
 std::vector<std::int32_t> parse_int_list(const std::string& text, const std::string& flag);
 std::vector<double> parse_double_list(const std::string& text, const std::string& flag);
+
+// The --dtype / --draft-dtype values of a command (UsageError naming the flag for a bad one)
+// and its --kv-dtype (UsageError for an unknown type).
+void check_dtype_flags(const cxxopts::ParseResult& r);
+KvCacheType kv_dtype_flag(const cxxopts::ParseResult& r);
+
+// The CPU model from /proc/cpuinfo ("" when unknown).
+std::string cpu_model_name();
 
 // "a,b:x=1,y=2,c" -> {"a", "b:x=1,y=2", "c"}: a piece with '=' before any ':' continues the
 // previous drafter's parameters; commas inside brackets do not split. UsageError for an empty name.

@@ -69,14 +69,7 @@ BuildInfo build_info(int argc, char** argv) {
 #elif defined(__GNUC__)
   b.compiler = fmt::format("gcc {}", __VERSION__);
 #endif
-  std::ifstream cpu("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpu, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      b.cpu = trim(line.substr(line.find(':') + 2));
-      break;
-    }
-  }
+  b.cpu = cpu_model_name();
   b.command = "speclab";
   for (int i = 0; i < argc; ++i) b.command += std::string(" ") + argv[i];
   return b;

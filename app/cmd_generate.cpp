@@ -97,15 +97,9 @@ int cmd_generate(int argc, char** argv) {
     }
   }
 
+  check_dtype_flags(r);
   const std::string dtype = r["dtype"].as<std::string>(), draft_dtype = r["draft-dtype"].as<std::string>();
-  for (const auto& [value, what] : {std::pair{dtype, "--dtype"}, std::pair{draft_dtype, "--draft-dtype"}}) {
-    const std::string problem = check_weight_dtype(value, what);
-    if (!problem.empty()) throw UsageError(problem);
-  }
-  const std::optional<KvCacheType> kv_type = kv_cache_type_from_name(r["kv-dtype"].as<std::string>());
-  if (!kv_type) {
-    throw UsageError(fmt::format("--kv-dtype = {}: unknown KV cache type (f32, f16)", r["kv-dtype"].as<std::string>()));
-  }
+  const KvCacheType kv_type = kv_dtype_flag(r);
 
   auto weights = load_weights_shared(model_path, WeightLoadOptions{dtype, threads});
   const ModelInfo& info = weights->info;
@@ -120,7 +114,7 @@ int cmd_generate(int argc, char** argv) {
   if (ctx > info.max_seq_len) {
     fail("--ctx = {}: must be at most the model's maximum context {} ({})", ctx, info.max_seq_len, model_path);
   }
-  LlamaModel target(weights, threads, ctx, *kv_type);
+  LlamaModel target(weights, threads, ctx, kv_type);
   if (r.count("max-new")) {
     dopt.max_new_tokens = r["max-new"].as<int>();
   } else {

@@ -13,13 +13,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
 #include "base/error.h"
-#include "base/input_file.h"
-#include "base/json_input.h"
 #include "base/rng.h"
 #include "drafters/registry.h"
 #include "experiments/cost_model.h"
@@ -42,15 +39,6 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string cpu_model() {
-  std::ifstream cpu("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpu, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
 }
 
 // Median verification-step times of `model` over the grid.
@@ -158,15 +146,9 @@ int cmd_profile(int argc, char** argv) {
     }
   }
   const std::string name = r["name"].as<std::string>();
+  check_dtype_flags(r);
   const std::string dtype = r["dtype"].as<std::string>(), draft_dtype = r["draft-dtype"].as<std::string>();
-  for (const auto& [value, what] : {std::pair{dtype, "--dtype"}, std::pair{draft_dtype, "--draft-dtype"}}) {
-    const std::string problem = check_weight_dtype(value, what);
-    if (!problem.empty()) throw UsageError(problem);
-  }
-  const std::optional<KvCacheType> kv_type = kv_cache_type_from_name(r["kv-dtype"].as<std::string>());
-  if (!kv_type) {
-    throw UsageError(fmt::format("--kv-dtype = {}: unknown KV cache type (f32, f16)", r["kv-dtype"].as<std::string>()));
-  }
+  const KvCacheType kv_type = kv_dtype_flag(r);
   const int drafter_budget = r["drafter-budget"].as<int>();
   if (drafter_budget < 1 || drafter_budget > kMaxBudgetLimit) {
     throw UsageError(fmt::format("--drafter-budget = {}: must be in [1, {}]", drafter_budget, kMaxBudgetLimit));
@@ -181,7 +163,7 @@ int cmd_profile(int argc, char** argv) {
       fail("--ctx = {}: must be in [1, {}] (the model's maximum context, {})", ctx, info.max_seq_len, model_path);
     }
   }
-  LlamaModel target(weights, threads, ctx, *kv_type);
+  LlamaModel target(weights, threads, ctx, kv_type);
   const std::int32_t slots = target.info().max_seq_len;
   std::vector<std::int32_t> lengths = r.count("cached")
                                           ? parse_int_list(r["cached"].as<std::string>(), "--cached")
@@ -201,9 +183,8 @@ int cmd_profile(int argc, char** argv) {
 
   if (r.count("hardware")) {
     const std::string hw_path = r["hardware"].as<std::string>();
-    const HardwareDescription hw = parse_hardware(
-        parse_json(read_input_file(hw_path, std::uint64_t{16} << 20), hw_path), hw_path);
-    CostProfile p = roofline_profile(hw, model_shape(*weights, *kv_type), sizes, lengths, model_path);
+    const HardwareDescription hw = load_hardware(hw_path);
+    CostProfile p = roofline_profile(hw, model_shape(*weights, kv_type), sizes, lengths, model_path);
     p.command = "speclab";
     for (int i = 0; i < argc; ++i) p.command += std::string(" ") + argv[i];
     replace_file(out_path, cost_profile_json(p).dump(1) + "\n");
@@ -219,11 +200,11 @@ int cmd_profile(int argc, char** argv) {
   p.source = "measured by speclab profile on this machine (median of --reps verification steps per point)";
   p.command = "speclab";
   for (int i = 0; i < argc; ++i) p.command += std::string(" ") + argv[i];
-  p.machine = {{"cpu", cpu_model()},
+  p.machine = {{"cpu", cpu_model_name()},
                {"isa", std::string(isa_name(resolve_isa(Isa::kAuto)))},
                {"threads", threads},
                {"weight_dtype", weights->resident_dtypes()},
-               {"kv_dtype", std::string(kv_cache_type_name(*kv_type))},
+               {"kv_dtype", std::string(kv_cache_type_name(kv_type))},
                {"ctx", slots},
                {"reps", reps}};
   p.target = measure_curve(target, sizes, lengths, reps, 1, "target");

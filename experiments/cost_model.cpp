@@ -274,6 +274,10 @@ HardwareDescription parse_hardware(const nlohmann::json& j, std::string_view wha
   return hw;
 }
 
+HardwareDescription load_hardware(const std::string& path) {
+  return parse_hardware(parse_json(read_input_file(path, kMaxProfileBytes), path), path);
+}
+
 CostProfile load_cost_profile(const std::string& path, const ModelShape& shape, std::int32_t ctx,
                               const std::string& model_label) {
   return parse_cost_profile_text(read_input_file(path, kMaxProfileBytes), path, shape, ctx, model_label);

@@ -98,6 +98,8 @@ std::vector<std::int32_t> default_profile_lengths(std::int32_t ctx, std::int32_t
 CostProfile parse_cost_profile(const nlohmann::json& j, std::string_view what);
 nlohmann::json cost_profile_json(const CostProfile& p);
 HardwareDescription parse_hardware(const nlohmann::json& j, std::string_view what);
+// Reads a hardware description file (bounded, regular files only); Error naming the path.
+HardwareDescription load_hardware(const std::string& path);
 
 // Reads a profile or a hardware description (dispatching on "format"); a hardware description
 // becomes roofline_profile(hw, shape, default sizes, default lengths(ctx)). Error names the path.
