@@ -55,7 +55,7 @@ void BM_Matmul(benchmark::State& st) {
 BENCHMARK(BM_Matmul)->Args({1, 768, 768, 1})->Args({16, 768, 768, 1})->Args({1, 32000, 288, 1})
     ->Args({1, 32000, 288, 2})->Args({16, 32000, 288, 2})->Unit(benchmark::kMicrosecond);
 
-constexpr DType kBenchTypes[] = {DType::kF16,  DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
+constexpr DType kBenchTypes[] = {DType::kF32, DType::kF16, DType::kBF16,  DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
                                  DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 // One random matrix per (type, rows, cols), quantised once.
@@ -106,7 +106,7 @@ void BM_MatmulTypeStream(benchmark::State& st, DType t, int n, int rows, int col
 }
 
 const bool kTypedRegistered = [] {
-  const int shapes[2][2] = {{2048, 2048}, {8192, 2048}};
+  const int shapes[][2] = {{2048, 2048}, {8192, 2048}, {2048, 8192}, {8192, 512}};
   for (const auto& sh : shapes) {
     for (int n : {1, 16, 64}) {
       for (DType t : kBenchTypes) {
@@ -116,11 +116,13 @@ const bool kTypedRegistered = [] {
       }
     }
   }
-  for (int threads : {1, 2}) {
-    for (DType t : kBenchTypes) {
-      const std::string name = fmt::format("BM_MatmulTypeStream/{}/1/8192/2048/{}", dtype_name(t), threads);
-      benchmark::RegisterBenchmark(name.c_str(), BM_MatmulTypeStream, t, 1, 8192, 2048, threads)
-          ->Unit(benchmark::kMicrosecond);
+  for (int n : {1, 16}) {
+    for (int threads : {1, 2}) {
+      for (DType t : kBenchTypes) {
+        const std::string name = fmt::format("BM_MatmulTypeStream/{}/{}/8192/2048/{}", dtype_name(t), n, threads);
+        benchmark::RegisterBenchmark(name.c_str(), BM_MatmulTypeStream, t, n, 8192, 2048, threads)
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
   return true;

@@ -29,7 +29,10 @@ inline float hsum8(__m256 v) {
 // which then stream DRAM at half the f32 rate.
 constexpr int kAheadBytes = 2048;
 
-inline void prefetch(const std::uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+// A hint, never faults; the address is computed on integers since it may lie past the matrix.
+inline void prefetch(const std::uint8_t* p, std::size_t ahead) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(p) + ahead), _MM_HINT_T0);
+}
 
 // Keeps a value in a register (stops GCC from folding loads into every FMA's memory operand).
 template <typename V>
@@ -94,7 +97,9 @@ void float_tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, s
       pin(xv[c]);
     }
     for (int r = 0; r < R; ++r) {
-      if constexpr (L::kElemBytes < 4) prefetch(w + r * ws + k * L::kElemBytes + kAheadBytes);
+      // One row: along the row. Row groups (batches): the same place in the next group, whose
+      // latency the compute-bound tile then hides.
+      if constexpr (L::kElemBytes < 4) prefetch(w + r * ws + k * L::kElemBytes, R == 1 ? kAheadBytes : R * ws);
       __m256 wv = L::load(w + r * ws, k);
       pin(wv);
       for (int c = 0; c < C; ++c) acc[r][c] = _mm256_fmadd_ps(wv, xv[c], acc[r][c]);
@@ -140,7 +145,7 @@ void q8_tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std:
     }
     for (int r = 0; r < R; ++r) {
       const std::uint8_t* wb = w + r * ws + static_cast<std::size_t>(b) * B::kBytes;
-      prefetch(wb + kAheadBytes);
+      prefetch(wb, R == 1 ? kAheadBytes : R * ws);
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + B::kQ));
       const __m256i aw = _mm256_abs_epi8(wv);
       const float dw = B::scale(wb);

@@ -2,8 +2,9 @@
 // flags whatever the build's -march, selected at run time by ops/matmul.cpp only on CPUs that
 // have them). Float types: 16-lane fp32 FMA over the row, lanes summed pairwise at the end, the
 // n_in % 16 tail added in order. Integer types: per block of 32, an exact int32 dot product in 8
-// lanes (VPDPBUSD on |w| and x * sign(w)), scaled into 8 fp32 lane accumulators by one FMA.
-// See ops/matmul_kernels.h for the contract.
+// lanes (VPDPBUSD on |w| and x * sign(w)), scaled into 8 fp32 lane accumulators by one FMA;
+// batches of 2 or more tokens: the q8 pair tiles (two tokens per 512-bit register, the same
+// arithmetic per lane). See ops/matmul_kernels.h for the contract.
 #include <immintrin.h>
 
 #include "ops/matmul_kernels.h"
@@ -35,7 +36,10 @@ inline float hsum8(__m256 v) {
 // which then stream DRAM at half the f32 rate.
 constexpr int kAheadBytes = 2048;
 
-inline void prefetch(const std::uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+// A hint, never faults; the address is computed on integers since it may lie past the matrix.
+inline void prefetch(const std::uint8_t* p, std::size_t ahead) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(p) + ahead), _MM_HINT_T0);
+}
 
 // Keeps a value in a register (stops GCC from folding loads into every FMA's memory operand).
 template <typename V>
@@ -100,7 +104,11 @@ void float_tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, s
       pin(xv[c]);
     }
     for (int r = 0; r < R; ++r) {
-      if constexpr (L::kElemBytes < 4) prefetch(w + r * ws + k * L::kElemBytes + kAheadBytes);
+      // One row: along the row. Row groups (batches): the same place in the next group (see
+      // q8_pair_tile).
+      if constexpr (L::kElemBytes < 4) {
+        prefetch(w + r * ws + k * L::kElemBytes, R == 1 ? kAheadBytes : R * ws);
+      }
       __m512 wv = L::load(w + r * ws, k);
       pin(wv);
       for (int c = 0; c < C; ++c) acc[r][c] = _mm512_fmadd_ps(wv, xv[c], acc[r][c]);
@@ -145,7 +153,7 @@ void q8_tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std:
     }
     for (int r = 0; r < R; ++r) {
       const std::uint8_t* wb = w + r * ws + static_cast<std::size_t>(b) * B::kBytes;
-      prefetch(wb + kAheadBytes);
+      prefetch(wb, R == 1 ? kAheadBytes : R * ws);
       const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + B::kQ));
       const __m256i aw = _mm256_abs_epi8(wv);
       const float dw = B::scale(wb);
@@ -158,6 +166,58 @@ void q8_tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xb, std:
   }
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum8(acc[r][c]);
+}
+
+// Pair tile: R weight rows x 2 * CP tokens from paired activation rows (matmul_kernels.h
+// act_pair_bytes). One 512-bit register holds block b of tokens 2i and 2i + 1 (as q + 128); the
+// weight block is broadcast to both halves, and the accumulator's halves are the two tokens'
+// 8-lane accumulators. Per lane the arithmetic is exactly q8_tile's: the int32 sum of 4
+// products (VPDPBUSD on (q + 128) and w, started from -128 * sum(w), is exact), converted, and
+// one FMA with the fp32 product dw * dx; halves summed by hsum8 at the end. So its results are
+// bit-identical to q8_tile's (and the AVX2 and scalar kernels'); it only does per 64 products
+// what q8_tile does per 32.
+template <typename B, int R, int CP>
+void q8_pair_tile(const std::uint8_t* w, std::size_t ws, const std::uint8_t* xp, std::size_t xps,
+                  int n_in, float* y, std::size_t ldy) {
+  __m512 acc[R][CP];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < CP; ++c) acc[r][c] = _mm512_setzero_ps();
+  const int nb = n_in / 32;
+  const __m512i k80 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i lo_hi = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const float* dp[CP];
+  for (int c = 0; c < CP; ++c) dp[c] = act_pair_d(xp + c * xps, nb);
+  for (int b = 0; b < nb; ++b) {
+    __m512i xu[CP];
+    __m512 xs[CP];
+    for (int c = 0; c < CP; ++c) {
+      xu[c] = _mm512_loadu_si512(xp + c * xps + static_cast<std::size_t>(b) * 64);
+      pin(xu[c]);
+      const __m128 d2 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(dp[c] + 2 * b)));
+      xs[c] = _mm512_permutexvar_ps(lo_hi, _mm512_castps128_ps512(d2));
+      pin(xs[c]);
+    }
+    for (int r = 0; r < R; ++r) {
+      const std::uint8_t* wb = w + r * ws + static_cast<std::size_t>(b) * B::kBytes;
+      // The same block of the next row group: the tile is compute-bound, so this one group of
+      // lookahead hides the DRAM latency the in-row distance does not.
+      prefetch(wb, R * ws);
+      const __m512i wv = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + B::kQ)));
+      const __m512i nc = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                          _mm512_dpbusd_epi32(_mm512_setzero_si512(), k80, wv));
+      const __m512 dw = _mm512_set1_ps(B::scale(wb));
+      for (int c = 0; c < CP; ++c) {
+        const __m512i isum = _mm512_dpbusd_epi32(nc, xu[c], wv);
+        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, xs[c]), acc[r][c]);
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < CP; ++c) {
+      y[(2 * c) * ldy + r] = hsum8(_mm512_castps512_ps256(acc[r][c]));
+      y[(2 * c + 1) * ldy + r] = hsum8(_mm512_extractf32x8_ps(acc[r][c], 1));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,6 +256,14 @@ struct Q8Tiles {
   };
 };
 
+template <typename B>
+void set_q8_pairs(TypeKernels& k) {
+  k.pair_tile[0] = q8_pair_tile<B, 4, 1>;
+  k.pair_tile[1] = q8_pair_tile<B, 4, 2>;
+  k.pair_tile[2] = q8_pair_tile<B, 4, 3>;
+  k.pair_tile[3] = q8_pair_tile<B, 4, 4>;
+}
+
 }  // namespace
 
 void fill_avx512(KernelTable& t) {
@@ -205,6 +273,8 @@ void fill_avx512(KernelTable& t) {
   fill_type<FloatTiles<LoadBF16>::T>(t.types[static_cast<int>(DType::kBF16)]);
   fill_type<Q8Tiles<BlockQ8<false>>::T>(t.types[static_cast<int>(DType::kQ8_0)]);
   fill_type<Q8Tiles<BlockQ8<true>>::T>(t.types[static_cast<int>(DType::kQ8_0F)]);
+  set_q8_pairs<BlockQ8<false>>(t.types[static_cast<int>(DType::kQ8_0)]);
+  set_q8_pairs<BlockQ8<true>>(t.types[static_cast<int>(DType::kQ8_0F)]);
   fill_q4_avx512(t);
 }
 

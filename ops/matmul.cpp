@@ -108,13 +108,36 @@ void quantize_activations(const float* x, int n, int n_in, std::uint8_t* out) {
   }
 }
 
+// Interleaves int8 activation rows [0, n_pairs * 2) pairwise (ops/matmul_kernels.h
+// act_pair_bytes): quants as q + 128, scales as (d_2i, d_2i+1) per block.
+void pair_activations(const std::uint8_t* xq, int n_pairs, int nb, std::uint8_t* out) {
+  const std::size_t row_bytes = kernels::act_row_bytes(nb);
+  for (int i = 0; i < n_pairs; ++i) {
+    const auto* a = reinterpret_cast<const ActQ8Block*>(xq + static_cast<std::size_t>(2 * i) * row_bytes);
+    const auto* b = reinterpret_cast<const ActQ8Block*>(xq + static_cast<std::size_t>(2 * i + 1) * row_bytes);
+    std::uint8_t* pair = out + static_cast<std::size_t>(i) * kernels::act_pair_bytes(nb);
+    auto* d = reinterpret_cast<float*>(pair + static_cast<std::size_t>(nb) * 64);
+    for (int k = 0; k < nb; ++k) {
+      std::uint8_t* q = pair + static_cast<std::size_t>(k) * 64;
+      for (int j = 0; j < 32; ++j) {
+        q[j] = static_cast<std::uint8_t>(a[k].q[j] + 128);
+        q[32 + j] = static_cast<std::uint8_t>(b[k].q[j] + 128);
+      }
+      d[2 * k] = a[k].d;
+      d[2 * k + 1] = b[k].d;
+    }
+  }
+}
+
 // Fixed row-block size: the unit of work handed to threads. Independent of the thread count.
 constexpr int kRowBlock = 16;
 constexpr int kRowGroup = 4;
 constexpr int kTokenTile = 4;
-// Few tokens: memory-bound; one weight row at a time is a single sequential stream that the
-// hardware prefetcher follows best (~1.5x the bandwidth of 4 interleaved row streams).
-constexpr int kSmallBatch = 4;
+// One token: one weight row at a time, a single sequential stream that the hardware prefetcher
+// follows best (~1.5x the bandwidth of 4 interleaved row streams). From 2 tokens on, groups of 4
+// rows, whose tiles prefetch the next group (2 and 4 tokens: 1.3-1.6x faster than row by row
+// for f16 and q8_0 at the 1B shape, AMD EPYC Zen 5).
+constexpr int kSmallBatch = 1;
 // Below this many multiply-adds a matmul runs on the calling thread: forking costs more than
 // it saves (tiny draft models). Does not change results.
 constexpr std::int64_t kParallelMinMacs = std::int64_t(1) << 18;
@@ -123,30 +146,52 @@ struct PreparedJob {
   const kernels::TypeKernels* k;
   const std::uint8_t* x;  // activations in the format this type reads
   std::size_t x_stride;
+  const std::uint8_t* x_pairs;  // paired activation rows for the pair tiles, or nullptr
+  std::size_t pair_stride;
 };
 
 // Rows [r0, r1) of one job.
 void run_block(const MatJob& job, const PreparedJob& pj, int n, int n_in, int r0, int r1) {
   const WeightView& w = job.w;
-  auto rows = [&](int ri, const TileFn* tiles) {
-    const std::uint8_t* wr = w.row(ri);
-    int t = 0;
-    for (; t + kTokenTile <= n; t += kTokenTile) {
-      tiles[kTokenTile - 1](wr, w.row_bytes, pj.x + static_cast<std::size_t>(t) * pj.x_stride,
-                            pj.x_stride, n_in, job.y + static_cast<std::size_t>(t) * w.rows + ri,
-                            static_cast<std::size_t>(w.rows));
+  const kernels::TypeKernels& k = *pj.k;
+  const std::size_t ldy = static_cast<std::size_t>(w.rows);
+  auto tile = [&](TileFn f, int ri, int t) {
+    f(w.row(ri), w.row_bytes, pj.x + static_cast<std::size_t>(t) * pj.x_stride, pj.x_stride, n_in,
+      job.y + static_cast<std::size_t>(t) * w.rows + ri, ldy);
+  };
+  // Tokens [t0, n) of rows [ra, rb) with the 1- and 4-row tiles.
+  auto rows = [&](int ra, int rb, int t0) {
+    int r = ra;
+    if (n > kSmallBatch) {
+      for (; r + kRowGroup <= rb; r += kRowGroup) {
+        int t = t0;
+        for (; t + kTokenTile <= n; t += kTokenTile) tile(k.tile[1][kTokenTile - 1], r, t);
+        if (t < n) tile(k.tile[1][n - t - 1], r, t);
+      }
     }
-    if (t < n) {
-      tiles[n - t - 1](wr, w.row_bytes, pj.x + static_cast<std::size_t>(t) * pj.x_stride,
-                       pj.x_stride, n_in, job.y + static_cast<std::size_t>(t) * w.rows + ri,
-                       static_cast<std::size_t>(w.rows));
+    for (; r < rb; ++r) {
+      int t = t0;
+      for (; t + kTokenTile <= n; t += kTokenTile) tile(k.tile[0][kTokenTile - 1], r, t);
+      if (t < n) tile(k.tile[0][n - t - 1], r, t);
     }
   };
-  int r = r0;
-  if (n > kSmallBatch) {
-    for (; r + kRowGroup <= r1; r += kRowGroup) rows(r, pj.k->tile[1]);
+  if (pj.x_pairs != nullptr) {
+    // Whole token pairs of whole row groups with the pair tiles (up to 8 tokens each), then an
+    // odd last token of those rows, then the rows short of a group.
+    const int n_pairs = n / 2;
+    const int r_groups = r0 + (r1 - r0) / kRowGroup * kRowGroup;
+    for (int r = r0; r < r_groups; r += kRowGroup) {
+      for (int p = 0; p < n_pairs; p += 4) {
+        const int np = std::min(4, n_pairs - p);
+        k.pair_tile[np - 1](w.row(r), w.row_bytes, pj.x_pairs + static_cast<std::size_t>(p) * pj.pair_stride,
+                            pj.pair_stride, n_in, job.y + static_cast<std::size_t>(2 * p) * w.rows + r, ldy);
+      }
+    }
+    if (n % 2 != 0) rows(r0, r_groups, n - 1);
+    rows(r_groups, r1, 0);
+  } else {
+    rows(r0, r1, 0);
   }
-  for (; r < r1; ++r) rows(r, pj.k->tile[0]);
   if (job.bias != nullptr) {
     for (int t = 0; t < n; ++t) {
       float* yt = job.y + static_cast<std::size_t>(t) * w.rows;
@@ -211,6 +256,7 @@ void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs
   PreparedJob prepared[3];
   int first_block[4] = {0, 0, 0, 0};
   std::int64_t macs = 0;
+  const std::uint8_t* xpairs = nullptr;  // built on first use
   for (int j = 0; j < n_jobs; ++j) {
     const kernels::TypeKernels& k = kt.types[static_cast<int>(jobs[j].w.dtype)];
     if (k.tile[0][0] == nullptr) {
@@ -218,7 +264,21 @@ void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs
     }
     const bool q8 = uses_int8_activations(jobs[j].w.dtype);
     prepared[j] = PreparedJob{&k, q8 ? xq : reinterpret_cast<const std::uint8_t*>(x),
-                              q8 ? xq_stride : static_cast<std::size_t>(n_in) * sizeof(float)};
+                              q8 ? xq_stride : static_cast<std::size_t>(n_in) * sizeof(float),
+                              nullptr, 0};
+    if (n >= 2 && n > kSmallBatch && k.pair_tile[0] != nullptr) {
+      SPECLAB_ASSERT(q8);
+      const int nb = n_in / 32;
+      if (xpairs == nullptr) {
+        MatmulScratch& s = scratch != nullptr ? *scratch : local;
+        const std::size_t bytes = kernels::act_pair_bytes(nb) * static_cast<std::size_t>(n / 2);
+        if (s.act_pairs.size() < bytes) s.act_pairs.resize(bytes);
+        pair_activations(xq, n / 2, nb, s.act_pairs.data());
+        xpairs = s.act_pairs.data();
+      }
+      prepared[j].x_pairs = xpairs;
+      prepared[j].pair_stride = kernels::act_pair_bytes(nb);
+    }
     first_block[j + 1] = first_block[j] + (jobs[j].w.rows + kRowBlock - 1) / kRowBlock;
     macs += static_cast<std::int64_t>(n) * jobs[j].w.rows * n_in;
   }

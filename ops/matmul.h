@@ -44,6 +44,7 @@ struct MatJob {
 // allocation-free).
 struct MatmulScratch {
   std::vector<std::uint8_t> act;
+  std::vector<std::uint8_t> act_pairs;  // paired int8 rows for the wide tiles (matmul_kernels.h)
 };
 
 // Runs jobs[0..n_jobs) (1 <= n_jobs <= 3; all with w.cols == n_in) in one parallel region of

@@ -7,7 +7,7 @@
 // CPU without it (the one-definition-rule hazard of per-file ISA flags).
 //
 // A tile computes y[c * ldy + r] = dot(weight row r, activation row c) for r < R, c < C with
-// R in {1, 4}, C in {1, 2, 3, 4}. Every output element is computed by the same instruction
+// R in {1, 4}, C in {1, 2, 3, 4} (and the pair tiles below). Every output element is computed by the same instruction
 // sequence whatever R, C and the tile it falls in, so results do not depend on the batch size or
 // the thread count (DESIGN.md contract 4).
 //
@@ -42,12 +42,30 @@ inline const float* act_d(const std::uint8_t* row, int nb) {
 }
 inline const float* act_s(const std::uint8_t* row, int nb) { return act_d(row, nb) + nb; }
 
+// Paired activation rows, read by the wide integer tiles (TypeKernels::wide_paired): tokens 2i
+// and 2i + 1 of an int8 activation batch interleaved block by block, so that one 512-bit register
+// holds block b of both tokens: nb blocks of 64 bytes (token 2i's 32 quants, then token 2i+1's,
+// each stored as q + 128 in uint8, the unsigned operand VPDPBUSD wants), then the scales as
+// float d[2 * nb] = (d of token 2i, d of token 2i+1) per block. Stride act_pair_bytes(nb).
+inline constexpr std::size_t act_pair_bytes(int nb) {
+  return static_cast<std::size_t>(nb) * (64 + 2 * sizeof(float));
+}
+inline const float* act_pair_d(const std::uint8_t* pair, int nb) {
+  return reinterpret_cast<const float*>(pair + static_cast<std::size_t>(nb) * 64);
+}
+
 using TileFn = void (*)(const std::uint8_t* w, std::size_t w_stride, const std::uint8_t* x,
                         std::size_t x_stride, int n_in, float* y, std::size_t ldy);
 
 // Tiles of one weight type: tile[R == 4][C - 1]; null when the ISA lacks this type.
+// Optionally pair tiles: pair_tile[P - 1] computes 4 weight rows x 2P tokens (P = 1..4) from
+// paired activation rows (act_pair_bytes: x = the pair holding its first token, x_stride = the
+// pair stride). The driver then covers every whole pair of tokens of a row group with them and
+// the 4-row tiles do an odd last token. A pair tile must compute every element with the same
+// instruction sequence as the other tiles: it is only a different register blocking.
 struct TypeKernels {
   TileFn tile[2][4];
+  TileFn pair_tile[4] = {nullptr, nullptr, nullptr, nullptr};
 };
 
 // Indexed by static_cast<int>(DType).

@@ -97,7 +97,7 @@ TEST(MatmulTypes, MatchesTheReferenceForEveryTypeAndIsa) {
     for (const Shape s : shapes_for(t)) {
       const WeightMatrix w32 = WeightMatrix::from_f32(s.rows, s.cols, normal(s.rows * s.cols, 7));
       const WeightMatrix w = w32.converted(t);
-      for (int n : {1, 2, 3, 4, 5, 9}) {
+      for (int n : {1, 2, 3, 4, 5, 9, 17}) {  // 9, 17: wide tiles and their remainders
         const std::vector<float> x = normal(static_cast<std::size_t>(n) * s.cols, 11 + n);
         std::vector<double> ref, mag;
         reference(w, x, n, ref, mag);
@@ -177,15 +177,16 @@ TEST(MatmulTypes, IntegerTypesAreIdenticalAcrossIsas) {
     if (!integer_type(t)) continue;
     for (const Shape s : shapes_for(t)) {
       const WeightMatrix w = WeightMatrix::from_f32(s.rows, s.cols, normal(s.rows * s.cols, 41)).converted(t);
-      const int n = 6;
-      const std::vector<float> x = normal(static_cast<std::size_t>(n) * s.cols, 42);
-      std::vector<float> scalar(static_cast<std::size_t>(n) * s.rows);
-      matmul(x.data(), n, w, nullptr, scalar.data(), 1, nullptr, Isa::kScalar);
-      for (Isa isa : isas()) {
-        std::vector<float> y(scalar.size());
-        matmul(x.data(), n, w, nullptr, y.data(), 1, nullptr, isa);
-        EXPECT_EQ(std::memcmp(y.data(), scalar.data(), y.size() * sizeof(float)), 0)
-            << dtype_name(t) << " " << isa_name(isa) << " " << s.rows << "x" << s.cols;
+      for (int n : {6, 19}) {  // 19: the wide tiles (8 tokens), then 4 x 4 and smaller ones
+        const std::vector<float> x = normal(static_cast<std::size_t>(n) * s.cols, 42);
+        std::vector<float> scalar(static_cast<std::size_t>(n) * s.rows);
+        matmul(x.data(), n, w, nullptr, scalar.data(), 1, nullptr, Isa::kScalar);
+        for (Isa isa : isas()) {
+          std::vector<float> y(scalar.size());
+          matmul(x.data(), n, w, nullptr, y.data(), 1, nullptr, isa);
+          EXPECT_EQ(std::memcmp(y.data(), scalar.data(), y.size() * sizeof(float)), 0)
+              << dtype_name(t) << " " << isa_name(isa) << " " << s.rows << "x" << s.cols << " n=" << n;
+        }
       }
     }
   }
