@@ -19,7 +19,8 @@ struct DraftContext {
   Rng* rng;                        // for sampled drafts (seeded by the loop)
   // Final-normed target hidden state [dim] of the token before the root (the last token in the
   // target's cache): what Medusa/Hydra heads read. Filled only for drafters whose needs() ask
-  // for target_hidden; empty when unknown (a one-token prompt has no cached token).
+  // for target_hidden or target_features; empty when unknown (a one-token prompt has no cached
+  // token).
   std::span<const float> hidden = {};
   // The target itself, for self-speculative drafters (needs().self_speculative). On entry its
   // cache holds exactly tokens[0 .. size-2]. Such a drafter may append the root and draft
@@ -28,6 +29,11 @@ struct DraftContext {
   // so the verifier resumes them instead of recomputing (LanguageModel ForwardBatch::n_resume).
   // Null for other drafters.
   LanguageModel* target = nullptr;
+  // Final-normed target hidden states [P - 1, dim] of prompt tokens 0 .. P-2 (the prefill rows;
+  // P = prompt length), the same on every step of a sequence. Filled only for drafters whose
+  // needs() ask for target_features (feature-level heads such as EAGLE, which must see the
+  // target's feature of every token); empty otherwise and for a one-token prompt.
+  std::span<const float> prompt_hidden = {};
 };
 
 // What a proposal left behind besides the tree (propose's return value).
@@ -50,11 +56,19 @@ struct StepFeedback {
   // [tree.size(), dim]. Empty unless needs().target_layer_hidden. Rows the verifier resumed
   // (DraftFacts::n_resume) hold NaN for layers below their resume depth (never computed there).
   std::span<const std::vector<float>> layer_hidden;
+  // Final-normed target hidden state [tree.size(), dim] of every verified node (row i = node i,
+  // the root first): with prompt_hidden, the target's feature of every token the target has
+  // run. Empty unless needs().target_features.
+  std::span<const float> hidden = {};
 };
 
 struct DrafterNeeds {
   bool target_hidden = false;        // wants DraftContext::hidden
   bool target_layer_hidden = false;  // wants StepFeedback::layer_hidden
+  // Wants the target's final-normed hidden state of every token it runs: DraftContext::hidden,
+  // DraftContext::prompt_hidden (the prefill rows) and StepFeedback::hidden (every verified
+  // node). Costs no extra target work: the forwards compute these rows anyway.
+  bool target_features = false;
   bool self_speculative = false;     // drafts with the target itself (DraftContext::target)
   // observe() indexes the tree propose() returned (its own node bookkeeping): the tree must be
   // verified as proposed, never pruned by a budget policy (experiments/cost_policy.h).

@@ -146,6 +146,7 @@ HybridDrafter::HybridDrafter(const HybridOptions& options) : options_(options) {
     if (n.self_speculative) fail("drafter hybrid: part '{}': self-speculative drafters cannot be merged", spec);
     needs_.target_hidden |= n.target_hidden;
     needs_.target_layer_hidden |= n.target_layer_hidden;
+    needs_.target_features |= n.target_features;
     // Its calibration and its parts' observe() read the merged tree it proposed.
     needs_.fixed_tree = true;
     parts_.push_back(std::move(d));

@@ -12,6 +12,7 @@
 #include "drafters/aded_drafter.h"
 #include "drafters/del_drafter.h"
 #include "drafters/draft_model_drafter.h"
+#include "drafters/eagle_drafter.h"
 #include "drafters/early_exit_drafter.h"
 #include "drafters/hybrid_drafter.h"
 #include "drafters/hydra_drafter.h"
@@ -27,10 +28,10 @@ namespace speclab {
 bool is_autoregressive(std::string_view name) { return name == kAutoregressive || name == "ar"; }
 
 std::span<const DrafterKind* const> drafter_kinds() {
-  static const std::array<const DrafterKind*, 12> kinds = {
+  static const std::array<const DrafterKind*, 13> kinds = {
       &draft_model_drafter_kind(), &ngram_drafter_kind(),   &recycling_drafter_kind(), &aded_drafter_kind(),
       &sam_drafter_kind(),         &suffix_drafter_kind(),  &early_exit_drafter_kind(), &del_drafter_kind(),
-      &medusa_drafter_kind(),      &hydra_drafter_kind(),
+      &medusa_drafter_kind(),      &hydra_drafter_kind(),       &eagle_drafter_kind(),
       &lookahead_drafter_kind(),
       &hybrid_drafter_kind(),
   };
@@ -160,6 +161,18 @@ std::string missing_optional_file(const DrafterParams& params, const DrafterEnv&
           if (!path_exists(fs::path(dir) / file, why)) {
             return fmt::format("no trained heads in '{}' ({} missing{}; run speclab train-heads)",
                                quote_untrusted(dir), file, why);
+          }
+        }
+        break;
+      }
+      case OptionalFile::kEagleDir: {
+        const std::string dir = params.get_string(key.name, "");
+        if (dir.empty()) break;
+        for (const char* file : {"eagle.json", "eagle.safetensors"}) {
+          if (!path_exists(fs::path(dir) / file, why)) {
+            return fmt::format(
+                "no EAGLE head in '{}' ({} missing{}; an EAGLE head directory holds eagle.json and eagle.safetensors)",
+                quote_untrusted(dir), file, why);
           }
         }
         break;

@@ -7,7 +7,8 @@
 
 namespace speclab {
 
-TargetSession::TargetSession(LanguageModel& target, const DrafterNeeds& needs) : target_(target), needs_(needs) {
+TargetSession::TargetSession(LanguageModel& target, const DrafterNeeds& needs)
+    : target_(target), needs_(needs), wants_hidden_(needs.target_hidden || needs.target_features) {
   root_hidden_.reserve(target.info().dim);
 }
 
@@ -24,27 +25,31 @@ void TargetSession::prefill(std::span<const Token> prompt) {
   }
   target_.truncate(0);
   root_hidden_.clear();
+  prompt_hidden_ = {};
   static constexpr std::int32_t kFinal[] = {kFinalNormedHidden};
   const std::span<const std::int32_t> selectors =
-      needs_.target_hidden ? std::span<const std::int32_t>(kFinal) : std::span<const std::int32_t>();
+      wants_hidden_ ? std::span<const std::int32_t>(kFinal) : std::span<const std::int32_t>();
   speclab::prefill(target_, prompt.first(prompt.size() - 1), selectors, prefill_out_);
-  if (needs_.target_hidden && prompt.size() > 1) {
+  if (wants_hidden_ && prompt.size() > 1) {
     const auto& h = prefill_out_.hidden[0];
     root_hidden_.assign(h.end() - info.dim, h.end());
+    // prefill_out_ is not touched again during the sequence: the span stays valid.
+    if (needs_.target_features) prompt_hidden_ = std::span<const float>(h).first((prompt.size() - 1) * info.dim);
   }
 }
 
 std::int32_t TargetSession::room() const { return target_.info().max_seq_len - target_.n_cached() - 1; }
 
 DraftContext TargetSession::draft_context(std::span<const Token> tokens, const SamplingParams& sampling, Rng& rng) {
-  return DraftContext{tokens, &sampling, &rng, root_hidden_, needs_.self_speculative ? &target_ : nullptr};
+  return DraftContext{tokens, &sampling, &rng, root_hidden_, needs_.self_speculative ? &target_ : nullptr,
+                      prompt_hidden_};
 }
 
 void TargetSession::verify(const DraftTree& tree, const DraftFacts& facts, const SamplingParams& sampling,
                            const AcceptanceRule& rule, Rng& rng, Acceptance& out) {
   verifier_.verify(target_, tree, facts.n_resume, sampling, rule, rng,
-                   TreeVerifier::Wants{needs_.target_hidden, needs_.target_layer_hidden}, out);
-  if (needs_.target_hidden) {
+                   TreeVerifier::Wants{wants_hidden_, needs_.target_layer_hidden}, out);
+  if (wants_hidden_) {
     const std::int32_t dim = target_.info().dim;
     const auto h = verifier_.hidden().subspan(static_cast<std::size_t>(out.path.back()) * dim, dim);
     root_hidden_.assign(h.begin(), h.end());
@@ -60,6 +65,7 @@ StepFeedback TargetSession::feedback(const DraftTree& tree, const Acceptance& ac
   fb.logits = verifier_.logits();
   fb.tokens = tokens;
   fb.layer_hidden = verifier_.layer_hidden();
+  if (needs_.target_features) fb.hidden = verifier_.hidden();
   return fb;
 }
 

@@ -1,8 +1,10 @@
 // TargetSession: the target side of one decoded sequence, so that decode() (experiments/decode.h)
 // reads like llama2.c's generate(). It owns the prefill, the final-normed hidden state of the
-// last cached token (what Medusa / Hydra heads read: DraftContext::hidden), one verification per
-// step (verifiers/tree_verifier.h) and its outputs as drafter feedback (StepFeedback). Buffers
-// are members: nothing is allocated per step once they have grown.
+// last cached token (what Medusa / Hydra heads read: DraftContext::hidden), for feature-level
+// heads (DrafterNeeds::target_features, EAGLE) the prompt's rows too (DraftContext::prompt_hidden)
+// and every verified node's (StepFeedback::hidden), one verification per step
+// (verifiers/tree_verifier.h) and its outputs as drafter feedback (StepFeedback). Buffers are
+// members: nothing is allocated per step once they have grown.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -46,8 +48,12 @@ class TargetSession {
   LanguageModel& target_;
   DrafterNeeds needs_;
   TreeVerifier verifier_;
+  // Final-normed hidden states are copied out of the forwards: needs target_hidden or
+  // target_features (feature-level heads also get the prompt's rows and every verified node's).
+  bool wants_hidden_ = false;
   ForwardOutput prefill_out_;
-  std::vector<float> root_hidden_;  // [dim] or empty (unknown, or not needed)
+  std::vector<float> root_hidden_;      // [dim] or empty (unknown, or not needed)
+  std::span<const float> prompt_hidden_;  // [P - 1, dim] view into prefill_out_ (target_features)
 };
 
 }  // namespace speclab

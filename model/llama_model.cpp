@@ -7,11 +7,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <numbers>
 
 #include "base/error.h"
 #include "ops/dot.h"
 #include "ops/matmul.h"
+#include "model/rope_frequencies.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
 #include "ops/softmax.h"
@@ -22,50 +22,6 @@ namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MatMap = Eigen::Map<RowMatrix>;
-
-std::vector<float> rope_inverse_frequencies(const ModelInfo& info) {
-  const RopeScaling& sc = info.rope_scaling;
-  const int half = info.head_dim / 2;
-  if (sc.type != RopeScalingType::kNone && !(sc.factor > 0.0f)) {
-    fail("{}: rope_scaling.factor = {}: must be positive", info.source, sc.factor);
-  }
-  if (sc.type == RopeScalingType::kLlama3) {
-    if (!(sc.high_freq_factor > sc.low_freq_factor) || !(sc.low_freq_factor > 0.0f)) {
-      fail("{}: rope_scaling low_freq_factor = {}, high_freq_factor = {}: need 0 < low < high",
-           info.source, sc.low_freq_factor, sc.high_freq_factor);
-    }
-    if (sc.original_max_position <= 0) {
-      fail("{}: rope_scaling.original_max_position = {}: must be positive", info.source,
-           sc.original_max_position);
-    }
-  }
-  std::vector<float> inv(half);
-  for (int i = 0; i < half; ++i) {
-    // theta^(-2i/head_dim), in float like llama2.c and Hugging Face.
-    float f = 1.0f / std::pow(info.rope_theta, static_cast<float>(2 * i) / info.head_dim);
-    if (sc.type == RopeScalingType::kLinear) {
-      f /= sc.factor;  // positions / factor
-    } else if (sc.type == RopeScalingType::kLlama3) {
-      // Llama 3.1 "llama3" rope type: keep high frequencies, divide low ones by factor, blend
-      // linearly in between (wavelength measured against the original context length).
-      const float old_len = static_cast<float>(sc.original_max_position);
-      const float low_wavelen = old_len / sc.low_freq_factor;
-      const float high_wavelen = old_len / sc.high_freq_factor;
-      const float wavelen = 2.0f * std::numbers::pi_v<float> / f;
-      if (wavelen < high_wavelen) {
-        // unchanged
-      } else if (wavelen > low_wavelen) {
-        f /= sc.factor;
-      } else {
-        const float smooth =
-            (old_len / wavelen - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
-        f = (1.0f - smooth) * f / sc.factor + smooth * f;
-      }
-    }
-    inv[i] = f;
-  }
-  return inv;
-}
 
 }  // namespace
 
@@ -88,7 +44,7 @@ LlamaModel::LlamaModel(std::shared_ptr<const LlamaWeights> weights, int n_thread
   q_dim_ = m.n_heads * m.head_dim;
   kv_dim_ = m.n_kv_heads * m.head_dim;
   hidden_dim_ = m.hidden_dim;
-  inv_freq_ = rope_inverse_frequencies(m);
+  inv_freq_ = rope_inv_frequencies(m);
   const std::size_t cache_size = static_cast<std::size_t>(m.n_layers) * capacity_ * kv_dim_;
   if (kv_type_ == KvCacheType::kF16) {
     key_cache16_.assign(cache_size, 0);

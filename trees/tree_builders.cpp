@@ -121,6 +121,51 @@ void build_dynamic_tree(Token root, const DraftBudget& budget, const DynamicTree
   }
 }
 
+void DynamicTreeStage::begin(Token root) { stage_.reset(root, ChildSampling::kDeterministic); }
+
+void DynamicTreeStage::add_children(std::int32_t u, std::span<const Candidate> cands) {
+  SPECLAB_ASSERT(u >= 0 && u < stage_.size());
+  for (const Candidate& c : cands) {
+    check_candidate(c, u);
+    stage_.add(c.token, u, stage_.score[u] + c.log_prob, std::exp(c.log_prob));
+  }
+}
+
+std::span<const std::int32_t> DynamicTreeStage::best_at_depth(std::int32_t d, std::int32_t n) {
+  pick_.clear();
+  for (std::int32_t i = 0; i < stage_.size(); ++i) {
+    if (stage_.depth[i] == d) pick_.push_back(i);
+  }
+  const std::size_t k = std::min<std::size_t>(pick_.size(), static_cast<std::size_t>(std::max(n, 0)));
+  std::partial_sort(pick_.begin(), pick_.begin() + k, pick_.end(),
+                    [this](std::int32_t a, std::int32_t b) { return better(a, b); });
+  pick_.resize(k);
+  std::sort(pick_.begin(), pick_.end());  // creation order
+  return pick_;
+}
+
+void DynamicTreeStage::finish(std::int32_t max_nodes, DraftTree& out) {
+  SPECLAB_ASSERT(max_nodes >= 0);
+  out.reset(stage_.token[0], ChildSampling::kDeterministic);
+  keep_.clear();
+  for (std::int32_t i = 1; i < stage_.size(); ++i) keep_.push_back(i);
+  const std::size_t n_keep = std::min<std::size_t>(keep_.size(), static_cast<std::size_t>(max_nodes));
+  std::partial_sort(keep_.begin(), keep_.begin() + n_keep, keep_.end(),
+                    [this](std::int32_t a, std::int32_t b) { return better(a, b); });
+  keep_.resize(n_keep);
+  // BFS order: by depth, then creation order (siblings stay best first).
+  std::sort(keep_.begin(), keep_.end(), [this](std::int32_t a, std::int32_t b) {
+    return stage_.depth[a] != stage_.depth[b] ? stage_.depth[a] < stage_.depth[b] : a < b;
+  });
+  node_of_.assign(static_cast<std::size_t>(stage_.size()), -1);
+  node_of_[0] = 0;
+  for (const std::int32_t s : keep_) {
+    const std::int32_t par = node_of_[stage_.parent[s]];
+    SPECLAB_ASSERT(par >= 0);  // ancestor-closed
+    node_of_[s] = out.add(stage_.token[s], par, stage_.score[s], stage_.q_token[s]);
+  }
+}
+
 double AcceptanceProfile::at(std::int32_t depth, std::int32_t rank) const {
   SPECLAB_ASSERT(!by_depth.empty() && depth >= 1 && rank >= 0);
   const auto& row = by_depth[std::min<std::size_t>(depth - 1, by_depth.size() - 1)];

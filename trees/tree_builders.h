@@ -59,6 +59,41 @@ struct DynamicTreeOptions {
 void build_dynamic_tree(Token root, const DraftBudget& budget, const DynamicTreeOptions& options,
                         const CandidateFn& candidates, DraftTree& out);
 
+// The same EAGLE-2 rule driven by the caller one depth at a time, for drafters that score a
+// whole depth in one batched forward (the `eagle` head runs the expanded nodes of a depth as
+// one tree-masked batch): begin(root); add_children(0, ...); then per depth d = 1, 2, ...:
+// best_at_depth(d, n) names the nodes to expand, the caller scores them and add_children()s
+// their candidates; finish(max_nodes, out) keeps the best max_nodes drafted nodes by cumulative
+// log-probability (ties: earlier-created first), which is ancestor-closed (a child's score
+// never exceeds its parent's) and sibling-prefix closed (siblings are added best first with
+// the same parent score), re-indexed in BFS order with siblings best first; ChildSampling
+// kDeterministic. Buffers are members: no allocation once they have grown (unlike
+// build_dynamic_tree, which makes its staging tree per call).
+class DynamicTreeStage {
+ public:
+  // Starts a staging tree holding only `root`.
+  void begin(Token root);
+  // The staging tree (node 0 = root; nodes in creation order; score = cumulative log-prob).
+  const DraftTree& tree() const { return stage_; }
+  // Appends cands (best first) as children of staging node u: score = score(u) + log_prob,
+  // q_token = exp(log_prob). Throws Error for a log_prob > 0 (or NaN); asserts u is a node.
+  void add_children(std::int32_t u, std::span<const Candidate> cands);
+  // The min(n, count) best nodes at depth d (score, ties: earlier-created first), returned in
+  // creation order. Valid until the next call.
+  std::span<const std::int32_t> best_at_depth(std::int32_t d, std::int32_t n);
+  // out = root + the best max_nodes (>= 0) drafted nodes (see above).
+  void finish(std::int32_t max_nodes, DraftTree& out);
+
+ private:
+  bool better(std::int32_t a, std::int32_t b) const {
+    return stage_.score[a] > stage_.score[b] || (stage_.score[a] == stage_.score[b] && a < b);
+  }
+  DraftTree stage_;
+  std::vector<std::int32_t> pick_;     // best_at_depth's result
+  std::vector<std::int32_t> keep_;     // finish: kept staging nodes
+  std::vector<std::int32_t> node_of_;  // finish: staging node -> output node (-1 = dropped)
+};
+
 // Acceptance profile: at(d, r) = probability that a child at depth d (>= 1) with sibling rank r
 // is accepted given its parent was. Rows by depth (row 0 = depth 1); depths beyond the last row
 // reuse the last row; ranks beyond a row's width have probability 0. One row = depth-independent.

@@ -69,7 +69,7 @@ namespace {
 
 struct DrafterCase {
   std::string name;       // test name suffix ([A-Za-z0-9_])
-  // A registry spec; {medusa}, {hydra}, {exits} = DrafterFiles' directories; draft-model reads
+  // A registry spec; {medusa}, {hydra}, {exits}, {eagle} = DrafterFiles' directories; draft-model reads
   // the draft model file from DrafterEnv::draft_model_path.
   std::string spec;
   // Why propose() / observe() may allocate once warm; "" = they must not.
@@ -121,6 +121,10 @@ const std::vector<DrafterCase>& drafter_cases() {
       {"Medusa_Choices", "medusa:heads={medusa},choices=[[0],[1],[2],[0,0],[0,1],[1,0],[0,0,0]]"},
       {"Hydra", "hydra:heads={hydra}", kDynamicTreeAllocates},
       {"Hydra_Template", "hydra:heads={hydra},tree=template"},
+      {"Eagle", "eagle:heads={eagle}"},
+      // A random head's greedy chain (top-1 only) matches a random target's argmax rarely: seed 5
+      // is one whose chain is accepted at least once per weight type (non-vacuous checks).
+      {"Eagle_RandomChain", "eagle:random_seed=5,tree=chain"},
   };
   return cases;
 }

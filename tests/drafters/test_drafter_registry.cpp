@@ -238,6 +238,7 @@ TEST(DrafterRegistry, OptionalFileKeys) {
   EXPECT_EQ(files, (std::map<std::string, std::string>{{"draft-model.model", "model"},
                                                         {"medusa.heads", "heads"},
                                                         {"hydra.heads", "heads"},
+                                                        {"eagle.heads", "heads"},
                                                         {"early-exit.adapters", "heads"},
                                                         {"del.adapters", "heads"}}));
 
@@ -268,6 +269,19 @@ TEST(DrafterRegistry, OptionalFileKeys) {
     std::ofstream(heads + "/heads.safetensors") << "x";
     EXPECT_EQ(note(spec), "") << spec;
   }
+  // An EAGLE head directory needs eagle.json and eagle.safetensors; a random head needs none.
+  const std::string eagle = tmp.path("eagle");
+  EXPECT_EQ(note("eagle:heads=" + eagle),
+            "no EAGLE head in '" + eagle + "' (eagle.json missing; an EAGLE head directory holds eagle.json and "
+            "eagle.safetensors)");
+  std::filesystem::create_directories(eagle);
+  std::ofstream(eagle + "/eagle.json") << "{}";
+  EXPECT_EQ(note("eagle:heads=" + eagle),
+            "no EAGLE head in '" + eagle + "' (eagle.safetensors missing; an EAGLE head directory holds eagle.json "
+            "and eagle.safetensors)");
+  std::ofstream(eagle + "/eagle.safetensors") << "x";
+  EXPECT_EQ(note("eagle:heads=" + eagle), "");
+  EXPECT_EQ(note("eagle:random_seed=1"), "");
   // No file keys given, or kinds without file keys: nothing to skip for.
   for (const char* spec : {"del", "early-exit", "ngram", "recycling:load=/nonexistent", "telepathy"}) {
     EXPECT_EQ(note(spec), "") << spec;

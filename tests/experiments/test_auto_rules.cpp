@@ -93,6 +93,8 @@ const std::vector<AutoRule>& auto_rules() {
       {"medusa:heads={medusa},choices=[[0],[0,0],[1]]", "greedy", "deterministic"},
       {"hydra:heads={hydra}", "greedy", "deterministic"},
       {"hydra:heads={hydra},tree=template", "greedy", "deterministic"},
+      {"eagle:random_seed=1", "greedy", "deterministic"},
+      {"eagle:random_seed=1,tree=chain", "greedy", "deterministic"},
       {"early-exit", "greedy", "multi-iid"},
       {"early-exit:adapters={exits}", "greedy", "multi-iid"},
       {"del", "greedy", "multi-iid"},
