@@ -72,7 +72,8 @@ enum class OptionalFile {
   kNone,
   kModelFile,  // a model file; when the key is absent, DrafterEnv::draft_model_path (--draft-model)
   kHeadsDir,   // a directory of trained heads: heads.json and heads.safetensors (train-heads)
-  kEagleDir,   // an EAGLE head directory: eagle.json and eagle.safetensors (heads/eagle_head.h)
+  kEagleDir,   // an EAGLE head directory: eagle.json and eagle.safetensors (heads/eagle_head.h), or a
+               // published checkpoint's config.json and model.safetensors (heads/eagle_checkpoint.h)
 };
 
 // One parameter of a drafter kind: what --help, validation and the README check read.

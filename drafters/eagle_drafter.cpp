@@ -4,13 +4,16 @@
 
 #include "base/error.h"
 #include "drafters/medusa_drafter.h"  // head_drafter::top_candidates
+#include "heads/eagle_checkpoint.h"
 
 namespace speclab {
 
 namespace {
 
 constexpr DrafterKey kEagleKeys[] = {
-    {"heads", "", "DIR: an EAGLE head made for the target (eagle.json + eagle.safetensors); or random_seed",
+    {"heads", "",
+     "DIR: an EAGLE head for the target: speclab's (eagle.json + eagle.safetensors) or a published EAGLE-1/2 "
+     "checkpoint (config.json + model.safetensors); or random_seed",
      OptionalFile::kEagleDir},
     {"random_seed", "", "S: a random-initialised head instead of heads (tests; it drafts poorly)"},
     {"tree", "dynamic", "dynamic|chain: EAGLE-2 dynamic tree by path confidence, or the greedy chain"},
@@ -40,7 +43,8 @@ EagleOptions eagle_options(ParamReader& r) {
   EagleOptions o;
   if (p.has("heads") == p.has("random_seed")) {
     r.problem(p.has("heads") ? "drafter eagle: heads and random_seed: give one, not both"
-                             : "drafter eagle: heads: required (heads=DIR written by save_eagle_head, or "
+                             : "drafter eagle: heads: required (heads=DIR written by save_eagle_head or a published EAGLE "
+                               "checkpoint, or "
                                "random_seed=S for a random head)");
   }
   o.heads_dir = r.get_string("heads", "");
@@ -68,7 +72,7 @@ const DrafterKind& eagle_drafter_kind() {
             if (eo.random_seed < 0) {
               EagleConfig c;
               try {
-                c = read_eagle_config(eo.heads_dir);
+                c = read_eagle_dir_config(eo.heads_dir, env.target_weights->info);
               } catch (const Error& e) {
                 fail("drafter eagle: heads = {}: {}", eo.heads_dir, e.what());
               }
@@ -88,7 +92,7 @@ const DrafterKind& eagle_drafter_kind() {
               random_eagle_weights(*env.target_weights, static_cast<std::uint64_t>(eo.random_seed)));
         } else {
           try {
-            head = std::make_shared<const EagleWeights>(load_eagle_head(eo.heads_dir, *env.target_weights));
+            head = std::make_shared<const EagleWeights>(load_eagle_dir(eo.heads_dir, *env.target_weights));
           } catch (const Error& e) {
             fail("drafter eagle: heads = {}: {}", eo.heads_dir, e.what());
           }

@@ -31,7 +31,8 @@
 //
 // Spec: eagle:(heads=DIR|random_seed=S)[,tree=dynamic|chain][,top_k=K][,depth=D]
 //   heads: a directory written by save_eagle_head (eagle.json + eagle.safetensors) for this
-//   target; random_seed: a random-initialised head (random_eagle_weights; tests). Exactly one.
+//   target, or a published EAGLE-1/2 checkpoint (config.json + model.safetensors; checked
+//   against the target by shapes, heads/eagle_checkpoint.h); random_seed: a random-initialised head (random_eagle_weights; tests). Exactly one.
 //   top_k, depth in [1, 64].
 #pragma once
 #include <cstdint>
@@ -51,7 +52,7 @@ namespace speclab {
 enum class EagleTree { kDynamic, kChain };
 
 struct EagleOptions {
-  std::string heads_dir;          // DIR with eagle.json + eagle.safetensors; or
+  std::string heads_dir;          // DIR with eagle.json + eagle.safetensors or config.json + model.safetensors; or
   std::int64_t random_seed = -1;  // >= 0: a random head (random_eagle_weights) instead
   EagleTree tree = EagleTree::kDynamic;
   std::int32_t top_k = 10;        // children per expanded node = nodes expanded per depth
@@ -65,7 +66,8 @@ EagleOptions eagle_options(ParamReader& r);
 
 // The registry entry (drafters/drafter_kind.h): the keys above (heads names a directory an
 // optional drafter needs); kDeterministic children; no cross-prompt state. check() reads
-// eagle.json (shape against the target), make() loads (or makes) the head.
+// eagle.json or config.json (shape against the target; heads/eagle_checkpoint.h
+// read_eagle_dir_config), make() loads (load_eagle_dir) or makes the head.
 const DrafterKind& eagle_drafter_kind();
 
 class EagleDrafter final : public Drafter {

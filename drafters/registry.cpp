@@ -13,6 +13,7 @@
 #include "drafters/del_drafter.h"
 #include "drafters/draft_model_drafter.h"
 #include "drafters/eagle_drafter.h"
+#include "heads/eagle_checkpoint.h"
 #include "drafters/early_exit_drafter.h"
 #include "drafters/hybrid_drafter.h"
 #include "drafters/hydra_drafter.h"
@@ -168,12 +169,11 @@ std::string missing_optional_file(const DrafterParams& params, const DrafterEnv&
       case OptionalFile::kEagleDir: {
         const std::string dir = params.get_string(key.name, "");
         if (dir.empty()) break;
-        for (const char* file : {"eagle.json", "eagle.safetensors"}) {
-          if (!path_exists(fs::path(dir) / file, why)) {
-            return fmt::format(
-                "no EAGLE head in '{}' ({} missing{}; an EAGLE head directory holds eagle.json and eagle.safetensors)",
-                quote_untrusted(dir), file, why);
-          }
+        if (const std::string m = missing_eagle_files(dir); !m.empty()) {
+          return fmt::format(
+              "no EAGLE head in '{}' ({}; an EAGLE head directory holds eagle.json and eagle.safetensors, or a "
+              "published EAGLE checkpoint's config.json and model.safetensors)",
+              quote_untrusted(dir), m);
         }
         break;
       }

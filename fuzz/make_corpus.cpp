@@ -17,6 +17,7 @@
 #include "formats/safetensors.h"
 #include "fuzz/fuzz_fixtures.h"
 #include "fuzz/fuzz_util.h"
+#include "heads/eagle_checkpoint.h"
 #include "heads/head_net.h"
 #include "synthetic/synthetic_weights.h"
 #include "tests/testing/hf_writer.h"
@@ -348,6 +349,30 @@ void heads_files(Corpus& c, const fs::path& tmp) {
   }
 }
 
+// Published EAGLE-1/2 heads for the fixed target: config.json alone (with and without the
+// optional fields) and config.json + model.safetensors (eagle.safetensors uses the same names).
+void eagle_config_files(Corpus& c, const fs::path& tmp) {
+  const auto target = fuzz::heads_target();
+  const ModelInfo& m = target->info;
+  nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"hidden_act", "silu"},
+                        {"hidden_size", m.dim}, {"intermediate_size", m.hidden_dim},
+                        {"max_position_embeddings", m.max_seq_len}, {"num_attention_heads", m.n_heads},
+                        {"num_hidden_layers", 1}, {"num_key_value_heads", m.n_kv_heads},
+                        {"rms_norm_eps", m.norm_eps}, {"rope_theta", m.rope_theta}, {"rope_scaling", nullptr},
+                        {"torch_dtype", "float16"}, {"vocab_size", m.vocab_size}, {"bias", true}};
+  c.add("eagle_config", cfg.dump(2));
+  nlohmann::json bare = cfg;
+  for (const char* k : {"architectures", "num_key_value_heads", "rope_theta", "bias", "rope_scaling"}) bare.erase(k);
+  c.add("eagle_config", bare.dump());
+  EagleWeights w = random_eagle_weights(*target, 3);
+  w.config.rope_style = RopeStyle::kHalfSplit;
+  const fs::path dir = tmp / "eagle0";
+  save_eagle_head(w, dir.string());
+  c.add("eagle_config", fuzz::join_parts({cfg.dump(2), read_file(dir / "eagle.safetensors")}));
+  // speclab's own layout (the harness also reads the parts as eagle.json + eagle.safetensors).
+  c.add("eagle_config", fuzz::join_parts({read_file(dir / "eagle.json"), read_file(dir / "eagle.safetensors")}));
+}
+
 void spec_strings(Corpus& c) {
   std::vector<std::string> dict = {":", ",", "=", "[", "]", "[[0],[1],[0,0]]", "8x2x1", "1-2", "true", "off",
                                    "-1", "0", "1e9", "2147483648", "nan", "inf", "none", "ar"};
@@ -428,6 +453,7 @@ int main(int argc, char** argv) {
     tokenizer_files(c);
     json_files(c);
     heads_files(c, tmp);
+    eagle_config_files(c, tmp);
     spec_strings(c);
     chat_template_files(c);
     fs::remove_all(tmp);

@@ -270,32 +270,29 @@ EagleConfig read_eagle_config(const std::string& dir) {
   return eagle_config_from_json(j, jpath);
 }
 
-EagleWeights load_eagle_head(const std::string& dir, const LlamaWeights& target) {
+std::vector<std::string> eagle_tensor_names(const EagleConfig& c) {
   EagleWeights w;
-  w.config = read_eagle_config(dir);
+  w.config = c;
+  std::vector<std::string> names;
+  for (const auto& t : tensor_slots(w)) names.push_back(t.name);
+  return names;
+}
+
+void read_eagle_tensors(const SafetensorsFile& st, EagleWeights& w, std::string_view config_file) {
   const EagleConfig& c = w.config;
-  const std::string jpath = (fs::path(dir) / "eagle.json").string();
-  const std::string spath = (fs::path(dir) / "eagle.safetensors").string();
-  const std::string fp = model_fingerprint(target);
-  if (c.model_fingerprint != fp || c.dim != target.info.dim || c.vocab != target.info.vocab_size) {
-    fail("{}: model_fingerprint = {} (dim {}, vocab {}): the head was made for another target than {} "
-         "(fingerprint {}, dim {}, vocab {}): an EAGLE head works only with its own target",
-         jpath, c.model_fingerprint, c.dim, c.vocab, target.info.source, fp, target.info.dim,
-         target.info.vocab_size);
-  }
-  const SafetensorsFile st(spath);
+  const std::string& spath = st.path();
   for (auto& t : tensor_slots(w)) {
     const SafetensorsTensor* src = st.find(t.name);
     if (!src) {
-      fail("{}: tensor {} missing (eagle.json: dim {}, {} heads / {} KV heads, fc_bias {}, input_norm {}, "
+      fail("{}: tensor {} missing ({}: dim {}, {} heads / {} KV heads, fc_bias {}, input_norm {}, "
            "qkv_bias {})",
-           spath, t.name, c.dim, c.n_heads, c.n_kv_heads, c.fc_bias, c.input_norm, c.qkv_bias);
+           spath, t.name, config_file, c.dim, c.n_heads, c.n_kv_heads, c.fc_bias, c.input_norm, c.qkv_bias);
     }
     const std::vector<std::int64_t> want =
         t.matrix ? std::vector<std::int64_t>{t.rows, t.cols} : std::vector<std::int64_t>{t.rows};
     if (src->shape != want) {
-      fail("{}: tensor {} has shape [{}]: expected [{}] (eagle.json)", spath, t.name, fmt::join(src->shape, ", "),
-           fmt::join(want, ", "));
+      fail("{}: tensor {} has shape [{}]: expected [{}] ({})", spath, t.name, fmt::join(src->shape, ", "),
+           fmt::join(want, ", "), config_file);
     }
     if (src->dtype != SafetensorsDtype::kF32 && src->dtype != SafetensorsDtype::kF16 &&
         src->dtype != SafetensorsDtype::kBF16) {
@@ -316,6 +313,23 @@ EagleWeights load_eagle_head(const std::string& dir, const LlamaWeights& target)
       }
     }
   }
+}
+
+EagleWeights load_eagle_head(const std::string& dir, const LlamaWeights& target) {
+  EagleWeights w;
+  w.config = read_eagle_config(dir);
+  const EagleConfig& c = w.config;
+  const std::string jpath = (fs::path(dir) / "eagle.json").string();
+  const std::string spath = (fs::path(dir) / "eagle.safetensors").string();
+  const std::string fp = model_fingerprint(target);
+  if (c.model_fingerprint != fp || c.dim != target.info.dim || c.vocab != target.info.vocab_size) {
+    fail("{}: model_fingerprint = {} (dim {}, vocab {}): the head was made for another target than {} "
+         "(fingerprint {}, dim {}, vocab {}): an EAGLE head works only with its own target",
+         jpath, c.model_fingerprint, c.dim, c.vocab, target.info.source, fp, target.info.dim,
+         target.info.vocab_size);
+  }
+  const SafetensorsFile st(spath);
+  read_eagle_tensors(st, w, "eagle.json");
   w.validate(dir);
   return w;
 }

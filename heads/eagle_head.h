@@ -1,8 +1,8 @@
 // The EAGLE draft head (Li et al. 2024, "EAGLE: Speculative Sampling Requires Rethinking
 // Feature Uncertainty"; drafting trees: "EAGLE-2: Faster Inference of Language Models with
 // Dynamic Draft Trees"): a one-layer autoregressive transformer over the target's features.
-// Inference only (training and loading published checkpoints are later phases; the weight
-// struct and the file layout are made for both).
+// Inference only (training is a later phase). Published EAGLE-1/2 checkpoints (config.json +
+// model.safetensors) load through heads/eagle_checkpoint.h.
 //
 // Architecture (as the published EAGLE-1/2 code, SafeAILab/EAGLE eagle/model/cnets1.py):
 //   row i reads the target's feature f_i of token i and the token x_{i+1} that follows it;
@@ -41,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/safetensors.h"
 #include "model/llama_weights.h"
 #include "ops/matmul.h"
 #include "base/types.h"
@@ -101,6 +102,14 @@ void save_eagle_head(const EagleWeights& w, const std::string& dir);
 // DIR/eagle.json only (cheap: no tensors). Throws Error naming the file for a missing directory
 // or file, malformed JSON or a config that does not validate.
 EagleConfig read_eagle_config(const std::string& dir);
+// The tensor names (the published EAGLE names) that config `c` calls for, in file order.
+std::vector<std::string> eagle_tensor_names(const EagleConfig& c);
+// Reads every tensor w.config calls for from `st` into `w`: matrices as WeightMatrix in their
+// stored type (F32 / F16 / BF16, views into the memory map), vectors converted to fp32. Throws
+// Error naming st.path() and the tensor for a missing tensor, a wrong shape (the message cites
+// `config_file`, the config the shape comes from), another dtype, a non-finite value (F32
+// matrices, every vector). Tensors the config does not call for are not looked at.
+void read_eagle_tensors(const SafetensorsFile& st, EagleWeights& w, std::string_view config_file);
 // Reads a head for `target`. Throws Error naming the file and the field or tensor for: a missing
 // file, malformed JSON, a config that does not validate, a model_fingerprint / dim / vocab that
 // does not match the target, a missing tensor, one of the wrong shape or a non-float type, a

@@ -58,7 +58,7 @@ fi
 
 # Dictionaries: fuzz/json.dict for the JSON inputs, plus fuzz/<target>.dict and the generated
 # build-fuzz/dict-gen/<target>.dict when present, merged into build-fuzz/dict/<target>.dict.
-json_targets=" hf_config hf_dir hf_tokenizer spec prompts heads safetensors "
+json_targets=" hf_config hf_dir hf_tokenizer spec prompts heads safetensors eagle_config "
 mkdir -p "$out/dict" "$out/logs"
 # The harnesses fork nothing and use one thread; leaked test allocations are not findings here.
 export OMP_NUM_THREADS=1

@@ -269,18 +269,29 @@ TEST(DrafterRegistry, OptionalFileKeys) {
     std::ofstream(heads + "/heads.safetensors") << "x";
     EXPECT_EQ(note(spec), "") << spec;
   }
-  // An EAGLE head directory needs eagle.json and eagle.safetensors; a random head needs none.
+  // An EAGLE head directory needs eagle.json and eagle.safetensors, or (a published checkpoint)
+  // config.json and model.safetensors or a pickle file (which loading then refuses by name); a
+  // random head needs none.
   const std::string eagle = tmp.path("eagle");
-  EXPECT_EQ(note("eagle:heads=" + eagle),
-            "no EAGLE head in '" + eagle + "' (eagle.json missing; an EAGLE head directory holds eagle.json and "
-            "eagle.safetensors)");
+  const std::string layouts =
+      "; an EAGLE head directory holds eagle.json and eagle.safetensors, or a published EAGLE checkpoint's "
+      "config.json and model.safetensors)";
+  EXPECT_EQ(note("eagle:heads=" + eagle), "no EAGLE head in '" + eagle + "' (eagle.json or config.json missing" + layouts);
   std::filesystem::create_directories(eagle);
   std::ofstream(eagle + "/eagle.json") << "{}";
-  EXPECT_EQ(note("eagle:heads=" + eagle),
-            "no EAGLE head in '" + eagle + "' (eagle.safetensors missing; an EAGLE head directory holds eagle.json "
-            "and eagle.safetensors)");
+  EXPECT_EQ(note("eagle:heads=" + eagle), "no EAGLE head in '" + eagle + "' (eagle.safetensors missing" + layouts);
   std::ofstream(eagle + "/eagle.safetensors") << "x";
   EXPECT_EQ(note("eagle:heads=" + eagle), "");
+  const std::string published = tmp.path("published");
+  std::filesystem::create_directories(published);
+  std::ofstream(published + "/config.json") << "{}";
+  EXPECT_EQ(note("eagle:heads=" + published),
+            "no EAGLE head in '" + published + "' (model.safetensors missing" + layouts);
+  std::ofstream(published + "/pytorch_model.bin") << "x";
+  EXPECT_EQ(note("eagle:heads=" + published), "");
+  std::filesystem::remove(published + "/pytorch_model.bin");
+  std::ofstream(published + "/model.safetensors") << "x";
+  EXPECT_EQ(note("eagle:heads=" + published), "");
   EXPECT_EQ(note("eagle:random_seed=1"), "");
   // No file keys given, or kinds without file keys: nothing to skip for.
   for (const char* spec : {"del", "early-exit", "ngram", "recycling:load=/nonexistent", "telepathy"}) {
