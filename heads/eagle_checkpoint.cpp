@@ -98,15 +98,8 @@ PublishedEagleConfig parse_published_eagle_config(std::string_view json_text, co
     fail("{}: num_hidden_layers = {}: must be 1 (an EAGLE-1/2 head is one decoder layer)", source, m.n_layers);
   }
   PublishedEagleConfig out;
+  out.config = EagleConfig::shaped_like(m);
   EagleConfig& c = out.config;
-  c.dim = m.dim;
-  c.hidden_dim = m.hidden_dim;
-  c.n_heads = m.n_heads;
-  c.n_kv_heads = m.n_kv_heads;
-  c.head_dim = m.head_dim;
-  c.vocab = m.vocab_size;
-  c.norm_eps = m.norm_eps;
-  c.rope_theta = m.rope_theta;
   c.rope_style = RopeStyle::kHalfSplit;  // Hugging Face q/k layout (rotate_half)
   c.fc_bias = fc_bias;
   c.input_norm = false;  // EAGLE-1/2 layer 0: no input norm

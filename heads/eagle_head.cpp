@@ -36,8 +36,7 @@ std::string_view rope_style_name(RopeStyle s) { return s == RopeStyle::kHalfSpli
 
 // ---- config ---------------------------------------------------------------------------------
 
-EagleConfig EagleConfig::for_target(const LlamaWeights& target) {
-  const ModelInfo& m = target.info;
+EagleConfig EagleConfig::shaped_like(const ModelInfo& m) {
   EagleConfig c;
   c.dim = m.dim;
   c.hidden_dim = m.hidden_dim;
@@ -49,6 +48,11 @@ EagleConfig EagleConfig::for_target(const LlamaWeights& target) {
   c.rope_theta = m.rope_theta;
   c.rope_style = m.rope_style;
   c.qkv_bias = m.qkv_bias;
+  return c;
+}
+
+EagleConfig EagleConfig::for_target(const LlamaWeights& target) {
+  EagleConfig c = shaped_like(target.info);
   c.model_fingerprint = speclab::model_fingerprint(target);
   return c;
 }

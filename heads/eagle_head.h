@@ -67,6 +67,9 @@ struct EagleConfig {
   // The head shaped like one layer of `target` (dims, heads, eps, RoPE, q/k/v bias), fc bias on,
   // no input norm, the target's fingerprint.
   static EagleConfig for_target(const LlamaWeights& target);
+  // The same from a ModelInfo alone (dims, heads, eps, RoPE theta and style, q/k/v bias): no
+  // fingerprint. Published checkpoints' config.json parse to one (heads/eagle_checkpoint.h).
+  static EagleConfig shaped_like(const ModelInfo& m);
   // Throws Error("<where>: <field> = <value>: <rule>") for sizes out of range, n_heads not a
   // multiple of n_kv_heads, an odd head_dim, a non-positive eps or theta.
   void validate(std::string_view where) const;
