@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "base/rng.h"
+#include "heads/adamw.h"
 #include "heads/head_layers.h"
 
 namespace speclab {
@@ -250,21 +251,7 @@ HeadEval evaluate_heads(const HeadNet& net, const DistillData& data,
 
 namespace {
 
-// One AdamW step on a tensor (b1 0.9, b2 0.999, eps 1e-8; bc1/bc2 the bias corrections).
-// Not auto-vectorised: a vector body with a scalar remainder whose split depends on the
-// tensor's address would round differently from run to run (FMA contraction), and training
-// must be bit-reproducible for a seed.
-__attribute__((optimize("no-tree-vectorize"))) void adam_update(
-    std::span<float> p, std::span<const float> g, std::vector<float>& m, std::vector<float>& v,
-    float lr, float bc1, float bc2, float wd) {
-  constexpr float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-    const float upd = (m[i] / bc1) / (std::sqrt(v[i] / bc2) + eps);
-    p[i] -= lr * (upd + wd * p[i]);
-  }
-}
+using heads::adam_update;
 
 struct AdamState {
   std::vector<std::vector<float>> m, v;
