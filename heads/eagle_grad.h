@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 #include <algorithm>
+#include <limits>
 
 #include "heads/eagle_head.h"
 #include "heads/head_layers.h"
@@ -120,12 +121,13 @@ struct EagleSequence {
   std::int32_t rows() const { return static_cast<std::int32_t>(u.rows()); }
 };
 
-// Activations kept for the backward.
+// Activations of one step, kept for the backward.
 template <class S>
 struct EagleActs {
-  Mat<S> h, n, q, k, v, o, a, m, gate, up, act, out, z;
+  Mat<S> u, h, n, q, k, v, o, a, m, gate, up, act, out, z;
   Col<S> inv_r1, inv_r2;
-  std::vector<Mat<S>> p;  // [n_heads] of [L, L] attention probabilities
+  std::vector<Mat<S>> p;   // [n_heads] of [L, L]: weights on step 0's keys
+  std::vector<Mat<S>> pd;  // [n_heads] of [L, s]: weights on the chain keys of steps 1..s
 };
 
 // Rotates every head of every row of x ([L, heads * hd]) by the tables; sign = -1 applies the
@@ -162,149 +164,268 @@ void rmsnorm_bwd(const Mat<S>& x, const Vec<S>& g, const Col<S>& inv_r, const Ma
   rmsnorm_backward<S>(x, g, inv_r, dy, dx);
 }
 
+// Training-time test (EAGLE-3's, Li et al. 2025; HASS): step s > 0 re-runs every row r with
+// the feature the head itself predicted one step earlier at row r - 1, i.e. the input a draft
+// tree's depth s + 1 sees. Its row r stands for the chain that left the true rows at c = r - s:
+// it attends to step 0's keys of rows 0..c (true features) and to the chain's own rows, the
+// keys of step t at row c + t for t = 1..s (the last one its own). Its targets are row r's
+// (f_{r+1}, x_{r+2}); rows r < s have no chain (they are computed, only their own key and the
+// chain keys that exist are visible, and they carry no loss: nothing valid depends on them).
+// Gradients flow through the fed-back features (no detach). steps = 1 is plain EAGLE-1.
+template <class S>
+void eagle_forward_steps(const EagleConfig& c, const EagleParams<S>& p, const Mat<S>& C, const EagleSequence<S>& seq,
+                         int steps, std::vector<EagleActs<S>>& acts) {
+  const int L = seq.rows(), d = c.dim, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  const bool inter = c.rope_style == RopeStyle::kInterleaved;
+  const S eps = static_cast<S>(c.norm_eps);
+  const S scale = S(1) / std::sqrt(static_cast<S>(hd));
+  const Vec<S> none;
+  acts.resize(steps);
+  for (int s = 0; s < steps; ++s) {
+    EagleActs<S>& A = acts[s];
+    if (s == 0) {
+      A.u = seq.u;
+    } else {
+      A.u = seq.u;
+      if (L > 1) A.u.block(1, d, L - 1, d) = acts[s - 1].out.topRows(L - 1);
+    }
+    linear_forward<S>(A.u, p.fc, p.fc_b, A.h);
+    if (p.attn_norm.size() > 0) {
+      rmsnorm_fwd<S>(A.h, p.attn_norm, eps, A.n, A.inv_r1);
+    } else {
+      A.n = A.h;
+    }
+    linear_forward<S>(A.n, p.wq, p.bq, A.q);
+    linear_forward<S>(A.n, p.wk, p.bk, A.k);
+    linear_forward<S>(A.n, p.wv, p.bv, A.v);
+    rope_rows<S>(A.q, c.n_heads, hd, inter, seq.cos, seq.sin, S(1));
+    rope_rows<S>(A.k, c.n_kv_heads, hd, inter, seq.cos, seq.sin, S(1));
+    const Mat<S>& K0 = acts[0].k;
+    const Mat<S>& V0 = acts[0].v;
+    A.p.resize(c.n_heads);
+    A.pd.resize(c.n_heads);
+    A.o.setZero(L, static_cast<Eigen::Index>(c.n_heads) * hd);
+    for (int hh = 0; hh < c.n_heads; ++hh) {
+      const int g = hh / group;
+      Mat<S>& P = A.p[hh];
+      Mat<S>& Pd = A.pd[hh];
+      P.noalias() = A.q.middleCols(hh * hd, hd) * K0.middleCols(g * hd, hd).transpose();
+      Pd.setZero(L, s);
+      for (int r = 0; r < L; ++r) {
+        const int chain = r - s;  // step 0's visible keys: 0..chain
+        const int n0 = std::max(0, chain + 1);
+        auto row = P.row(r);
+        S mx = -std::numeric_limits<S>::infinity();
+        for (int j = 0; j < n0; ++j) {
+          row(j) *= scale;
+          mx = std::max(mx, row(j));
+        }
+        for (int t = 1; t <= s; ++t) {
+          const int at = chain + t;
+          if (at < 0) continue;
+          const Mat<S>& Kt = t == s ? A.k : acts[t].k;
+          Pd(r, t - 1) = A.q.row(r).segment(hh * hd, hd).dot(Kt.row(at).segment(g * hd, hd)) * scale;
+          mx = std::max(mx, Pd(r, t - 1));
+        }
+        S sum = 0;
+        for (int j = 0; j < n0; ++j) sum += (row(j) = std::exp(row(j) - mx));
+        for (int t = 1; t <= s; ++t) {
+          if (chain + t < 0) continue;
+          sum += (Pd(r, t - 1) = std::exp(Pd(r, t - 1) - mx));
+        }
+        row.head(n0) /= sum;
+        row.tail(L - n0).setZero();
+        Pd.row(r) /= sum;
+      }
+      A.o.middleCols(hh * hd, hd).noalias() = P * V0.middleCols(g * hd, hd);
+      for (int r = 0; r < L; ++r) {
+        for (int t = 1; t <= s; ++t) {
+          const int at = r - s + t;
+          if (at < 0) continue;
+          const Mat<S>& Vt = t == s ? A.v : acts[t].v;
+          A.o.row(r).segment(hh * hd, hd) += Pd(r, t - 1) * Vt.row(at).segment(g * hd, hd);
+        }
+      }
+    }
+    Mat<S> proj;
+    linear_forward<S>(A.o, p.wo, none, proj);
+    A.a = A.h + proj;
+    rmsnorm_fwd<S>(A.a, p.ffn_norm, eps, A.m, A.inv_r2);
+    linear_forward<S>(A.m, p.w1, none, A.gate);
+    linear_forward<S>(A.m, p.w3, none, A.up);
+    A.act = A.gate.unaryExpr([](S v) { return v * logistic(v); }).cwiseProduct(A.up);
+    linear_forward<S>(A.act, p.w2, none, proj);
+    A.out = A.a + proj;
+    A.z.noalias() = A.out * C.transpose();
+  }
+}
+
+// One step (plain EAGLE-1 training).
 template <class S>
 void eagle_forward(const EagleConfig& c, const EagleParams<S>& p, const Mat<S>& C, const EagleSequence<S>& seq,
                    EagleActs<S>& A) {
-  const int L = seq.rows(), hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
-  const bool inter = c.rope_style == RopeStyle::kInterleaved;
-  const S eps = static_cast<S>(c.norm_eps);
-  linear_forward<S>(seq.u, p.fc, p.fc_b, A.h);
-  if (p.attn_norm.size() > 0) {
-    rmsnorm_fwd<S>(A.h, p.attn_norm, eps, A.n, A.inv_r1);
-  } else {
-    A.n = A.h;
-  }
-  linear_forward<S>(A.n, p.wq, p.bq, A.q);
-  linear_forward<S>(A.n, p.wk, p.bk, A.k);
-  linear_forward<S>(A.n, p.wv, p.bv, A.v);
-  rope_rows<S>(A.q, c.n_heads, hd, inter, seq.cos, seq.sin, S(1));
-  rope_rows<S>(A.k, c.n_kv_heads, hd, inter, seq.cos, seq.sin, S(1));
-  const S scale = S(1) / std::sqrt(static_cast<S>(hd));
-  A.p.resize(c.n_heads);
-  A.o.resize(L, static_cast<Eigen::Index>(c.n_heads) * hd);
-  for (int hh = 0; hh < c.n_heads; ++hh) {
-    const int g = hh / group;
-    Mat<S>& P = A.p[hh];
-    P.noalias() = A.q.middleCols(hh * hd, hd) * A.k.middleCols(g * hd, hd).transpose();
-    for (int i = 0; i < L; ++i) {
-      auto r = P.row(i);
-      r.head(i + 1) *= scale;
-      const S mx = r.head(i + 1).maxCoeff();
-      r.head(i + 1) = (r.head(i + 1).array() - mx).exp();
-      r.head(i + 1) /= r.head(i + 1).sum();
-      r.tail(L - i - 1).setZero();
-    }
-    A.o.middleCols(hh * hd, hd).noalias() = P * A.v.middleCols(g * hd, hd);
-  }
-  Vec<S> none;
-  Mat<S> proj;
-  linear_forward<S>(A.o, p.wo, none, proj);
-  A.a = A.h + proj;
-  rmsnorm_fwd<S>(A.a, p.ffn_norm, eps, A.m, A.inv_r2);
-  linear_forward<S>(A.m, p.w1, none, A.gate);
-  linear_forward<S>(A.m, p.w3, none, A.up);
-  A.act = A.gate.unaryExpr([](S v) { return v * logistic(v); }).cwiseProduct(A.up);
-  linear_forward<S>(A.act, p.w2, none, proj);
-  A.out = A.a + proj;
-  A.z.noalias() = A.out * C.transpose();
+  std::vector<EagleActs<S>> acts;
+  eagle_forward_steps<S>(c, p, C, seq, 1, acts);
+  A = std::move(acts[0]);
 }
 
-// The loss of the sequence (see the top of the file) given its forward; when `grad` is non-null
+// The loss of the sequence given its forward over acts.size() steps: step s's rows r >= s count
+// with weight step_w[s] (see the top of the file for the per-row loss); when `grad` is non-null
 // (shaped like p) the gradient of the loss is added to it.
 template <class S>
-S eagle_backward(const EagleConfig& c, const EagleParams<S>& p, const Mat<S>& C, const EagleSequence<S>& seq,
-                 const EagleActs<S>& A, S w_feat, S w_tok, S scale, EagleParams<S>* grad) {
+S eagle_backward_steps(const EagleConfig& c, const EagleParams<S>& p, const Mat<S>& C, const EagleSequence<S>& seq,
+                       const std::vector<EagleActs<S>>& acts, S w_feat, S w_tok, S scale, std::span<const S> step_w,
+                       EagleParams<S>* grad) {
   const int L = seq.rows(), d = c.dim, hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  const int steps = static_cast<int>(acts.size());
   const bool inter = c.rope_style == RopeStyle::kInterleaved;
-  // Loss and dL/dout.
   S loss = 0;
-  Mat<S> dout(L, d);
-  const S fscale = w_feat * scale / static_cast<S>(d);
-  for (int i = 0; i < L; ++i) {
-    for (int j = 0; j < d; ++j) {
-      const S e = A.out(i, j) - seq.feat_target(i, j);
-      const S ae = std::abs(e);
-      loss += fscale * (ae < S(1) ? S(0.5) * e * e : ae - S(0.5));
-      dout(i, j) = fscale * (ae < S(1) ? e : (e > 0 ? S(1) : S(-1)));
+  std::vector<Mat<S>> douts(steps);
+  for (int s = 0; s < steps; ++s) {
+    const EagleActs<S>& A = acts[s];
+    Mat<S>& dout = douts[s];
+    dout.setZero(L, d);
+    const S fscale = w_feat * scale * step_w[s] / static_cast<S>(d);
+    for (int i = s; i < L; ++i) {
+      for (int j = 0; j < d; ++j) {
+        const S e = A.out(i, j) - seq.feat_target(i, j);
+        const S ae = std::abs(e);
+        loss += fscale * (ae < S(1) ? S(0.5) * e * e : ae - S(0.5));
+        dout(i, j) = fscale * (ae < S(1) ? e : (e > 0 ? S(1) : S(-1)));
+      }
     }
-  }
-  Mat<S> dz;
-  if (w_tok != S(0)) {
-    dz = A.z;
-    const S tscale = w_tok * scale;
-    for (int i = 0; i < L; ++i) {
-      auto r = dz.row(i);
-      const S mx = r.maxCoeff();
-      const S lse = mx + std::log((r.array() - mx).exp().sum());
-      for (int e = 0; e < seq.per_row; ++e) {
-        const std::size_t at = static_cast<std::size_t>(i) * seq.per_row + e;
-        loss += tscale * seq.t_p[at] * (lse - r(seq.t_ids[at]));
+    if (w_tok != S(0)) {
+      Mat<S> dz = Mat<S>::Zero(L, A.z.cols());
+      const S tscale = w_tok * scale * step_w[s];
+      for (int i = s; i < L; ++i) {
+        auto zr = A.z.row(i);
+        auto r = dz.row(i);
+        const S mx = zr.maxCoeff();
+        const S lse = mx + std::log((zr.array() - mx).exp().sum());
+        for (int e = 0; e < seq.per_row; ++e) {
+          const std::size_t at = static_cast<std::size_t>(i) * seq.per_row + e;
+          loss += tscale * seq.t_p[at] * (lse - zr(seq.t_ids[at]));
+        }
+        r = (zr.array() - lse).exp() * tscale;
+        for (int e = 0; e < seq.per_row; ++e) {
+          const std::size_t at = static_cast<std::size_t>(i) * seq.per_row + e;
+          r(seq.t_ids[at]) -= tscale * seq.t_p[at];
+        }
       }
-      r = (r.array() - lse).exp() * tscale;
-      for (int e = 0; e < seq.per_row; ++e) {
-        const std::size_t at = static_cast<std::size_t>(i) * seq.per_row + e;
-        r(seq.t_ids[at]) -= tscale * seq.t_p[at];
-      }
+      if (grad) dout.noalias() += dz * C;
     }
   }
   if (!grad) return loss;
   EagleParams<S>& g = *grad;
-  if (w_tok != S(0)) dout.noalias() += dz * C;
-  // out = a + act W2^T
   Vec<S> gnone;  // the gradient of an absent bias
-  Mat<S> dact;
-  linear_backward<S>(dout, A.act, p.w2, g.w2, gnone, &dact);
-  // act = SiLU(gate) * up
-  Mat<S> dgate(L, c.hidden_dim), dup(L, c.hidden_dim);
-  for (int i = 0; i < L; ++i) {
-    for (int j = 0; j < c.hidden_dim; ++j) {
-      const S zg = A.gate(i, j), s = logistic(zg);
-      dup(i, j) = dact(i, j) * zg * s;
-      dgate(i, j) = dact(i, j) * A.up(i, j) * s * (S(1) + zg * (S(1) - s));
+  const S sc = S(1) / std::sqrt(static_cast<S>(hd));
+  // Gradients reaching each step's keys and values from its own and later steps' attention.
+  std::vector<Mat<S>> dk_acc(steps), dv_acc(steps);
+  for (int s = 0; s < steps; ++s) {
+    dk_acc[s].setZero(L, acts[s].k.cols());
+    dv_acc[s].setZero(L, acts[s].v.cols());
+  }
+  for (int s = steps - 1; s >= 0; --s) {
+    const EagleActs<S>& A = acts[s];
+    const Mat<S>& dout = douts[s];
+    // out = a + act W2^T
+    Mat<S> dact;
+    linear_backward<S>(dout, A.act, p.w2, g.w2, gnone, &dact);
+    // act = SiLU(gate) * up
+    Mat<S> dgate(L, c.hidden_dim), dup(L, c.hidden_dim);
+    for (int i = 0; i < L; ++i) {
+      for (int j = 0; j < c.hidden_dim; ++j) {
+        const S zg = A.gate(i, j), sg = logistic(zg);
+        dup(i, j) = dact(i, j) * zg * sg;
+        dgate(i, j) = dact(i, j) * A.up(i, j) * sg * (S(1) + zg * (S(1) - sg));
+      }
+    }
+    Mat<S> dm, dm3;
+    linear_backward<S>(dgate, A.m, p.w1, g.w1, gnone, &dm);
+    linear_backward<S>(dup, A.m, p.w3, g.w3, gnone, &dm3);
+    dm += dm3;
+    // m = RMSNorm(a; g2); out also has a directly.
+    Mat<S> da;
+    rmsnorm_bwd<S>(A.a, p.ffn_norm, A.inv_r2, dm, da, g.ffn_norm);
+    da += dout;
+    // a = h + o Wo^T
+    Mat<S> dO;
+    linear_backward<S>(da, A.o, p.wo, g.wo, gnone, &dO);
+    // Attention (softmax rows: dS = P * (dP - rowsum(dP * P)), over step 0's keys and the chain's).
+    const Mat<S>& K0 = acts[0].k;
+    const Mat<S>& V0 = acts[0].v;
+    Mat<S> dq = Mat<S>::Zero(L, A.q.cols());
+    for (int hh = 0; hh < c.n_heads; ++hh) {
+      const int kg = hh / group;
+      const Mat<S>& P = A.p[hh];
+      const Mat<S>& Pd = A.pd[hh];
+      const Mat<S> dOh = dO.middleCols(hh * hd, hd);
+      const Mat<S> qh = A.q.middleCols(hh * hd, hd);
+      Mat<S> dP = dOh * V0.middleCols(kg * hd, hd).transpose();
+      Mat<S> dPd = Mat<S>::Zero(L, s);
+      for (int r = 0; r < L; ++r) {
+        for (int t = 1; t <= s; ++t) {
+          const int at = r - s + t;
+          if (at < 0) continue;
+          const Mat<S>& Vt = t == s ? A.v : acts[t].v;
+          dPd(r, t - 1) = dOh.row(r).dot(Vt.row(at).segment(kg * hd, hd));
+        }
+      }
+      Col<S> rs = dP.cwiseProduct(P).rowwise().sum();
+      if (s > 0) rs += dPd.cwiseProduct(Pd).rowwise().sum();
+      const Mat<S> dS = P.cwiseProduct(dP.colwise() - rs) * sc;
+      dq.middleCols(hh * hd, hd).noalias() += dS * K0.middleCols(kg * hd, hd);
+      dk_acc[0].middleCols(kg * hd, hd).noalias() += dS.transpose() * qh;
+      dv_acc[0].middleCols(kg * hd, hd).noalias() += P.transpose() * dOh;
+      for (int r = 0; r < L; ++r) {
+        for (int t = 1; t <= s; ++t) {
+          const int at = r - s + t;
+          if (at < 0) continue;
+          const S ds = Pd(r, t - 1) * (dPd(r, t - 1) - rs(r)) * sc;
+          const Mat<S>& Kt = t == s ? A.k : acts[t].k;
+          dq.row(r).segment(hh * hd, hd) += ds * Kt.row(at).segment(kg * hd, hd);
+          dk_acc[t].row(at).segment(kg * hd, hd) += ds * qh.row(r);
+          dv_acc[t].row(at).segment(kg * hd, hd) += Pd(r, t - 1) * dOh.row(r);
+        }
+      }
+    }
+    // Every step >= s has now added to this step's keys and values.
+    Mat<S> dk = dk_acc[s];
+    const Mat<S>& dv = dv_acc[s];
+    rope_rows<S>(dq, c.n_heads, hd, inter, seq.cos, seq.sin, S(-1));
+    rope_rows<S>(dk, c.n_kv_heads, hd, inter, seq.cos, seq.sin, S(-1));
+    Mat<S> dn, dn2;
+    linear_backward<S>(dq, A.n, p.wq, g.wq, g.bq, &dn);
+    linear_backward<S>(dk, A.n, p.wk, g.wk, g.bk, &dn2);
+    dn += dn2;
+    linear_backward<S>(dv, A.n, p.wv, g.wv, g.bv, &dn2);
+    dn += dn2;
+    Mat<S> dh;
+    if (p.attn_norm.size() > 0) {
+      rmsnorm_bwd<S>(A.h, p.attn_norm, A.inv_r1, dn, dh, g.attn_norm);
+    } else {
+      dh = dn;
+    }
+    dh += da;
+    if (s == 0) {
+      linear_backward<S>(dh, A.u, p.fc, g.fc, g.fc_b, nullptr);
+    } else {
+      // The fed-back features: row r's feature input is step s-1's output at row r - 1.
+      Mat<S> du;
+      linear_backward<S>(dh, A.u, p.fc, g.fc, g.fc_b, &du);
+      if (L > 1) douts[s - 1].topRows(L - 1) += du.block(1, d, L - 1, d);
     }
   }
-  Mat<S> dm, dm3;
-  linear_backward<S>(dgate, A.m, p.w1, g.w1, gnone, &dm);
-  linear_backward<S>(dup, A.m, p.w3, g.w3, gnone, &dm3);
-  dm += dm3;
-  // m = RMSNorm(a; g2); out also has a directly.
-  Mat<S> da;
-  rmsnorm_bwd<S>(A.a, p.ffn_norm, A.inv_r2, dm, da, g.ffn_norm);
-  da += dout;
-  // a = h + o Wo^T
-  Mat<S> dO;
-  linear_backward<S>(da, A.o, p.wo, g.wo, gnone, &dO);
-  // Attention.
-  const S sc = S(1) / std::sqrt(static_cast<S>(hd));
-  Mat<S> dq = Mat<S>::Zero(L, A.q.cols()), dk = Mat<S>::Zero(L, A.k.cols()), dv = Mat<S>::Zero(L, A.v.cols());
-  for (int hh = 0; hh < c.n_heads; ++hh) {
-    const int kg = hh / group;
-    const Mat<S>& P = A.p[hh];
-    const Mat<S> dOh = dO.middleCols(hh * hd, hd);
-    Mat<S> dP = dOh * A.v.middleCols(kg * hd, hd).transpose();
-    dv.middleCols(kg * hd, hd).noalias() += P.transpose() * dOh;
-    const Col<S> rs = dP.cwiseProduct(P).rowwise().sum();
-    Mat<S> dS = P.cwiseProduct(dP.colwise() - rs) * sc;
-    dq.middleCols(hh * hd, hd).noalias() += dS * A.k.middleCols(kg * hd, hd);
-    dk.middleCols(kg * hd, hd).noalias() += dS.transpose() * A.q.middleCols(hh * hd, hd);
-  }
-  rope_rows<S>(dq, c.n_heads, hd, inter, seq.cos, seq.sin, S(-1));
-  rope_rows<S>(dk, c.n_kv_heads, hd, inter, seq.cos, seq.sin, S(-1));
-  Mat<S> dn, dn2;
-  linear_backward<S>(dq, A.n, p.wq, g.wq, g.bq, &dn);
-  linear_backward<S>(dk, A.n, p.wk, g.wk, g.bk, &dn2);
-  dn += dn2;
-  linear_backward<S>(dv, A.n, p.wv, g.wv, g.bv, &dn2);
-  dn += dn2;
-  Mat<S> dh;
-  if (p.attn_norm.size() > 0) {
-    rmsnorm_bwd<S>(A.h, p.attn_norm, A.inv_r1, dn, dh, g.attn_norm);
-  } else {
-    dh = dn;
-  }
-  dh += da;
-  linear_backward<S>(dh, seq.u, p.fc, g.fc, g.fc_b, nullptr);
   return loss;
+}
+
+// One step (plain EAGLE-1 training).
+template <class S>
+S eagle_backward(const EagleConfig& c, const EagleParams<S>& p, const Mat<S>& C, const EagleSequence<S>& seq,
+                 const EagleActs<S>& A, S w_feat, S w_tok, S scale, EagleParams<S>* grad) {
+  std::vector<EagleActs<S>> acts(1, A);
+  const S one = S(1);
+  return eagle_backward_steps<S>(c, p, C, seq, acts, w_feat, w_tok, scale, std::span<const S>(&one, 1), grad);
 }
 
 }  // namespace speclab::heads

@@ -47,6 +47,8 @@ void EagleTrainOptions::validate() const {
   range("eval_every", eval_every, 0, 1e9);
   range("eval_max", eval_max, 1, 1e9);
   range("eval_depth", eval_depth, 1, 64);
+  range("ttt_steps", ttt_steps, 1, 16);
+  range("ttt_decay", ttt_decay, 0, 1);
   if (threads < 1) fail("train-heads: threads = {}: must be >= 1", threads);
 }
 
@@ -87,9 +89,12 @@ double sequence_loss(const EagleConfig& c, const Params& p, const MatF& C, const
                      const DistillData& data, std::int32_t s, const EagleTrainOptions& o, float noise,
                      std::uint64_t noise_seed, float scale, Params* grad) {
   const EagleSequence<float> seq = eagle_sequence(c, target, data, s, o.teacher_weight, noise, noise_seed);
-  heads::EagleActs<float> acts;
-  heads::eagle_forward<float>(c, p, C, seq, acts);
-  return heads::eagle_backward<float>(c, p, C, seq, acts, o.feature_weight, o.token_weight, scale, grad);
+  std::vector<heads::EagleActs<float>> acts;
+  heads::eagle_forward_steps<float>(c, p, C, seq, o.ttt_steps, acts);
+  std::vector<float> step_w(o.ttt_steps);
+  for (int k = 0; k < o.ttt_steps; ++k) step_w[k] = static_cast<float>(std::pow(o.ttt_decay, k));
+  return heads::eagle_backward_steps<float>(c, p, C, seq, acts, o.feature_weight, o.token_weight, scale, step_w,
+                                            grad);
 }
 
 std::int32_t rows_of(const DistillData& data, std::int32_t s) { return std::max(0, data.seqs[s].size() - 2); }
@@ -536,6 +541,8 @@ EagleTrainReport train_eagle(EagleWeights& w, std::shared_ptr<const LlamaWeights
   tr["teacher_weight"] = opts.teacher_weight;
   tr["noise"] = opts.noise;
   tr["clip"] = opts.clip;
+  tr["ttt_steps"] = opts.ttt_steps;
+  tr["ttt_decay"] = opts.ttt_decay;
   tr["seed"] = opts.seed;
   tr["train_sequences"] = rep.train_sequences;
   tr["train_positions"] = rep.train_positions;

@@ -169,6 +169,44 @@ TEST(EagleGrad, BackwardEqualsFiniteDifferencesForEveryTensor) {
   }
 }
 
+double loss_steps(const EagleConfig& c, const EagleParams<double>& p, const Mat<double>& C,
+                  const EagleSequence<double>& s, int steps, EagleParams<double>* grad) {
+  std::vector<heads::EagleActs<double>> a;
+  heads::eagle_forward_steps<double>(c, p, C, s, steps, a);
+  std::vector<double> w;
+  for (int k = 0; k < steps; ++k) w.push_back(std::pow(0.8, k));
+  return heads::eagle_backward_steps<double>(c, p, C, s, a, 1.0, 0.4, 0.7, w, grad);
+}
+
+TEST(EagleGrad, TrainingTimeTestBackwardEqualsFiniteDifferences) {
+  for (const bool input_norm : {false, true}) {
+    const EagleConfig c = tiny_config({input_norm, !input_norm, true, RopeStyle::kHalfSplit, 0.4});
+    Rng rng(11 + input_norm);
+    EagleParams<double> p = random_params(c, rng);
+    Mat<double> C(c.vocab, c.dim);
+    fill(C, rng, 1.0);
+    const EagleSequence<double> s = random_sequence(c, 6, rng);
+    EagleParams<double> g = p.zeros_like();
+    const double l3 = loss_steps(c, p, C, s, 3, &g);
+    EXPECT_GT(l3, loss_steps(c, p, C, s, 1, nullptr));  // the extra passes add loss
+    auto ps = p.tensors();
+    const auto gs = std::as_const(g).tensors();
+    for (std::size_t k = 0; k < ps.size(); ++k) {
+      for (std::size_t i = 0; i < ps[k].size(); ++i) {
+        const double x0 = ps[k][i], eps = 1e-6;
+        ps[k][i] = x0 + eps;
+        const double up = loss_steps(c, p, C, s, 3, nullptr);
+        ps[k][i] = x0 - eps;
+        const double down = loss_steps(c, p, C, s, 3, nullptr);
+        ps[k][i] = x0;
+        const double fd = (up - down) / (2 * eps);
+        const double err = std::abs(fd - gs[k][i]) / std::max(1e-3, std::abs(fd) + std::abs(gs[k][i]));
+        ASSERT_LT(err, 1e-5) << "tensor " << k << " element " << i << ": analytic " << gs[k][i] << ", numeric " << fd;
+      }
+    }
+  }
+}
+
 TEST(EagleGrad, CausalRowsIgnoreTheFuture) {
   // Changing the last row's inputs leaves the other rows' outputs unchanged.
   const EagleConfig c = tiny_config({false, false, true, RopeStyle::kInterleaved, 0.1});
@@ -238,6 +276,47 @@ TEST(EagleTrainer, TrainingForwardEqualsTheInferenceHead) {
     }
   }
   EXPECT_LT(worst, 1e-4 * scale) << "max |train - inference| " << worst << " of scale " << scale;
+  EXPECT_GT(scale, 0.1);
+}
+
+// Pass s of the training-time test computes what the inference head computes at depth s + 1:
+// for a chain leaving the true rows at c, append rows 0..c with true features, then feed the
+// head its own predictions along the data tokens.
+TEST(EagleTrainer, TrainingTimeTestPassesEqualTheInferenceHeadsSelfFedChains) {
+  const auto target = tiny_target();
+  const DistillData data = target_data(target, 1, 30, 7);
+  const EagleWeights w = random_eagle_weights(*target, 12);
+  const auto params = eagle_params_from(w);
+  const EagleSequence<float> seq = eagle_sequence(w.config, *target, data, 0, 1.0f, 0.0f, 0);
+  const int L = seq.rows(), S = 3;
+  const Mat<float> C = Eigen::Map<const Mat<float>>(target->classifier_matrix().to_f32().data(), 60, 32);
+  std::vector<heads::EagleActs<float>> acts;
+  heads::eagle_forward_steps<float>(w.config, params, C, seq, S, acts);
+  EagleHead head(std::make_shared<const EagleWeights>(w), target, 1);
+  const DistillSequence& q = data.seqs[0];
+  double worst = 0.0, scale = 0.0;
+  for (int chain = 0; chain + S - 1 < L; ++chain) {
+    head.truncate(0);
+    std::vector<float> feat(q.hidden.begin(), q.hidden.begin() + static_cast<std::size_t>(chain + 1) * 32);
+    std::vector<Token> toks(q.tokens.begin() + 1, q.tokens.begin() + 2 + chain);
+    std::vector<std::int32_t> pos(chain + 1);
+    for (int i = 0; i <= chain; ++i) pos[i] = i;
+    std::vector<float> out(feat.size());
+    head.append(feat, toks, pos, out);
+    std::vector<float> cur(out.end() - 32, out.end()), next(32);
+    for (int s = 1; s < S; ++s) {
+      const int r = chain + s;
+      const Token t = q.tokens[r + 1];
+      const std::int32_t ps = r;
+      head.append(cur, std::span<const Token>(&t, 1), std::span<const std::int32_t>(&ps, 1), next);
+      for (int j = 0; j < 32; ++j) {
+        worst = std::max(worst, static_cast<double>(std::abs(acts[s].out(r, j) - next[j])));
+        scale = std::max(scale, static_cast<double>(std::abs(next[j])));
+      }
+      cur = next;
+    }
+  }
+  EXPECT_LT(worst, 1e-4 * scale) << "max |pass - self-fed head| " << worst << " of scale " << scale;
   EXPECT_GT(scale, 0.1);
 }
 
