@@ -33,7 +33,7 @@ for f in config.json summary.csv sequences.csv steps.csv by_depth.csv by_rank.cs
 done
 ls "$out"/plots/*.png >/dev/null 2>&1 || problems+=("no plots/*.png")
 if [ -f "$scratch/shared/models/stories260K.bin" ]; then
-  for d in ngram recycling aded draft-model medusa hydra del; do
+  for d in ngram recycling aded draft-model medusa hydra eagle del; do
     cut -d, -f3 "$out/summary.csv" | grep -qx "$d" || problems+=("summary.csv has no $d rows")
   done
   grep -q 'adapters=results/heads/stories260K-exit' "$out/summary.csv" || problems+=("summary.csv has no del:adapters rows")

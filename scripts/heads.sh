@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Trains Medusa and Hydra heads and exit adapters for a model with `speclab train-heads`, then
-# (unless --train-only) runs the heads reference runs: experiments/specs/heads.json (Medusa vs
-# Hydra, budgets 8-64) into results/<stem>-heads and experiments/specs/early_exit_adapters.json
+# Trains Medusa and Hydra heads, exit adapters and an EAGLE head for a model with `speclab
+# train-heads`, then (unless --train-only) runs the heads reference runs:
+# experiments/specs/heads.json (Medusa vs Hydra vs EAGLE, budgets 8-64) into results/<stem>-heads and experiments/specs/early_exit_adapters.json
 # (early-exit E x d and DEL with adapters) into results/<stem>-early-exit-adapters. Greedy, story
 # prompts, one thread.
 # Usage: scripts/heads.sh [--model PATH] [--train-only] [--steps N] [--samples-per-prompt N]
 #   --model: default $SPECLAB_MODEL, else ../shared/models/stories260K.bin.
-#   Heads go to results/heads/<model file stem>-{medusa,medusa-ce,hydra,exit}, a local cache that
+#   Heads go to results/heads/<model file stem>-{medusa,medusa-ce,hydra,exit,eagle}, a local cache that
 #   is never committed (.gitignore); the specs find them there through "{model_stem}". A head set
 #   is retrained unless it loads for this model (weights present, fingerprint matching) and was
 #   trained with the same settings (`train-heads --reuse`).
 #   --train-only: train what is missing, run nothing (scripts/main.sh).
 #   --steps / --samples-per-prompt: passed to every train-heads (short runs; the defaults are the
-#   reference settings). A reference run copies each head set's heads.json and training log
+#   reference settings). A reference run copies each head set's heads.json (eagle.json) and training log
 #   into results/<stem>-heads/training/ (the weights stay in the cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,13 +53,18 @@ train medusa --kind medusa --heads 4
 train medusa-ce --kind medusa --heads 4 --teacher-weight 0
 train hydra --kind hydra --heads 4
 train exit --kind exit-adapter
+train eagle --kind eagle
 if [ "$train_only" = 1 ]; then exit 0; fi
 SPECLAB_MODEL="$model" build/speclab run experiments/specs/heads.json --out "results/$stem-heads"
 SPECLAB_MODEL="$model" build/speclab run experiments/specs/early_exit_adapters.json \
   --out "results/$stem-early-exit-adapters"
 mkdir -p "results/$stem-heads/training"
-for name in medusa medusa-ce hydra exit; do
-  cp "results/heads/$stem-$name/heads.json" "results/$stem-heads/training/$name.heads.json"
+for name in medusa medusa-ce hydra exit eagle; do
+  if [ "$name" = eagle ]; then
+    cp "results/heads/$stem-$name/eagle.json" "results/$stem-heads/training/$name.eagle.json"
+  else
+    cp "results/heads/$stem-$name/heads.json" "results/$stem-heads/training/$name.heads.json"
+  fi
   [ -f "results/heads/$stem-$name.train.txt" ] &&
     cp "results/heads/$stem-$name.train.txt" "results/$stem-heads/training/$name.train.txt"
 done

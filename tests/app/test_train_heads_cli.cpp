@@ -61,11 +61,53 @@ TEST(TrainHeadsCli, TrainsAndTheHeadsDecodeTheGoldenText) {
   }
 }
 
+// --kind eagle: eagle.safetensors + eagle.json with the training record; the eagle drafter
+// decodes the golden text with it (dynamic tree and chain); --reuse skips an identical retrain.
+TEST(TrainHeadsCli, TrainsAnEagleHeadThatDecodesTheGoldenText) {
+  const std::string bin = model_path("stories260K.bin");
+  SPECLAB_REQUIRE_MODEL(bin);
+  const std::string prompts = std::string(SPECLAB_SOURCE_DIR) + "/data/stories.jsonl";
+  const std::string dir = out_dir("eagle");
+  const std::string train = "train-heads --reuse --model " + q(bin) + " --kind eagle --batch 2 --prompts " + q(prompts) +
+                            kQuick + " --out " + q(dir);
+  auto r = run(train);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("held-out"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("depth,top1,top5,agree1"), std::string::npos) << r.out;
+  std::ifstream jf(dir + "/eagle.json");
+  const nlohmann::json j = nlohmann::json::parse(jf);
+  EXPECT_EQ(j["dim"], 64);
+  EXPECT_EQ(j["vocab"], 512);
+  EXPECT_EQ(j["training"]["steps"], 60);
+  EXPECT_EQ(j["training"]["heldout_top1_by_depth"].size(), 4u);
+  EXPECT_GT(j["training"]["heldout_top1_by_depth"][0].get<double>(), 0.02);  // chance: 1/512
+  EXPECT_TRUE(fs::exists(dir + "/eagle.safetensors"));
+  const std::string expected = golden_text();
+  for (const std::string drafter : {"eagle:heads=" + q(dir), "eagle:tree=chain,depth=4,heads=" + q(dir)}) {
+    for (int budget : {4, 32}) {
+      const auto g = run("generate --threads 1 --model " + q(bin) + " --prompt 'Once upon a time' --steps 256 --drafter " +
+                         drafter + " --budget " + std::to_string(budget));
+      EXPECT_EQ(g.code, 0) << drafter << ": " << g.err;
+      EXPECT_EQ(g.out, expected) << drafter << " budget " << budget;
+    }
+  }
+  r = run(train);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("reusing"), std::string::npos) << r.out;
+  r = run(train + " --token-weight 0.3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("token_weight"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
 TEST(TrainHeadsCli, UsageAndInputErrors) {
   const std::string bin = model_path("stories260K.bin");
   const std::string dir = out_dir("errors");
   // Usage errors: exit 2 before any file is read.
-  for (const std::string args : {"train-heads --model x", "train-heads --out d", "train-heads --model x --out d --kind eagle",
+  for (const std::string args : {"train-heads --model x", "train-heads --out d", "train-heads --model x --out d --kind nope",
+                                 "train-heads --model x --out d --kind eagle --heads 3",
+                                 "train-heads --model x --out d --kind eagle --noise -1",
+                                 "train-heads --model x --out d --kind medusa --noise 0.1",
                                  "train-heads --model x --out d --heads 0", "train-heads --model x --out d --steps -1",
                                  "train-heads --model x --out d --lr 0", "train-heads --model x --out d --prompts a --corpus b",
                                  "train-heads --model x --out d --kind medusa --exit-layers 1"}) {

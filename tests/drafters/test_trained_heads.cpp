@@ -1,8 +1,8 @@
 // Heads trained by the real trainer on the real stories260K target (skipped when absent): a
 // short self-distillation run (16 sampled continuations, 400 steps, a few seconds) gives Medusa
-// and Hydra heads and exit adapters that are far better than chance; greedy decoding with them
-// is lossless for every budget, accepts many draft tokens, and Hydra accepts more per step than
-// Medusa (the published ordering).
+// and Hydra heads, exit adapters and an EAGLE head that are far better than chance; greedy
+// decoding with them is lossless for every budget, accepts many draft tokens, and Hydra and
+// EAGLE accept more per step than Medusa (the published ordering).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -10,6 +10,7 @@
 #include "model/llama_model.h"
 #include "formats/model_loader.h"
 #include "heads/distill_data.h"
+#include "heads/eagle_trainer.h"
 #include "heads/head_trainer.h"
 #include "tests/testing/heads_test_util.h"
 
@@ -20,6 +21,7 @@ struct Trained {
   std::shared_ptr<const LlamaWeights> w;
   TempDir dir;
   TrainReport medusa, hydra, exit;
+  EagleTrainReport eagle;
 };
 
 // Trains once for the whole file (the directory is removed at exit).
@@ -55,6 +57,13 @@ Trained& trained() {
     a.exit_layers = {2, 4};
     o.teacher_weight = 1.0f;
     train(a, "exit", r->exit);
+    EagleTrainOptions eo;
+    eo.steps = 400;
+    eo.eval_every = 0;
+    eo.threads = 2;
+    EagleWeights head = random_eagle_weights(*r->w, 1);
+    r->eagle = train_eagle(head, r->w, data, eo, nullptr);
+    save_eagle_head(head, r->dir.sub("eagle"));
     return r;
   }();
   return *t;
@@ -68,6 +77,12 @@ TEST(TrainedHeads, BeatChanceByFar) {
   EXPECT_GT(t.hydra.heldout.topk[0][0], 0.08);
   EXPECT_GT(t.hydra.heldout.topk[2][0], t.medusa.heldout.topk[2][0]);  // the path helps deep heads
   EXPECT_GT(t.exit.heldout.topk[1][0], 0.2);  // adapter on layer 4 of 5
+  // EAGLE: depth 1 predicts token t+2 knowing token t+1 (like Hydra's head 0); deeper depths
+  // run on the head's own features.
+  EXPECT_GT(t.eagle.heldout.top1[0], 0.12);  // chance: 1/512
+  EXPECT_GT(t.eagle.heldout.top1[3], 0.08);
+  EXPECT_GT(t.eagle.heldout.agree1[0], t.eagle.heldout.top1[0]);  // the argmax is easier to hit
+  EXPECT_GT(t.eagle.heldout.feature_cos, t.eagle.initial.feature_cos + 0.3);
 }
 
 TEST(TrainedHeads, GreedyLosslessAndHydraAcceptsMore) {
@@ -82,6 +97,9 @@ TEST(TrainedHeads, GreedyLosslessAndHydraAcceptsMore) {
   const std::int64_t ex = expect_greedy_lossless(target, "early-exit:exit=4,d=3,adapters=" + t.dir.sub("exit"), prompts, 48).accepted;
   EXPECT_GT(ex, 50);
   expect_greedy_lossless(target, "del:adapters=" + t.dir.sub("exit"), prompts, 48);
+  const std::int64_t eag = expect_greedy_lossless(target, "eagle:heads=" + t.dir.sub("eagle"), prompts, 48).accepted;
+  EXPECT_GT(eag, med);
+  expect_greedy_lossless(target, "eagle:tree=chain,heads=" + t.dir.sub("eagle"), prompts, 48);
 }
 
 }  // namespace
