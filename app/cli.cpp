@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "formats/model_loader.h"
+#include "tokenizers/tokenizer_loader.h"
 
 namespace speclab::cli {
 
@@ -35,6 +36,17 @@ cxxopts::ParseResult parse_or_usage(cxxopts::Options& opts, int argc, char** arg
 std::string required(const cxxopts::ParseResult& r, const std::string& flag) {
   if (!r.count(flag)) throw UsageError(fmt::format("--{} is required (see --help)", flag));
   return r[flag].as<std::string>();
+}
+
+std::unique_ptr<Tokenizer> load_model_tokenizer(const cxxopts::ParseResult& r, const std::string& model_path,
+                                                const ModelInfo& info) {
+  auto tok = load_tokenizer(resolve_tokenizer_path(
+      model_path, r.count("tokenizer") ? r["tokenizer"].as<std::string>() : "", info.vocab_size));
+  if (tok->vocab_size() != info.vocab_size) {
+    fail("tokenizer vocab_size = {}: must equal the model's vocab_size = {} ({})", tok->vocab_size(),
+         info.vocab_size, model_path);
+  }
+  return tok;
 }
 
 std::string resolve_tokenizer_path(const std::string& model_path, const std::string& flag,

@@ -46,6 +46,11 @@ std::string required(const cxxopts::ParseResult& r, const std::string& flag);
 std::string resolve_tokenizer_path(const std::string& model_path, const std::string& flag,
                                    std::int32_t vocab_size);
 
+// The tokenizer of resolve_tokenizer_path(model_path, the --tokenizer flag of r, ...), checked
+// against the model: Error naming both when its vocabulary size differs from info's.
+std::unique_ptr<Tokenizer> load_model_tokenizer(const cxxopts::ParseResult& r, const std::string& model_path,
+                                                      const ModelInfo& info);
+
 // Comma-separated integers ("1,2,3"); UsageError naming `flag` for bad text.
 std::vector<std::int32_t> parse_int_list(const std::string& text, const std::string& flag);
 std::vector<double> parse_double_list(const std::string& text, const std::string& flag);

@@ -103,12 +103,7 @@ int cmd_generate(int argc, char** argv) {
 
   auto weights = load_weights_shared(model_path, WeightLoadOptions{dtype, threads});
   const ModelInfo& info = weights->info;
-  const auto tok = load_tokenizer(resolve_tokenizer_path(
-      model_path, r.count("tokenizer") ? r["tokenizer"].as<std::string>() : "", info.vocab_size));
-  if (tok->vocab_size() != info.vocab_size) {
-    fail("tokenizer vocab_size = {}: must equal the model's vocab_size = {} ({})", tok->vocab_size(),
-         info.vocab_size, model_path);
-  }
+  const auto tok = load_model_tokenizer(r, model_path, info);
   const std::vector<Token> prompt = tok->encode(prompt_text, true);
   if (prompt.empty()) fail("prompt: encodes to no tokens and the tokenizer has no BOS");
   if (ctx > info.max_seq_len) {

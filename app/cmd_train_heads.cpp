@@ -83,12 +83,7 @@ DistillData make_distill_data(const cxxopts::ParseResult& r, const std::string& 
                               const std::shared_ptr<const LlamaWeights>& weights, const DistillOptions& dopt,
                               const std::string& source, int threads, double* seconds) {
   const ModelInfo& info = weights->info;
-  const auto tok = load_tokenizer(resolve_tokenizer_path(
-      model_path, r.count("tokenizer") ? r["tokenizer"].as<std::string>() : "", info.vocab_size));
-  if (tok->vocab_size() != info.vocab_size) {
-    fail("tokenizer vocab_size = {}: must equal the model's vocab_size = {} ({})", tok->vocab_size(),
-         info.vocab_size, model_path);
-  }
+  const auto tok = load_model_tokenizer(r, model_path, info);
   LlamaModel target(weights, threads, dopt.max_len);
   DistillData data;
   const auto t0 = std::chrono::steady_clock::now();
@@ -105,6 +100,16 @@ DistillData make_distill_data(const cxxopts::ParseResult& r, const std::string& 
   std::cerr << fmt::format("train-heads: {} sequences, {} positions recorded in {:.1f} s\n", data.seqs.size(),
                            data.n_positions(), *seconds);
   return data;
+}
+
+// The data settings both trainers record (and --reuse compares).
+nlohmann::json data_settings(const cxxopts::ParseResult& r, const DistillOptions& dopt, const std::string& source) {
+  return {{"data_source", source},
+          {"data_mode", r.count("corpus") ? "corpus" : "sampled continuations"},
+          {"samples_per_prompt", dopt.samples_per_prompt},
+          {"max_len", dopt.max_len},
+          {"data_temperature", dopt.temperature},
+          {"teacher_top", dopt.teacher_top}};
 }
 
 template <class T>
@@ -151,7 +156,7 @@ int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_
   const std::string source = r.count("corpus")    ? r["corpus"].as<std::string>()
                              : r.count("prompts") ? r["prompts"].as<std::string>()
                                                   : std::string("data/stories.jsonl");
-  const nlohmann::json settings = {{"steps", topt.steps},
+  nlohmann::json settings = {{"steps", topt.steps},
                                    {"batch", topt.batch},
                                    {"lr", topt.lr},
                                    {"weight_decay", topt.weight_decay},
@@ -162,13 +167,8 @@ int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_
                                    {"clip", topt.clip},
                                    {"ttt_steps", topt.ttt_steps},
                                    {"ttt_decay", topt.ttt_decay},
-                                   {"seed", topt.seed},
-                                   {"data_source", source},
-                                   {"data_mode", r.count("corpus") ? "corpus" : "sampled continuations"},
-                                   {"samples_per_prompt", dopt.samples_per_prompt},
-                                   {"max_len", dopt.max_len},
-                                   {"data_temperature", dopt.temperature},
-                                   {"teacher_top", dopt.teacher_top}};
+                                   {"seed", topt.seed}};
+  settings.update(data_settings(r, dopt, source));
   if (r.count("reuse")) {
     const std::string why = eagle_reuse_problem(out_dir, *weights, settings);
     if (why.empty()) {
@@ -185,9 +185,7 @@ int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_
   EagleWeights head = random_eagle_weights(*weights, topt.seed);
   const EagleTrainReport rep = train_eagle(head, weights, data, topt, &std::cerr);
   auto& tr = head.config.training;
-  for (const char* k : {"data_source", "data_mode", "samples_per_prompt", "max_len", "data_temperature", "teacher_top"}) {
-    tr[k] = settings[k];
-  }
+  tr.update(data_settings(r, dopt, source));
   tr["data_seconds"] = gen_s;
   tr["target"] = model_path;
   save_eagle_head(head, out_dir);
@@ -318,18 +316,13 @@ int cmd_train_heads(int argc, char** argv) {
                              : r.count("prompts") ? r["prompts"].as<std::string>()
                                                   : std::string("data/stories.jsonl");
   // What the heads.json of heads trained by this command records (head_trainer.cpp and below).
-  const nlohmann::json settings = {{"steps", topt.steps},
+  nlohmann::json settings = {{"steps", topt.steps},
                                    {"batch", topt.batch},
                                    {"lr", topt.lr},
                                    {"weight_decay", topt.weight_decay},
                                    {"teacher_weight", topt.teacher_weight},
-                                   {"seed", topt.seed},
-                                   {"data_source", source},
-                                   {"data_mode", r.count("corpus") ? "corpus" : "sampled continuations"},
-                                   {"samples_per_prompt", dopt.samples_per_prompt},
-                                   {"max_len", dopt.max_len},
-                                   {"data_temperature", dopt.temperature},
-                                   {"teacher_top", dopt.teacher_top}};
+                                   {"seed", topt.seed}};
+  settings.update(data_settings(r, dopt, source));
   if (r.count("reuse")) {
     const std::string why = reuse_problem(out_dir, weights, cfg, settings);
     if (why.empty()) {
@@ -346,12 +339,7 @@ int cmd_train_heads(int argc, char** argv) {
 
   const TrainReport rep = train_heads(net, data, topt, &std::cerr);
   auto& tr = net.mutable_config().training;
-  tr["data_source"] = source;
-  tr["data_mode"] = r.count("corpus") ? "corpus" : "sampled continuations";
-  tr["samples_per_prompt"] = dopt.samples_per_prompt;
-  tr["max_len"] = dopt.max_len;
-  tr["data_temperature"] = dopt.temperature;
-  tr["teacher_top"] = dopt.teacher_top;
+  tr.update(data_settings(r, dopt, source));
   tr["data_seconds"] = gen_s;
   tr["target"] = model_path;
   save_heads(net, out_dir);

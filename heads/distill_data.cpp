@@ -16,6 +16,17 @@ std::int64_t DistillData::n_positions() const {
   return n;
 }
 
+double target_top1(const DistillData& data, std::span<const std::int32_t> seq_ids) {
+  std::int64_t hit = 0, total = 0;
+  for (const std::int32_t s : seq_ids) {
+    const DistillSequence& q = data.seqs[s];
+    for (std::int32_t t = 0; t + 1 < q.size(); ++t, ++total) {
+      hit += q.teacher_ids[static_cast<std::size_t>(t) * data.teacher_top] == q.tokens[t + 1];
+    }
+  }
+  return total ? static_cast<double>(hit) / static_cast<double>(total) : 0.0;
+}
+
 void DistillOptions::validate(const ModelInfo& info) const {
   if (samples_per_prompt < 1 || samples_per_prompt > 100000) {
     fail("distill: samples_per_prompt = {}: must be in [1, 100000]", samples_per_prompt);

@@ -52,6 +52,10 @@ DistillSequence record_sequence(LanguageModel& target, std::span<const Token> pr
 DistillData distill_from_prompts(LanguageModel& target, const std::vector<std::vector<Token>>& prompts,
                                  const DistillOptions& opts, std::ostream* log);
 
+// How often the target's own argmax at t is token t+1 over the sequences `seq_ids` (the ceiling a
+// predictor of sampled tokens faces; the trainers report it next to their held-out accuracy).
+double target_top1(const DistillData& data, std::span<const std::int32_t> seq_ids);
+
 // The corpus (already tokenized, BOS first) cut into chunks of opts.max_len tokens; no sampling.
 DistillData distill_from_corpus(LanguageModel& target, std::span<const Token> corpus,
                                 const DistillOptions& opts, std::ostream* log);

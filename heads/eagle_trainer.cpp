@@ -520,16 +520,7 @@ EagleTrainReport train_eagle(EagleWeights& w, std::shared_ptr<const LlamaWeights
   w = eagle_weights_from(cfg, p);
   rep.heldout = evaluate_eagle(w, target, data, hold_ids, opts);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  {
-    std::int64_t hit = 0, total = 0;
-    for (const std::int32_t s : hold_ids) {
-      const DistillSequence& q = data.seqs[s];
-      for (std::int32_t t = 0; t + 1 < q.size(); ++t, ++total) {
-        hit += q.teacher_ids[static_cast<std::size_t>(t) * data.teacher_top] == q.tokens[t + 1];
-      }
-    }
-    rep.target_top1 = total ? static_cast<double>(hit) / static_cast<double>(total) : 0.0;
-  }
+  rep.target_top1 = target_top1(data, hold_ids);
   nlohmann::json& tr = w.config.training;
   tr["objective"] = "eagle-1: feature smooth-L1 + token cross-entropy";
   tr["steps"] = opts.steps;

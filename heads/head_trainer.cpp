@@ -359,16 +359,7 @@ TrainReport train_heads(HeadNet& net, const DistillData& data, const TrainOption
   }
   rep.heldout = evaluate_heads(net, data, hold_ids, opts.teacher_weight, opts.eval_max, opts.threads);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  {
-    std::int64_t hit = 0, total = 0;
-    for (const std::int32_t s : hold_ids) {
-      const DistillSequence& q = data.seqs[s];
-      for (std::int32_t t = 0; t + 1 < q.size(); ++t, ++total) {
-        hit += q.teacher_ids[static_cast<std::size_t>(t) * data.teacher_top] == q.tokens[t + 1];
-      }
-    }
-    rep.target_top1 = total ? static_cast<double>(hit) / static_cast<double>(total) : 0.0;
-  }
+  rep.target_top1 = target_top1(data, hold_ids);
   HeadConfig& cfg = net.mutable_config();
   cfg.topk_accuracy = rep.heldout.topk;
   cfg.training["steps"] = opts.steps;
