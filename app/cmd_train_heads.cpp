@@ -102,6 +102,20 @@ DistillData make_distill_data(const cxxopts::ParseResult& r, const std::string& 
   return data;
 }
 
+// The distillation flags (validated for the model); `layers`: residual layers to record.
+DistillOptions distill_options(const cxxopts::ParseResult& r, std::uint64_t seed, std::vector<std::int32_t> layers,
+                               const ModelInfo& info) {
+  DistillOptions d;
+  d.samples_per_prompt = r["samples-per-prompt"].as<int>();
+  d.max_len = r["max-len"].as<int>();
+  d.temperature = r["data-temperature"].as<float>();
+  d.teacher_top = r["teacher-top"].as<int>();
+  d.layers = std::move(layers);
+  d.seed = seed;
+  d.validate(info);
+  return d;
+}
+
 // The data settings both trainers record (and --reuse compares).
 nlohmann::json data_settings(const cxxopts::ParseResult& r, const DistillOptions& dopt, const std::string& source) {
   return {{"data_source", source},
@@ -146,13 +160,7 @@ int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_
     throw UsageError(e.what());
   }
   auto weights = load_weights_shared(model_path);
-  DistillOptions dopt;
-  dopt.samples_per_prompt = r["samples-per-prompt"].as<int>();
-  dopt.max_len = r["max-len"].as<int>();
-  dopt.temperature = r["data-temperature"].as<float>();
-  dopt.teacher_top = r["teacher-top"].as<int>();
-  dopt.seed = topt.seed;
-  dopt.validate(weights->info);
+  const DistillOptions dopt = distill_options(r, topt.seed, {}, weights->info);
   const std::string source = r.count("corpus")    ? r["corpus"].as<std::string>()
                              : r.count("prompts") ? r["prompts"].as<std::string>()
                                                   : std::string("data/stories.jsonl");
@@ -303,14 +311,7 @@ int cmd_train_heads(int argc, char** argv) {
   }
   HeadNet net = HeadNet::init(cfg, weights);
 
-  DistillOptions dopt;
-  dopt.samples_per_prompt = r["samples-per-prompt"].as<int>();
-  dopt.max_len = r["max-len"].as<int>();
-  dopt.temperature = r["data-temperature"].as<float>();
-  dopt.teacher_top = r["teacher-top"].as<int>();
-  dopt.layers = cfg.exit_layers;
-  dopt.seed = topt.seed;
-  dopt.validate(info);
+  const DistillOptions dopt = distill_options(r, topt.seed, cfg.exit_layers, info);
 
   const std::string source = r.count("corpus")    ? r["corpus"].as<std::string>()
                              : r.count("prompts") ? r["prompts"].as<std::string>()

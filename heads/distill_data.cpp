@@ -16,6 +16,24 @@ std::int64_t DistillData::n_positions() const {
   return n;
 }
 
+DistillSplit split_holdout(const DistillData& data, float holdout_frac, std::int32_t min_tokens) {
+  const std::int32_t n_seq = static_cast<std::int32_t>(data.seqs.size());
+  DistillSplit sp;
+  if (holdout_frac > 0.0f) {
+    if (n_seq < 2) fail("train-heads: {} sequence(s): a held-out split needs at least 2 (or holdout 0)", n_seq);
+    sp.n_heldout = std::clamp(static_cast<std::int32_t>(std::lround(holdout_frac * n_seq)), 1, n_seq - 1);
+  }
+  for (std::int32_t s = 0; s < n_seq; ++s) {
+    const bool held = s >= n_seq - sp.n_heldout;
+    if (held) sp.heldout_positions += data.seqs[s].size();
+    if (data.seqs[s].size() < min_tokens) continue;
+    if (!held) sp.train_positions += data.seqs[s].size();
+    (held ? sp.heldout : sp.train).push_back(s);
+  }
+  if (sp.heldout.empty()) sp.heldout = sp.train;
+  return sp;
+}
+
 double target_top1(const DistillData& data, std::span<const std::int32_t> seq_ids) {
   std::int64_t hit = 0, total = 0;
   for (const std::int32_t s : seq_ids) {

@@ -52,6 +52,18 @@ DistillSequence record_sequence(LanguageModel& target, std::span<const Token> pr
 DistillData distill_from_prompts(LanguageModel& target, const std::vector<std::vector<Token>>& prompts,
                                  const DistillOptions& opts, std::ostream* log);
 
+// The trainers' split: the last holdout_frac of the sequences (rounded, at least one, never all)
+// are held out; sequences shorter than min_tokens are left out of both lists. An empty held-out
+// list (holdout_frac 0) is replaced by the training list. Throws Error when a split is asked
+// for with fewer than 2 sequences.
+struct DistillSplit {
+  std::vector<std::int32_t> train, heldout;
+  std::int32_t n_heldout = 0;                              // sequences held out (before filtering)
+  std::int64_t train_positions = 0;    // positions of the `train` sequences
+  std::int64_t heldout_positions = 0;  // positions of all held-out sequences
+};
+DistillSplit split_holdout(const DistillData& data, float holdout_frac, std::int32_t min_tokens = 1);
+
 // How often the target's own argmax at t is token t+1 over the sequences `seq_ids` (the ceiling a
 // predictor of sampled tokens faces; the trainers report it next to their held-out accuracy).
 double target_top1(const DistillData& data, std::span<const std::int32_t> seq_ids);

@@ -424,24 +424,15 @@ EagleTrainReport train_eagle(EagleWeights& w, std::shared_ptr<const LlamaWeights
   const auto t0 = std::chrono::steady_clock::now();
   const EagleConfig cfg = w.config;
   check_fits(cfg, *target, data);
-  const std::int32_t n_seq = static_cast<std::int32_t>(data.seqs.size());
-  std::int32_t n_hold = 0;
-  if (opts.holdout_frac > 0.0f) {
-    if (n_seq < 2) fail("train-heads: {} sequence(s): a held-out split needs at least 2 (or holdout 0)", n_seq);
-    n_hold = std::clamp(static_cast<std::int32_t>(std::lround(opts.holdout_frac * n_seq)), 1, n_seq - 1);
-  }
-  std::vector<std::int32_t> train_ids, hold_ids;
-  for (std::int32_t s = 0; s < n_seq; ++s) {
-    if (data.seqs[s].size() < 3) continue;  // no EAGLE row
-    (s < n_seq - n_hold ? train_ids : hold_ids).push_back(s);
-  }
+  const DistillSplit split = split_holdout(data, opts.holdout_frac, 3);  // an EAGLE row needs 3 tokens
+  const std::vector<std::int32_t>& train_ids = split.train;
+  const std::vector<std::int32_t>& hold_ids = split.heldout;
   if (train_ids.empty()) fail("train-heads: no training sequence of at least 3 tokens (an EAGLE row needs 3)");
-  if (hold_ids.empty()) hold_ids = train_ids;
   EagleTrainReport rep;
   rep.train_sequences = static_cast<std::int32_t>(train_ids.size());
-  rep.heldout_sequences = n_hold;
-  for (const auto s : train_ids) rep.train_positions += data.seqs[s].size();
-  for (std::int32_t s = n_seq - n_hold; s < n_seq; ++s) rep.heldout_positions += data.seqs[s].size();
+  rep.heldout_sequences = split.n_heldout;
+  rep.train_positions = split.train_positions;
+  rep.heldout_positions = split.heldout_positions;
 
   Params p = eagle_params_from(w);
   Params grad = p.zeros_like();
@@ -454,12 +445,6 @@ EagleTrainReport train_eagle(EagleWeights& w, std::shared_ptr<const LlamaWeights
   const MatF C = matrix_f32(target->classifier_matrix());
   const std::size_t vec_max = static_cast<std::size_t>(std::max(cfg.dim, cfg.n_heads * cfg.head_dim));
   rep.initial = evaluate_eagle(w, target, data, hold_ids, opts);
-  const std::int32_t warmup = static_cast<std::int32_t>(opts.warmup_frac * opts.steps);
-  auto lr_at = [&](std::int32_t step) {
-    if (step < warmup) return opts.lr * static_cast<float>(step + 1) / static_cast<float>(warmup);
-    const double prog = opts.steps > warmup ? static_cast<double>(step - warmup) / (opts.steps - warmup) : 1.0;
-    return static_cast<float>(opts.lr * 0.5 * (1.0 + std::cos(3.141592653589793 * prog)));
-  };
   const heads::AdamBetas betas{0.9f, 0.95f, 1e-8f};
   if (log) {
     *log << fmt::format("train-heads: eagle head, {} train sequences ({} positions), {} held out ({} positions), "
@@ -495,7 +480,7 @@ EagleTrainReport train_eagle(EagleWeights& w, std::shared_ptr<const LlamaWeights
         }
       }
     }
-    const float lr = lr_at(step);
+    const float lr = heads::warmup_cosine_lr(opts.lr, step, opts.steps, opts.warmup_frac);
     const float bc1 = 1.0f - std::pow(betas.b1, static_cast<float>(step + 1));
     const float bc2 = 1.0f - std::pow(betas.b2, static_cast<float>(step + 1));
     auto ps = p.tensors();

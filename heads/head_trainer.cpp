@@ -270,20 +270,14 @@ TrainReport train_heads(HeadNet& net, const DistillData& data, const TrainOption
   opts.validate();
   const auto t0 = std::chrono::steady_clock::now();
   const std::int32_t K = net.n_heads();
-  const std::int32_t n_seq = static_cast<std::int32_t>(data.seqs.size());
-  std::int32_t n_hold = 0;
-  if (opts.holdout_frac > 0.0f) {
-    if (n_seq < 2) fail("train-heads: {} sequence(s): a held-out split needs at least 2 (or holdout 0)", n_seq);
-    n_hold = std::clamp(static_cast<std::int32_t>(std::lround(opts.holdout_frac * n_seq)), 1, n_seq - 1);
-  }
-  std::vector<std::int32_t> train_ids, hold_ids;
-  for (std::int32_t s = 0; s < n_seq; ++s) (s < n_seq - n_hold ? train_ids : hold_ids).push_back(s);
-  if (hold_ids.empty()) hold_ids = train_ids;
+  const DistillSplit split = split_holdout(data, opts.holdout_frac);
+  const std::vector<std::int32_t>& train_ids = split.train;
+  const std::vector<std::int32_t>& hold_ids = split.heldout;
   TrainReport rep;
   rep.train_sequences = static_cast<std::int32_t>(train_ids.size());
-  rep.heldout_sequences = n_hold;
-  for (const auto s : train_ids) rep.train_positions += data.seqs[s].size();
-  for (std::int32_t s = n_seq - n_hold; s < n_seq; ++s) rep.heldout_positions += data.seqs[s].size();
+  rep.heldout_sequences = split.n_heldout;
+  rep.train_positions = split.train_positions;
+  rep.heldout_positions = split.heldout_positions;
 
   std::vector<std::vector<HeadExample>> train_ex(K);
   for (std::int32_t h = 0; h < K; ++h) {
@@ -304,12 +298,6 @@ TrainReport train_heads(HeadNet& net, const DistillData& data, const TrainOption
     rngs.emplace_back(opts.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(h) + 1);
   }
   rep.initial = evaluate_heads(net, data, hold_ids, opts.teacher_weight, opts.eval_max, opts.threads);
-  const std::int32_t warmup = static_cast<std::int32_t>(opts.warmup_frac * opts.steps);
-  auto lr_at = [&](std::int32_t step) {  // step is 0-based
-    if (step < warmup) return opts.lr * static_cast<float>(step + 1) / static_cast<float>(warmup);
-    const double prog = opts.steps > warmup ? static_cast<double>(step - warmup) / (opts.steps - warmup) : 1.0;
-    return static_cast<float>(opts.lr * 0.5 * (1.0 + std::cos(3.141592653589793 * prog)));
-  };
   std::vector<double> run_loss(K, 0.0);
   std::int32_t run_n = 0;
   const float b1 = 0.9f, b2 = 0.999f;
@@ -319,7 +307,7 @@ TrainReport train_heads(HeadNet& net, const DistillData& data, const TrainOption
                         rep.train_positions, rep.heldout_sequences, rep.heldout_positions, opts.steps, opts.batch);
   }
   for (std::int32_t step = 0; step < opts.steps; ++step) {
-    const float lr = lr_at(step);
+    const float lr = heads::warmup_cosine_lr(opts.lr, step, opts.steps, opts.warmup_frac);
     const float bc1 = 1.0f - std::pow(b1, static_cast<float>(step + 1));
     const float bc2 = 1.0f - std::pow(b2, static_cast<float>(step + 1));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(opts.threads)
