@@ -419,13 +419,4 @@ S eagle_backward_steps(const EagleConfig& c, const EagleParams<S>& p, const Mat<
   return loss;
 }
 
-// One step (plain EAGLE-1 training).
-template <class S>
-S eagle_backward(const EagleConfig& c, const EagleParams<S>& p, const Mat<S>& C, const EagleSequence<S>& seq,
-                 const EagleActs<S>& A, S w_feat, S w_tok, S scale, EagleParams<S>* grad) {
-  std::vector<EagleActs<S>> acts(1, A);
-  const S one = S(1);
-  return eagle_backward_steps<S>(c, p, C, seq, acts, w_feat, w_tok, scale, std::span<const S>(&one, 1), grad);
-}
-
 }  // namespace speclab::heads

@@ -121,11 +121,19 @@ EagleSequence<double> random_sequence(const EagleConfig& c, int L, Rng& rng) {
   return s;
 }
 
+// The loss over `steps` passes (pass k weighs 0.8^k), feature weight 1, scale 0.7.
+double loss_steps(const EagleConfig& c, const EagleParams<double>& p, const Mat<double>& C,
+                  const EagleSequence<double>& s, int steps, double w_tok, EagleParams<double>* grad) {
+  std::vector<heads::EagleActs<double>> a;
+  heads::eagle_forward_steps<double>(c, p, C, s, steps, a);
+  std::vector<double> w;
+  for (int k = 0; k < steps; ++k) w.push_back(std::pow(0.8, k));
+  return heads::eagle_backward_steps<double>(c, p, C, s, a, 1.0, w_tok, 0.7, w, grad);
+}
+
 double loss_of(const EagleConfig& c, const EagleParams<double>& p, const Mat<double>& C,
                const EagleSequence<double>& s, double w_tok, EagleParams<double>* grad) {
-  heads::EagleActs<double> a;
-  heads::eagle_forward<double>(c, p, C, s, a);
-  return heads::eagle_backward<double>(c, p, C, s, a, 1.0, w_tok, 0.7, grad);
+  return loss_steps(c, p, C, s, 1, w_tok, grad);
 }
 
 TEST(EagleGrad, BackwardEqualsFiniteDifferencesForEveryTensor) {
@@ -169,15 +177,6 @@ TEST(EagleGrad, BackwardEqualsFiniteDifferencesForEveryTensor) {
   }
 }
 
-double loss_steps(const EagleConfig& c, const EagleParams<double>& p, const Mat<double>& C,
-                  const EagleSequence<double>& s, int steps, EagleParams<double>* grad) {
-  std::vector<heads::EagleActs<double>> a;
-  heads::eagle_forward_steps<double>(c, p, C, s, steps, a);
-  std::vector<double> w;
-  for (int k = 0; k < steps; ++k) w.push_back(std::pow(0.8, k));
-  return heads::eagle_backward_steps<double>(c, p, C, s, a, 1.0, 0.4, 0.7, w, grad);
-}
-
 TEST(EagleGrad, TrainingTimeTestBackwardEqualsFiniteDifferences) {
   for (const bool input_norm : {false, true}) {
     const EagleConfig c = tiny_config({input_norm, !input_norm, true, RopeStyle::kHalfSplit, 0.4});
@@ -187,17 +186,17 @@ TEST(EagleGrad, TrainingTimeTestBackwardEqualsFiniteDifferences) {
     fill(C, rng, 1.0);
     const EagleSequence<double> s = random_sequence(c, 6, rng);
     EagleParams<double> g = p.zeros_like();
-    const double l3 = loss_steps(c, p, C, s, 3, &g);
-    EXPECT_GT(l3, loss_steps(c, p, C, s, 1, nullptr));  // the extra passes add loss
+    const double l3 = loss_steps(c, p, C, s, 3, 0.4, &g);
+    EXPECT_GT(l3, loss_steps(c, p, C, s, 1, 0.4, nullptr));  // the extra passes add loss
     auto ps = p.tensors();
     const auto gs = std::as_const(g).tensors();
     for (std::size_t k = 0; k < ps.size(); ++k) {
       for (std::size_t i = 0; i < ps[k].size(); ++i) {
         const double x0 = ps[k][i], eps = 1e-6;
         ps[k][i] = x0 + eps;
-        const double up = loss_steps(c, p, C, s, 3, nullptr);
+        const double up = loss_steps(c, p, C, s, 3, 0.4, nullptr);
         ps[k][i] = x0 - eps;
-        const double down = loss_steps(c, p, C, s, 3, nullptr);
+        const double down = loss_steps(c, p, C, s, 3, 0.4, nullptr);
         ps[k][i] = x0;
         const double fd = (up - down) / (2 * eps);
         const double err = std::abs(fd - gs[k][i]) / std::max(1e-3, std::abs(fd) + std::abs(gs[k][i]));
