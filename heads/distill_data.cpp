@@ -59,8 +59,8 @@ void DistillOptions::validate(const ModelInfo& info) const {
     fail("distill: teacher_top = {}: must be in [1, vocab = {}]", teacher_top, info.vocab_size);
   }
   for (const auto l : layers) {
-    if (l < 1 || l >= info.n_layers) {
-      fail("distill: layer {}: must be in [1, n_layers = {})", l, info.n_layers);
+    if (l < 0 || l > info.n_layers) {  // residual after l layers (0: the embeddings)
+      fail("distill: layer {}: must be in [0, n_layers = {}]", l, info.n_layers);
     }
   }
 }

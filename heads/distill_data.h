@@ -36,7 +36,7 @@ struct DistillOptions {
   std::int32_t max_len = 256;            // total tokens per sequence (prompt included)
   float temperature = 1.0f;              // sampling temperature of the continuations
   std::int32_t teacher_top = 16;         // T: teacher entries kept per position
-  std::vector<std::int32_t> layers;      // residual layers to record (exit adapters)
+  std::vector<std::int32_t> layers;      // residual layers to record, in [0, n_layers] (exit adapters, fused EAGLE)
   bool stop_at_eos = true;               // end a continuation at EOS / BOS
   std::uint64_t seed = 1;
   void validate(const ModelInfo& info) const;  // throws Error naming the field

@@ -5,6 +5,8 @@
 //
 // One sequence of L rows, causal (row i sees rows 0..i), RoPE position of row i = pos0 + i:
 //   u    = [e(x_{i+1}), f_i]                 (given; frozen inputs)
+//          fused heads (EagleConfig::feature_layers): f_i = z_i Wfuse^T, z_i the given layer
+//          features, so Wfuse gets the gradient reaching every true row's f_i
 //   h    = u Wfc^T + bfc
 //   n    = RMSNorm(h; g1) with input_norm, else h
 //   q, k, v = n Wq^T + bq, n Wk^T + bk, n Wv^T + bv;  q~, k~ = RoPE(q), RoPE(k)
@@ -55,6 +57,7 @@ struct EagleParams {
   Vec<S> ffn_norm;            // [d]
   Mat<S> w1, w3;              // [hidden, d] gate, up
   Mat<S> w2;                  // [d, hidden] down
+  Mat<S> fuse;                // [d, F d] (fused features only; EagleConfig::feature_layers)
 
   // Every present tensor, in the order of eagle_tensor_names() (the published file order).
   template <class Self>
@@ -78,6 +81,7 @@ struct EagleParams {
     add(p.w1);
     add(p.w3);
     add(p.w2);
+    add(p.fuse);
     return t;
   }
   std::vector<std::span<S>> tensors() { return tensors_of(*this); }
@@ -105,6 +109,7 @@ struct EagleParams {
     r.w1 = w1.template cast<T>();
     r.w3 = w3.template cast<T>();
     r.w2 = w2.template cast<T>();
+    r.fuse = fuse.template cast<T>();
     return r;
   }
 };
@@ -112,7 +117,8 @@ struct EagleParams {
 // One training sequence's inputs and targets.
 template <class S>
 struct EagleSequence {
-  Mat<S> u;               // [L, 2d]: row i = [e(x_{i+1}), f_i]
+  Mat<S> u;               // [L, 2d]: row i = [e(x_{i+1}), f_i] (fused: f_i columns unused)
+  Mat<S> z;               // [L, F d]: fused heads' layer features z_i (f_i = fuse z_i); else empty
   Mat<S> feat_target;     // [L, d]: f_{i+1}
   Mat<S> cos, sin;        // [L, hd / 2]: RoPE tables of the rows' positions (ops/rope.h)
   std::int32_t per_row = 0;            // sparse token-target entries per row
@@ -185,8 +191,9 @@ void eagle_forward_steps(const EagleConfig& c, const EagleParams<S>& p, const Ma
     EagleActs<S>& A = acts[s];
     if (s == 0) {
       A.u = seq.u;
+      if (p.fuse.size() > 0) A.u.rightCols(d).noalias() = seq.z * p.fuse.transpose();
     } else {
-      A.u = seq.u;
+      A.u = acts[0].u;  // row 0 keeps its true feature
       if (L > 1) A.u.block(1, d, L - 1, d) = acts[s - 1].out.topRows(L - 1);
     }
     linear_forward<S>(A.u, p.fc, p.fc_b, A.h);
@@ -325,6 +332,9 @@ S eagle_backward_steps(const EagleConfig& c, const EagleParams<S>& p, const Mat<
     dk_acc[s].setZero(L, acts[s].k.cols());
     dv_acc[s].setZero(L, acts[s].v.cols());
   }
+  const bool fused = p.fuse.size() > 0;
+  Mat<S> dfeat0;  // fused: the gradient reaching the true features f_i (step 0's, row 0 of later steps)
+  if (fused) dfeat0.setZero(L, d);
   for (int s = steps - 1; s >= 0; --s) {
     const EagleActs<S>& A = acts[s];
     const Mat<S>& dout = douts[s];
@@ -408,14 +418,23 @@ S eagle_backward_steps(const EagleConfig& c, const EagleParams<S>& p, const Mat<
     }
     dh += da;
     if (s == 0) {
-      linear_backward<S>(dh, A.u, p.fc, g.fc, g.fc_b, nullptr);
+      if (fused) {
+        Mat<S> du;
+        linear_backward<S>(dh, A.u, p.fc, g.fc, g.fc_b, &du);
+        dfeat0 += du.rightCols(d);
+      } else {
+        linear_backward<S>(dh, A.u, p.fc, g.fc, g.fc_b, nullptr);
+      }
     } else {
       // The fed-back features: row r's feature input is step s-1's output at row r - 1.
       Mat<S> du;
       linear_backward<S>(dh, A.u, p.fc, g.fc, g.fc_b, &du);
       if (L > 1) douts[s - 1].topRows(L - 1) += du.block(1, d, L - 1, d);
+      if (fused) dfeat0.row(0) += du.block(0, d, 1, d);
     }
   }
+  // f_i = z_i Wfuse^T.
+  if (fused) g.fuse.noalias() += dfeat0.transpose() * seq.z;
   return loss;
 }
 

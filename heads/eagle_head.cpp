@@ -16,6 +16,7 @@
 #include "base/rng.h"
 #include "formats/safetensors.h"
 #include "heads/head_net.h"
+#include "model/language_model.h"
 #include "model/rope_frequencies.h"
 #include "ops/dot.h"
 #include "ops/rmsnorm.h"
@@ -77,6 +78,27 @@ void EagleConfig::validate(std::string_view where) const {
   if (!(rope_theta > 0.0f) || !std::isfinite(rope_theta)) {
     fail("{}: rope_theta = {}: must be a positive finite number", where, rope_theta);
   }
+  if (feature_layers.size() > static_cast<std::size_t>(kMaxFeatureLayers)) {
+    fail("{}: feature_layers has {} entries: at most {}", where, feature_layers.size(), kMaxFeatureLayers);
+  }
+  for (std::size_t i = 0; i < feature_layers.size(); ++i) {
+    const std::int32_t h = feature_layers[i];
+    if (h < kFinalNormedHidden || h > 4096) {
+      fail("{}: feature_layers[{}] = {}: must be -1 (final-normed) or a layer in [0, 4096]", where, i, h);
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (feature_layers[j] == h) fail("{}: feature_layers[{}] = {}: repeats feature_layers[{}]", where, i, h, j);
+    }
+  }
+}
+
+void EagleConfig::check_feature_layers(std::string_view where, std::int32_t target_layers) const {
+  for (std::size_t i = 0; i < feature_layers.size(); ++i) {
+    if (feature_layers[i] > target_layers) {
+      fail("{}: feature_layers[{}] = {}: the target has {} layers (residual selectors are 0 .. {})", where, i,
+           feature_layers[i], target_layers, target_layers);
+    }
+  }
 }
 
 nlohmann::json to_json(const EagleConfig& c) {
@@ -94,6 +116,7 @@ nlohmann::json to_json(const EagleConfig& c) {
   j["fc_bias"] = c.fc_bias;
   j["input_norm"] = c.input_norm;
   j["qkv_bias"] = c.qkv_bias;
+  if (c.fused()) j["feature_layers"] = c.feature_layers;
   j["model_fingerprint"] = c.model_fingerprint;
   j["training"] = c.training;
   return j;
@@ -139,6 +162,17 @@ EagleConfig eagle_config_from_json(const nlohmann::json& j, std::string_view whe
   c.fc_bias = get_bool("fc_bias");
   c.input_norm = get_bool("input_norm");
   c.qkv_bias = get_bool("qkv_bias");
+  if (j.contains("feature_layers")) {  // absent: an EAGLE-1/2 head
+    const auto& a = j["feature_layers"];
+    if (!a.is_array() || a.size() > static_cast<std::size_t>(EagleConfig::kMaxFeatureLayers)) {
+      fail("{}: field 'feature_layers' = {}: must be an array of at most {} layer selectors", where, json_excerpt(a),
+           EagleConfig::kMaxFeatureLayers);
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      c.feature_layers.push_back(json_integer<std::int32_t>(a[i], where, fmt::format("field 'feature_layers[{}]'", i),
+                                                            kFinalNormedHidden, 4096));
+    }
+  }
   c.model_fingerprint = json_string(get("model_fingerprint"), where, "field 'model_fingerprint'");
   if (j.contains("training")) c.training = j["training"];
   c.validate(where);
@@ -185,6 +219,7 @@ std::vector<TensorSlot<W>> tensor_slots(W& w) {
   s.push_back({"layers.0.mlp.gate_proj.weight", h, d, &L.w1, nullptr});
   s.push_back({"layers.0.mlp.up_proj.weight", h, d, &L.w3, nullptr});
   s.push_back({"layers.0.mlp.down_proj.weight", d, h, &L.w2, nullptr});
+  if (c.fused()) s.push_back({"fuse.weight", d, c.feature_width(), &w.fuse, nullptr});
   return s;
 }
 
@@ -209,12 +244,16 @@ void EagleWeights::validate(std::string_view where) const {
   if (!config.qkv_bias && !(layer.bq.empty() && layer.bk.empty() && layer.bv.empty())) {
     fail("{}: q/k/v biases given but qkv_bias = false", where);
   }
+  if (!config.fused() && fuse.size() != 0) fail("{}: fuse.weight given but feature_layers is empty", where);
 }
 
-EagleWeights random_eagle_weights(const LlamaWeights& target, std::uint64_t seed) {
+EagleWeights random_eagle_weights(const LlamaWeights& target, std::uint64_t seed,
+                                  std::vector<std::int32_t> feature_layers) {
   EagleWeights w;
   w.config = EagleConfig::for_target(target);
+  w.config.feature_layers = std::move(feature_layers);
   w.config.validate("eagle head");
+  w.config.check_feature_layers("eagle head", target.info.n_layers);
   Rng rng(seed);
   for (auto& t : tensor_slots(w)) {
     if (t.matrix) {
@@ -332,6 +371,7 @@ EagleWeights load_eagle_head(const std::string& dir, const LlamaWeights& target)
          jpath, c.model_fingerprint, c.dim, c.vocab, target.info.source, fp, target.info.dim,
          target.info.vocab_size);
   }
+  c.check_feature_layers(jpath, target.info.n_layers);
   const SafetensorsFile st(spath);
   read_eagle_tensors(st, w, "eagle.json");
   w.validate(dir);
@@ -351,6 +391,7 @@ EagleHead::EagleHead(std::shared_ptr<const EagleWeights> weights, std::shared_pt
     fail("eagle head: dim {} / vocab {}: the target {} has dim {} / vocab {}", c.dim, c.vocab,
          target_->info.source, target_->info.dim, target_->info.vocab_size);
   }
+  c.check_feature_layers("eagle head", target_->info.n_layers);
   dim_ = c.dim;
   head_dim_ = c.head_dim;
   q_dim_ = c.n_heads * c.head_dim;
@@ -394,6 +435,21 @@ void EagleHead::truncate(std::int32_t n_keep) {
     fail("eagle head: truncate: n_keep = {}: must be in [0, n_cached = {}]", n_keep, n_cached_);
   }
   n_cached_ = n_keep;
+}
+
+void EagleHead::fuse(std::span<const float> z, std::int32_t n, std::span<float> out) {
+  const EagleConfig& c = weights_->config;
+  const std::size_t nz = static_cast<std::size_t>(n) * c.feature_width();
+  const std::size_t nd = static_cast<std::size_t>(n) * dim_;
+  if (n < 1 || z.size() != nz || out.size() != nd) {
+    fail("eagle head: fuse of {} rows: the layer features have {} values (need {}), out {} (need {})", n, z.size(),
+         nz, out.size(), nd);
+  }
+  if (!c.fused()) {
+    std::copy(z.begin(), z.end(), out.begin());
+    return;
+  }
+  matmul(z.data(), n, weights_->fuse, nullptr, out.data(), n_threads_, &mm_);
 }
 
 void EagleHead::logits(std::span<const float> features, std::int32_t n, std::span<float> out) {

@@ -22,6 +22,11 @@
 // classifier reads; EAGLE's ea_model passes base_model.model(...)[0], Hugging Face LlamaModel's
 // normed output), i.e. LanguageModel's kFinalNormedHidden. The head's own predictions f̂ are
 // fed back as features when it drafts several tokens ahead.
+// Fused features (EagleConfig::feature_layers, the EAGLE-3 input; Li et al. 2025): a true
+// row's f_i is instead fuse [h^(l1)_i, h^(l2)_i, ...], a learned projection of the target's
+// hidden states at several layers (EAGLE-3: low, mid and high layers 2, L/2, L-3); drafted
+// rows still read f̂, and the rest of the layer is EAGLE-1's (EAGLE-3's wider attention input,
+// own norm and reduced-vocabulary classifier are not modelled here).
 // RoPE: the head's rope_theta and rope_style (its config), the target's rope scaling.
 //
 // Files (save_eagle_head / load_eagle_head): DIR/eagle.safetensors with the published EAGLE
@@ -61,6 +66,15 @@ struct EagleConfig {
   bool fc_bias = true;      // EAGLE's default (bias=True)
   bool input_norm = false;  // input RMSNorm before attention (EAGLE-1/2: none)
   bool qkv_bias = false;    // q/k/v biases (Qwen2-style targets)
+  // EAGLE-3-style fused target features (Li et al. 2025, "EAGLE-3: Scaling up Inference
+  // Acceleration of Large Language Models via Training-Time Test"): hidden-state selectors of
+  // the target (model/language_model.h: h in [0, n_layers] = the residual after h layers,
+  // kFinalNormedHidden = -1 = the final-normed state), distinct, at most kMaxFeatureLayers. A
+  // true row's input feature is then f_i = fuse z_i, z_i = the concatenation of token i's rows
+  // for these selectors ([F dim], in this order); drafted rows still read the head's own f̂.
+  // Empty (EAGLE-1/2): f_i is the final-normed feature itself and there is no fuse matrix.
+  std::vector<std::int32_t> feature_layers;
+  static constexpr std::int32_t kMaxFeatureLayers = 8;
   std::string model_fingerprint;  // model_fingerprint() (heads/head_net.h) of the target
   nlohmann::json training = nlohmann::json::object();  // free-form (later phase)
 
@@ -71,8 +85,16 @@ struct EagleConfig {
   // fingerprint. Published checkpoints' config.json parse to one (heads/eagle_checkpoint.h).
   static EagleConfig shaped_like(const ModelInfo& m);
   // Throws Error("<where>: <field> = <value>: <rule>") for sizes out of range, n_heads not a
-  // multiple of n_kv_heads, an odd head_dim, a non-positive eps or theta.
+  // multiple of n_kv_heads, an odd head_dim, a non-positive eps or theta, feature_layers out of
+  // range or repeated.
   void validate(std::string_view where) const;
+  // Throws Error naming `where` when a feature layer is beyond the target's n_layers.
+  void check_feature_layers(std::string_view where, std::int32_t target_layers) const;
+  bool fused() const { return !feature_layers.empty(); }
+  // Width of a true row's target feature: F dim when fused, else dim.
+  std::int32_t feature_width() const {
+    return fused() ? dim * static_cast<std::int32_t>(feature_layers.size()) : dim;
+  }
 };
 
 nlohmann::json to_json(const EagleConfig& c);
@@ -90,6 +112,9 @@ struct EagleWeights {
   // post-attention RMSNorm [dim]; attn_norm [dim] only with input_norm (else empty);
   // bq / bk / bv only with qkv_bias.
   LlamaLayerWeights layer;
+  // [dim, F dim] (file tensor fuse.weight, no bias, as EAGLE-3's fc): only with
+  // config.feature_layers, else empty.
+  WeightMatrix fuse;
 
   // Throws Error naming `where` and the tensor when a shape disagrees with the config.
   void validate(std::string_view where) const;
@@ -97,8 +122,11 @@ struct EagleWeights {
 
 // A random head for `target` (EagleConfig::for_target): matrices N(0, 1 / fan_in), fc bias and
 // q/k/v biases N(0, 0.1^2), norms 1 + N(0, 0.1^2). Deterministic in `seed` (tests, benchmarks;
-// such a head drafts poorly but exercises every path).
-EagleWeights random_eagle_weights(const LlamaWeights& target, std::uint64_t seed);
+// such a head drafts poorly but exercises every path). `feature_layers` (EagleConfig): a fused
+// head, its fuse matrix N(0, 1 / (F dim)) drawn after every other tensor (so the rest equals the
+// unfused head of the same seed); checked against the target (Error).
+EagleWeights random_eagle_weights(const LlamaWeights& target, std::uint64_t seed,
+                                  std::vector<std::int32_t> feature_layers = {});
 
 // Writes DIR/eagle.safetensors (F32) and DIR/eagle.json (creates DIR). Throws Error on I/O failure.
 void save_eagle_head(const EagleWeights& w, const std::string& dir);
@@ -155,6 +183,10 @@ class EagleHead {
               std::span<const std::uint8_t> mask = {});
   // Drops cached slots >= n_keep (0 <= n_keep <= n_cached; Error otherwise).
   void truncate(std::int32_t n_keep);
+  // The input features of n true rows: out [n, dim] = fuse z for a fused head (z = layer
+  // features [n, feature_width()], EagleConfig::feature_layers), else a copy of z ([n, dim]).
+  // Throws Error on bad sizes.
+  void fuse(std::span<const float> z, std::int32_t n, std::span<float> out);
   // logits [n, vocab] = the target's classifier applied to features [n, dim] (no norm: EAGLE).
   void logits(std::span<const float> features, std::int32_t n, std::span<float> out);
 

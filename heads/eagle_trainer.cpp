@@ -82,6 +82,35 @@ void check_fits(const EagleConfig& c, const LlamaWeights& target, const DistillD
     fail("train-heads: distillation data has dim {} / vocab {}: the eagle head has dim {} / vocab {}", data.dim,
          data.vocab, c.dim, c.vocab);
   }
+  c.check_feature_layers("train-heads: eagle head", target.info.n_layers);
+  for (const std::int32_t h : c.feature_layers) {
+    if (h != kFinalNormedHidden && std::find(data.layers.begin(), data.layers.end(), h) == data.layers.end()) {
+      fail("train-heads: eagle head feature layer {}: the distillation data records layers [{}] only", h,
+           fmt::join(data.layers, ", "));
+    }
+  }
+}
+
+// Where each of c.feature_layers is in a sequence: its hidden (final-normed) or layer_hidden[k].
+std::vector<const std::vector<float>*> feature_sources(const EagleConfig& c, const DistillData& data,
+                                                       const DistillSequence& q) {
+  std::vector<const std::vector<float>*> src;
+  for (const std::int32_t h : c.feature_layers) {
+    if (h == kFinalNormedHidden) {
+      src.push_back(&q.hidden);
+    } else {
+      const auto k = std::find(data.layers.begin(), data.layers.end(), h) - data.layers.begin();
+      src.push_back(&q.layer_hidden[static_cast<std::size_t>(k)]);
+    }
+  }
+  return src;
+}
+
+// z_i = token i's rows of the feature layers, concatenated ([F dim] at out).
+void gather_features(const std::vector<const std::vector<float>*>& src, std::int32_t d, std::int32_t i, float* out) {
+  for (std::size_t l = 0; l < src.size(); ++l) {
+    std::copy_n(src[l]->data() + static_cast<std::size_t>(i) * d, d, out + l * d);
+  }
 }
 
 // The loss of one sequence; its gradient (scaled) goes to `grad` when non-null.
@@ -172,6 +201,7 @@ Params eagle_params_from(const EagleWeights& w) {
   p.w1 = matrix_f32(L.w1);
   p.w3 = matrix_f32(L.w3);
   p.w2 = matrix_f32(L.w2);
+  if (w.config.fused()) p.fuse = matrix_f32(w.fuse);
   return p;
 }
 
@@ -193,6 +223,7 @@ EagleWeights eagle_weights_from(const EagleConfig& c, const Params& p) {
   L.w1 = to_matrix(p.w1);
   L.w3 = to_matrix(p.w3);
   L.w2 = to_matrix(p.w2);
+  if (c.fused()) w.fuse = to_matrix(p.fuse);
   w.validate("eagle head");
   return w;
 }
@@ -214,13 +245,29 @@ EagleSequence<float> eagle_sequence(const EagleConfig& c, const LlamaWeights& ta
   EagleSequence<float> seq;
   seq.u.resize(L, 2 * d);
   seq.feat_target.resize(L, d);
+  const auto src = feature_sources(c, data, q);
+  for (const auto* v : src) {
+    if (v->size() != static_cast<std::size_t>(n) * d) fail("train-heads: sequence {}: layer rows do not match its {} tokens", s, n);
+  }
+  const std::int32_t fw = c.feature_width();
+  // Row-major [L, F d] staging for z (Eigen's Mat is row-major as well: heads/head_layers.h).
+  if (c.fused()) seq.z.resize(L, fw);
   Rng rng(noise_seed);
   for (std::int32_t i = 0; i < L; ++i) {
     float* u = seq.u.data() + static_cast<std::size_t>(i) * 2 * d;
     target.token_embedding.dequantize_row(q.tokens[i + 1], u);
     const float* f = q.hidden.data() + static_cast<std::size_t>(i) * d;
-    for (std::int32_t j = 0; j < d; ++j) {
-      u[d + j] = f[j] + (noise > 0.0f ? static_cast<float>((rng.uniform() - 0.5) * noise) : 0.0f);
+    // The noise (EAGLE's augmentation) goes on the true input: f_i, or z_i of a fused head.
+    float* in = u + d;
+    if (c.fused()) {
+      in = seq.z.data() + static_cast<std::size_t>(i) * fw;
+      gather_features(src, d, i, in);
+      std::fill_n(u + d, d, 0.0f);  // replaced by fuse z_i in the forward
+    } else {
+      std::copy_n(f, d, in);
+    }
+    if (noise > 0.0f) {
+      for (std::int32_t j = 0; j < fw; ++j) in[j] += static_cast<float>((rng.uniform() - 0.5) * noise);
     }
     std::copy_n(f + d, d, seq.feat_target.data() + static_cast<std::size_t>(i) * d);
   }
@@ -287,11 +334,18 @@ void eval_sequence(EagleHead& head, const DistillData& data, std::int32_t s, con
   const DistillSequence& q = data.seqs[s];
   const std::int32_t n = q.size(), d = data.dim, V = data.vocab, T = data.teacher_top, D = o.eval_depth;
   if (n < 3) return;
-  std::vector<float> cur(d), next(d), z(V);
+  const EagleConfig& c = head.config();
+  std::vector<float> cur(d), next(d), z(V), fused(d), layers(c.feature_width());
+  const auto src = feature_sources(c, data, q);
   head.truncate(0);
   for (std::int32_t i = 0; i + 2 < n; ++i) {
     head.truncate(i);
     const float* f = q.hidden.data() + static_cast<std::size_t>(i) * d;
+    if (c.fused()) {
+      gather_features(src, d, i, layers.data());
+      head.fuse(layers, 1, fused);
+      f = fused.data();
+    }
     const Token tok = q.tokens[i + 1];
     const std::int32_t pos = i;
     head.append(std::span<const float>(f, d), std::span<const Token>(&tok, 1), std::span<const std::int32_t>(&pos, 1),
@@ -508,6 +562,7 @@ EagleTrainReport train_eagle(EagleWeights& w, std::shared_ptr<const LlamaWeights
   rep.target_top1 = target_top1(data, hold_ids);
   nlohmann::json& tr = w.config.training;
   tr["objective"] = "eagle-1: feature smooth-L1 + token cross-entropy";
+  tr["feature_layers"] = cfg.feature_layers;
   tr["steps"] = opts.steps;
   tr["batch"] = opts.batch;
   tr["lr"] = opts.lr;

@@ -16,6 +16,12 @@
 // earlier rows (heads/eagle_grad.h eagle_forward_steps): exactly what depths 2..S of a draft
 // tree see; pass s's loss weighs ttt_decay^s, gradients flow through the fed-back features.
 //
+// Fused features (EagleConfig::feature_layers, EAGLE-3's input): a true row's feature is
+// fuse z_i, z_i = token i's rows of those target layers side by side (the data must record the
+// residual layers: DistillOptions::layers; kFinalNormedHidden reads DistillSequence::hidden);
+// the noise goes on z, fuse trains with the rest, and the feature loss still targets the next
+// final-normed feature (the classifier reads f̂).
+//
 // Forward/backward: heads/eagle_grad.h (checked by finite differences in tests). A mini-batch
 // is `batch` whole sequences drawn with replacement from the training ones; each sequence's
 // gradient is computed on one thread into its own buffer and the buffers are added in batch
@@ -86,8 +92,8 @@ struct EagleTrainReport {
 heads::EagleParams<float> eagle_params_from(const EagleWeights& w);
 EagleWeights eagle_weights_from(const EagleConfig& c, const heads::EagleParams<float>& p);
 
-// Sequence `s` of `data` as training rows (L = n - 2 rows; n >= 3): features f_0..f_{L-1}
-// (+ noise drawn from `rng` when noise > 0), tokens, feature targets, token targets, RoPE
+// Sequence `s` of `data` as training rows (L = n - 2 rows; n >= 3): features f_0..f_{L-1}, or
+// for a fused head z_0..z_{L-1} (+ noise drawn from `rng` when noise > 0), tokens, feature targets, token targets, RoPE
 // tables of positions 0..L-1. Throws Error when the data's dim / vocab differ from the head's.
 heads::EagleSequence<float> eagle_sequence(const EagleConfig& c, const LlamaWeights& target,
                                            const DistillData& data, std::int32_t s, float teacher_weight,

@@ -479,6 +479,62 @@ TEST(EagleHead, LoadErrorsNameTheFileAndTheField) {
   }
 }
 
+// A fused head (EagleConfig::feature_layers, EAGLE-3-style input): fuse.weight [dim, F dim] saves
+// and loads with its layers; fuse() is that product (a copy for an unfused head); its errors
+// name the file and the field.
+TEST(EagleHead, FusedHeadsRoundTripAndCheckTheirLayers) {
+  const auto target = tiny_target();
+  const std::vector<std::int32_t> layers = {0, kFinalNormedHidden, target->info.n_layers};
+  const EagleWeights w = random_eagle_weights(*target, 13, layers);
+  const EagleWeights plain = random_eagle_weights(*target, 13);
+  const std::int32_t d = w.config.dim;
+  EXPECT_EQ(w.config.feature_width(), 3 * d);
+  EXPECT_EQ(w.fuse.rows(), d);
+  EXPECT_EQ(w.fuse.cols(), 3 * d);
+  EXPECT_TRUE(w.fc == plain.fc && w.layer.w2 == plain.layer.w2) << "fuse is drawn after the other tensors";
+  TempDir dir;
+  const std::string p = dir.sub("fused");
+  save_eagle_head(w, p);
+  const EagleWeights l = load_eagle_head(p, *target);
+  EXPECT_EQ(l.config.feature_layers, layers);
+  EXPECT_EQ(l.fuse.to_f32(), w.fuse.to_f32());
+  EXPECT_NE(SafetensorsFile(p + "/eagle.safetensors").find("fuse.weight"), nullptr);
+  // fuse(): out = z fuse^T, row by row (a double reference), and a copy when unfused.
+  EagleHead head(std::make_shared<const EagleWeights>(l), target);
+  const auto z = random_rows(2, 3 * d, 5);
+  std::vector<float> f(2 * d);
+  head.fuse(z, 2, f);
+  const std::vector<float> m = w.fuse.to_f32();
+  for (int r = 0; r < 2; ++r) {
+    for (int i = 0; i < d; ++i) {
+      double ref = 0.0;
+      for (int k = 0; k < 3 * d; ++k) ref += static_cast<double>(m[i * 3 * d + k]) * z[r * 3 * d + k];
+      EXPECT_NEAR(f[r * d + i], ref, 1e-4 * (1.0 + std::abs(ref)));
+    }
+  }
+  EXPECT_NE(error_of([&] { head.fuse(std::span<const float>(z).first(d), 2, f); }).find("need"), std::string::npos);
+  EagleHead unfused(std::make_shared<const EagleWeights>(plain), target);
+  const auto z1 = random_rows(2, d, 6);
+  unfused.fuse(z1, 2, f);
+  EXPECT_EQ(f, z1);
+  // Errors: a layer beyond the target, a repeated layer, a mistyped list, a missing fuse.weight,
+  // a fuse.weight on an unfused head.
+  expect_contains(error_of([&] { random_eagle_weights(*target, 1, {target->info.n_layers + 1}); }),
+                  {"feature_layers[0]", "the target has"});
+  expect_contains(error_of([&] { random_eagle_weights(*target, 1, {1, 1}); }), {"feature_layers[1] = 1", "repeats"});
+  const std::string jp = p + "/eagle.json";
+  rewrite_json(p, [](nlohmann::json& j) { j["feature_layers"] = {1, "two"}; });
+  expect_contains(error_of([&] { load_eagle_head(p, *target); }), {jp, "field 'feature_layers[1]'"});
+  rewrite_json(p, [&](nlohmann::json& j) { j["feature_layers"] = {1, target->info.n_layers + 5}; });
+  expect_contains(error_of([&] { load_eagle_head(p, *target); }), {jp, "feature_layers[1]", "the target has"});
+  save_eagle_head(w, p);
+  rewrite_tensors(p, [](std::vector<Tensor>& ts) { std::erase_if(ts, [](const Tensor& t) { return t.name == "fuse.weight"; }); });
+  expect_contains(error_of([&] { load_eagle_head(p, *target); }), {"tensor fuse.weight missing"});
+  EagleWeights bad = plain;
+  bad.fuse = w.fuse;
+  expect_contains(error_of([&] { save_eagle_head(bad, dir.sub("bad")); }), {"fuse.weight given but feature_layers is empty"});
+}
+
 TEST(EagleHead, BadCallsThrow) {
   const auto target = tiny_target();
   auto w = std::make_shared<const EagleWeights>(random_eagle_weights(*target, 1));
