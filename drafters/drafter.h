@@ -29,10 +29,12 @@ struct DraftContext {
   // so the verifier resumes them instead of recomputing (LanguageModel ForwardBatch::n_resume).
   // Null for other drafters.
   LanguageModel* target = nullptr;
-  // Final-normed target hidden states [P - 1, dim] of prompt tokens 0 .. P-2 (the prefill rows;
-  // P = prompt length), the same on every step of a sequence. Filled only for drafters whose
-  // needs() ask for target_features (feature-level heads such as EAGLE, which must see the
-  // target's feature of every token); empty otherwise and for a one-token prompt.
+  // Target features [P - 1, W] of prompt tokens 0 .. P-2 (the prefill rows; P = prompt length),
+  // the same on every step of a sequence: the final-normed hidden states (W = dim), or with
+  // DrafterNeeds::feature_layers the concatenation of those selectors' rows (W = F dim). Filled
+  // only for drafters whose needs() ask for target_features (feature-level heads such as EAGLE,
+  // which must see the target's feature of every token); empty otherwise and for a one-token
+  // prompt.
   std::span<const float> prompt_hidden = {};
 };
 
@@ -56,9 +58,9 @@ struct StepFeedback {
   // [tree.size(), dim]. Empty unless needs().target_layer_hidden. Rows the verifier resumed
   // (DraftFacts::n_resume) hold NaN for layers below their resume depth (never computed there).
   std::span<const std::vector<float>> layer_hidden;
-  // Final-normed target hidden state [tree.size(), dim] of every verified node (row i = node i,
-  // the root first): with prompt_hidden, the target's feature of every token the target has
-  // run. Empty unless needs().target_features.
+  // Target features [tree.size(), W] of every verified node (row i = node i, the root first; W
+  // and the layout as DraftContext::prompt_hidden): with prompt_hidden, the target's feature of
+  // every token the target has run. Empty unless needs().target_features.
   std::span<const float> hidden = {};
 };
 
@@ -69,6 +71,11 @@ struct DrafterNeeds {
   // DraftContext::prompt_hidden (the prefill rows) and StepFeedback::hidden (every verified
   // node). Costs no extra target work: the forwards compute these rows anyway.
   bool target_features = false;
+  // With target_features: the hidden-state selectors (model/language_model.h ForwardBatch::
+  // hidden_layers: residual after h layers, or kFinalNormedHidden) whose rows, concatenated in
+  // this order, make a token's feature (EAGLE-3-style fused heads). Empty = the final-normed
+  // state alone.
+  std::vector<std::int32_t> feature_layers;
   bool self_speculative = false;     // drafts with the target itself (DraftContext::target)
   // observe() indexes the tree propose() returned (its own node bookkeeping): the tree must be
   // verified as proposed, never pruned by a budget policy (experiments/cost_policy.h).

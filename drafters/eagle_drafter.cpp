@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "base/error.h"
+#include "base/json_input.h"
 #include "drafters/medusa_drafter.h"  // head_drafter::top_candidates
 #include "heads/eagle_checkpoint.h"
 
@@ -16,6 +19,9 @@ constexpr DrafterKey kEagleKeys[] = {
      "checkpoint (config.json + model.safetensors); or random_seed",
      OptionalFile::kEagleDir},
     {"random_seed", "", "S: a random-initialised head instead of heads (tests; it drafts poorly)"},
+    {"random_layers", "",
+     "L1+L2+...: with random_seed, a fused (EAGLE-3-style) head over these target layers (residual after l "
+     "layers, or final = the final-normed state); default: unfused"},
     {"tree", "dynamic", "dynamic|chain: EAGLE-2 dynamic tree by path confidence, or the greedy chain"},
     {"top_k", "10", "dynamic tree: children per expanded node and nodes expanded per depth, in [1, 64]"},
     {"depth", "6", "deepest draft node (EAGLE-2's depth 5 + 1), in [1, 64]"},
@@ -34,6 +40,7 @@ void check_against_target(const EagleConfig& c, const ModelInfo& t, const std::s
     fail("drafter eagle: heads = {}: the head has dim {} / vocab {}: the target {} has dim {} / vocab {}", dir,
          c.dim, c.vocab, t.source, t.dim, t.vocab_size);
   }
+  c.check_feature_layers(fmt::format("drafter eagle: heads = {}", dir), t.n_layers);
 }
 
 }  // namespace
@@ -49,6 +56,27 @@ EagleOptions eagle_options(ParamReader& r) {
   }
   o.heads_dir = r.get_string("heads", "");
   if (p.has("random_seed")) o.random_seed = r.get_int("random_seed", 0, 0, 2147483647);
+  if (p.has("random_layers")) {
+    const std::string v = r.get_string("random_layers", "");
+    if (!p.has("random_seed")) r.problem("drafter eagle: random_layers: only with random_seed");
+    std::size_t at = 0;
+    while (at <= v.size()) {
+      const std::size_t end = std::min(v.find('+', at), v.size());
+      const std::string part = v.substr(at, end - at);
+      std::int32_t layer = 0;
+      if (part == "final") {
+        o.random_layers.push_back(kFinalNormedHidden);
+      } else if (!part.empty() && part.size() <= 4 && std::all_of(part.begin(), part.end(), [](unsigned char ch) { return ch >= '0' && ch <= '9'; }) &&
+                 (layer = std::stoi(part)) <= 4096) {
+        o.random_layers.push_back(layer);
+      } else {
+        r.problem(fmt::format("drafter eagle: random_layers = {}: entry {}: must be a layer number or 'final'",
+                              quote_untrusted(v), quote_untrusted(part)));
+        break;
+      }
+      at = end + 1;
+    }
+  }
   const std::string tree = r.get_choice("tree", "dynamic", {"dynamic", "chain"});
   o.tree = tree == "chain" ? EagleTree::kChain : EagleTree::kDynamic;
   o.top_k = r.get_int("top_k", o.top_k, 1, 64);
@@ -69,7 +97,12 @@ const DrafterKind& eagle_drafter_kind() {
                    "classifier): the target's weights are not available");
             }
             const EagleOptions& eo = eagle_options_of(o);
-            if (eo.random_seed < 0) {
+            if (eo.random_seed >= 0) {
+              EagleConfig c = EagleConfig::for_target(*env.target_weights);
+              c.feature_layers = eo.random_layers;
+              c.validate("drafter eagle: random_layers");
+              c.check_feature_layers("drafter eagle: random_layers", env.target_weights->info.n_layers);
+            } else {
               EagleConfig c;
               try {
                 c = read_eagle_dir_config(eo.heads_dir, env.target_weights->info);
@@ -89,7 +122,7 @@ const DrafterKind& eagle_drafter_kind() {
         std::shared_ptr<const EagleWeights> head;
         if (eo.random_seed >= 0) {
           head = std::make_shared<const EagleWeights>(
-              random_eagle_weights(*env.target_weights, static_cast<std::uint64_t>(eo.random_seed)));
+              random_eagle_weights(*env.target_weights, static_cast<std::uint64_t>(eo.random_seed), eo.random_layers));
         } else {
           try {
             head = std::make_shared<const EagleWeights>(load_eagle_dir(eo.heads_dir, *env.target_weights));
@@ -110,6 +143,7 @@ EagleDrafter::EagleDrafter(std::shared_ptr<const EagleWeights> head, std::shared
   if (opt_.top_k < 1 || opt_.top_k > 64) fail("drafter eagle: top_k = {}: must be in [1, 64]", opt_.top_k);
   if (opt_.depth < 1 || opt_.depth > 64) fail("drafter eagle: depth = {}: must be in [1, 64]", opt_.depth);
   dim_ = head_.config().dim;
+  fw_ = head_.config().feature_width();
   vocab_ = head_.config().vocab;
   last_out_.assign(dim_, 0.0f);
   const std::size_t k = static_cast<std::size_t>(std::min(opt_.top_k, vocab_));
@@ -133,7 +167,11 @@ void EagleDrafter::begin(std::span<const Token> prompt) {
 
 void EagleDrafter::append_committed(std::int32_t n) {
   const std::size_t nd = static_cast<std::size_t>(n) * dim_;
+  ensure(in_feat_, nd);
   if (out_feat_.size() < nd) out_feat_.resize(nd);
+  // True rows' input features: fuse z (a copy for an unfused head).
+  head_.fuse(std::span<const float>(in_z_).first(static_cast<std::size_t>(n) * fw_), n,
+             std::span<float>(in_feat_).first(nd));
   head_.append(std::span<const float>(in_feat_).first(nd), std::span<const Token>(in_tok_).first(n),
                std::span<const std::int32_t>(in_pos_).first(n), std::span<float>(out_feat_).first(nd));
   std::copy_n(out_feat_.begin() + (nd - dim_), dim_, last_out_.begin());
@@ -147,20 +185,22 @@ void EagleDrafter::sync(const DraftContext& ctx) {
     have_last_ = false;
   }
   if (end_ == need) return;
-  const std::int32_t n_prompt = static_cast<std::int32_t>(ctx.prompt_hidden.size() / dim_);
-  ensure(in_feat_, static_cast<std::size_t>(need - end_) * dim_);
+  const std::int32_t n_prompt = static_cast<std::int32_t>(ctx.prompt_hidden.size() / fw_);
+  ensure(in_z_, static_cast<std::size_t>(need - end_) * fw_);
   ensure(in_tok_, static_cast<std::size_t>(need - end_));
   ensure(in_pos_, static_cast<std::size_t>(need - end_));
+  // The root's hidden state alone stands in for its feature only for an unfused head.
+  const bool root_hidden = !head_.config().fused() && ctx.hidden.size() == static_cast<std::size_t>(dim_);
   std::int32_t rows = 0, last_pos = -1;
   for (std::int32_t p = end_; p < need; ++p) {
     const float* f = nullptr;
     if (p < n_prompt) {
-      f = ctx.prompt_hidden.data() + static_cast<std::size_t>(p) * dim_;
-    } else if (p == need - 1 && ctx.hidden.size() == static_cast<std::size_t>(dim_)) {
+      f = ctx.prompt_hidden.data() + static_cast<std::size_t>(p) * fw_;
+    } else if (p == need - 1 && root_hidden) {
       f = ctx.hidden.data();
     }
     if (f == nullptr) continue;  // never given: the head does without this position
-    std::copy_n(f, dim_, in_feat_.begin() + static_cast<std::size_t>(rows) * dim_);
+    std::copy_n(f, fw_, in_z_.begin() + static_cast<std::size_t>(rows) * fw_);
     in_tok_[rows] = ctx.tokens[p + 1];
     in_pos_[rows] = p;
     last_pos = p;
@@ -175,7 +215,7 @@ void EagleDrafter::observe(const StepFeedback& fb) {
   SPECLAB_ASSERT(fb.tree != nullptr && fb.acceptance != nullptr);
   const DraftTree& tree = *fb.tree;
   const auto& path = fb.acceptance->path;
-  if (fb.hidden.size() != static_cast<std::size_t>(tree.size()) * dim_ || path.empty()) {
+  if (fb.hidden.size() != static_cast<std::size_t>(tree.size()) * fw_ || path.empty()) {
     return;  // no features given: the next propose() goes on with what it gets
   }
   const std::int32_t len = static_cast<std::int32_t>(path.size());
@@ -186,12 +226,12 @@ void EagleDrafter::observe(const StepFeedback& fb) {
     head_.truncate(0);
     end_ = 0;
   }
-  ensure(in_feat_, static_cast<std::size_t>(len) * dim_);
+  ensure(in_z_, static_cast<std::size_t>(len) * fw_);
   ensure(in_tok_, static_cast<std::size_t>(len));
   ensure(in_pos_, static_cast<std::size_t>(len));
   for (std::int32_t j = 0; j < len; ++j) {
-    const float* f = fb.hidden.data() + static_cast<std::size_t>(path[j]) * dim_;
-    std::copy_n(f, dim_, in_feat_.begin() + static_cast<std::size_t>(j) * dim_);
+    const float* f = fb.hidden.data() + static_cast<std::size_t>(path[j]) * fw_;
+    std::copy_n(f, fw_, in_z_.begin() + static_cast<std::size_t>(j) * fw_);
     in_tok_[j] = fb.tokens[base + j + 1];  // the next accepted token; the bonus for the last row
     in_pos_[j] = base + j;
   }

@@ -5,7 +5,8 @@
 //
 // Features (DrafterNeeds::target_features): the head's cache holds one committed row per
 // position i < n - 1 of the sequence (n = tokens.size(), root = tokens[n-1]), row i reading the
-// target's true final-normed feature f_i and token x_{i+1}. The first propose() of a sequence
+// target's true final-normed feature f_i and token x_{i+1} (a fused head, EagleConfig::
+// feature_layers: fuse z_i of the layers' rows it asks for through DrafterNeeds::feature_layers). The first propose() of a sequence
 // appends the prompt's rows from DraftContext::prompt_hidden; every observe() appends the rows
 // of the accepted path (root .. last accepted node) from StepFeedback::hidden with the next
 // tokens (the last one reads the bonus token), so the head is in step with the target when the
@@ -29,10 +30,11 @@
 // Depth is also capped by budget.max_nodes and budget.max_depth. EAGLE-2's published defaults
 // are top_k = 10 and depth = 5 expansion steps, i.e. draft nodes down to depth 6 here.
 //
-// Spec: eagle:(heads=DIR|random_seed=S)[,tree=dynamic|chain][,top_k=K][,depth=D]
+// Spec: eagle:(heads=DIR|random_seed=S[,random_layers=L1+L2+..])[,tree=dynamic|chain][,top_k=K][,depth=D]
 //   heads: a directory written by save_eagle_head (eagle.json + eagle.safetensors) for this
 //   target, or a published EAGLE-1/2 checkpoint (config.json + model.safetensors; checked
-//   against the target by shapes, heads/eagle_checkpoint.h); random_seed: a random-initialised head (random_eagle_weights; tests). Exactly one.
+//   against the target by shapes, heads/eagle_checkpoint.h); random_seed: a random-initialised head
+//   (random_eagle_weights; tests), fused over random_layers when given. Exactly one of the two.
 //   top_k, depth in [1, 64].
 #pragma once
 #include <cstdint>
@@ -54,6 +56,7 @@ enum class EagleTree { kDynamic, kChain };
 struct EagleOptions {
   std::string heads_dir;          // DIR with eagle.json + eagle.safetensors or config.json + model.safetensors; or
   std::int64_t random_seed = -1;  // >= 0: a random head (random_eagle_weights) instead
+  std::vector<std::int32_t> random_layers;  // with random_seed: a fused head over these selectors
   EagleTree tree = EagleTree::kDynamic;
   std::int32_t top_k = 10;        // children per expanded node = nodes expanded per depth
   std::int32_t depth = 6;         // deepest draft node
@@ -77,7 +80,9 @@ class EagleDrafter final : public Drafter {
                EagleOptions options);
 
   std::string_view name() const override { return "eagle"; }
-  DrafterNeeds needs() const override { return {.target_hidden = true, .target_features = true}; }
+  DrafterNeeds needs() const override {
+    return {.target_hidden = true, .target_features = true, .feature_layers = head_.config().feature_layers};
+  }
   void begin(std::span<const Token> prompt) override;
   DraftFacts propose(const DraftContext& ctx, const DraftBudget& budget, DraftTree& out) override;
   void observe(const StepFeedback& fb) override;
@@ -95,12 +100,13 @@ class EagleDrafter final : public Drafter {
 
   EagleOptions opt_;
   EagleHead head_;
-  std::int32_t dim_ = 0, vocab_ = 0;
+  std::int32_t dim_ = 0, fw_ = 0, vocab_ = 0;  // fw_: a true row's target feature width (EagleConfig)
   std::int32_t end_ = 0;          // next position without a committed row
   bool have_last_ = false;        // last_out_ is the output of the row at position end_ - 1
   std::vector<float> last_out_;   // [dim] predicted feature of the newest committed row
   // Committed appends.
-  std::vector<float> in_feat_;    // [rows, dim]
+  std::vector<float> in_z_;       // [rows, fw] target features (fused: the layers' rows)
+  std::vector<float> in_feat_;    // [rows, dim] the head's input features (fuse z)
   std::vector<Token> in_tok_;     // [rows]
   std::vector<std::int32_t> in_pos_;  // [rows]
   std::vector<float> out_feat_;   // [rows, dim]

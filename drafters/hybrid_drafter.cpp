@@ -146,6 +146,14 @@ HybridDrafter::HybridDrafter(const HybridOptions& options) : options_(options) {
     if (n.self_speculative) fail("drafter hybrid: part '{}': self-speculative drafters cannot be merged", spec);
     needs_.target_hidden |= n.target_hidden;
     needs_.target_layer_hidden |= n.target_layer_hidden;
+    if (n.target_features) {
+      if (needs_.target_features && n.feature_layers != needs_.feature_layers) {
+        fail("drafter hybrid: part '{}' reads target features of layers [{}], an earlier part of [{}]: parts must "
+             "read the same features",
+             spec, fmt::join(n.feature_layers, ","), fmt::join(needs_.feature_layers, ","));
+      }
+      needs_.feature_layers = n.feature_layers;
+    }
     needs_.target_features |= n.target_features;
     // Its calibration and its parts' observe() read the merged tree it proposed.
     needs_.fixed_tree = true;

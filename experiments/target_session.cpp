@@ -26,15 +26,28 @@ void TargetSession::prefill(std::span<const Token> prompt) {
   target_.truncate(0);
   root_hidden_.clear();
   prompt_hidden_ = {};
-  static constexpr std::int32_t kFinal[] = {kFinalNormedHidden};
-  const std::span<const std::int32_t> selectors =
-      wants_hidden_ ? std::span<const std::int32_t>(kFinal) : std::span<const std::int32_t>();
+  // Selectors: the final-normed state first (root_hidden_), then the fused feature layers.
+  std::vector<std::int32_t> selectors;
+  if (wants_hidden_) selectors.push_back(kFinalNormedHidden);
+  if (fused()) selectors.insert(selectors.end(), needs_.feature_layers.begin(), needs_.feature_layers.end());
   speclab::prefill(target_, prompt.first(prompt.size() - 1), selectors, prefill_out_);
   if (wants_hidden_ && prompt.size() > 1) {
     const auto& h = prefill_out_.hidden[0];
+    const std::size_t rows = prompt.size() - 1, d = static_cast<std::size_t>(info.dim);
     root_hidden_.assign(h.end() - info.dim, h.end());
-    // prefill_out_ is not touched again during the sequence: the span stays valid.
-    if (needs_.target_features) prompt_hidden_ = std::span<const float>(h).first((prompt.size() - 1) * info.dim);
+    if (fused()) {  // row i = [h^(l1)_i, h^(l2)_i, ...]
+      const std::size_t F = needs_.feature_layers.size();
+      prompt_features_.resize(rows * F * d);
+      for (std::size_t i = 0; i < rows; ++i) {
+        for (std::size_t l = 0; l < F; ++l) {
+          std::copy_n(prefill_out_.hidden[1 + l].data() + i * d, d, prompt_features_.begin() + (i * F + l) * d);
+        }
+      }
+      prompt_hidden_ = prompt_features_;
+    } else if (needs_.target_features) {
+      // prefill_out_ is not touched again during the sequence: the span stays valid.
+      prompt_hidden_ = std::span<const float>(h).first(rows * d);
+    }
   }
 }
 
@@ -48,7 +61,10 @@ DraftContext TargetSession::draft_context(std::span<const Token> tokens, const S
 void TargetSession::verify(const DraftTree& tree, const DraftFacts& facts, const SamplingParams& sampling,
                            const AcceptanceRule& rule, Rng& rng, Acceptance& out) {
   verifier_.verify(target_, tree, facts.n_resume, sampling, rule, rng,
-                   TreeVerifier::Wants{wants_hidden_, needs_.target_layer_hidden}, out);
+                   TreeVerifier::Wants{wants_hidden_, needs_.target_layer_hidden,
+                                       fused() ? std::span<const std::int32_t>(needs_.feature_layers)
+                                               : std::span<const std::int32_t>()},
+                   out);
   if (wants_hidden_) {
     const std::int32_t dim = target_.info().dim;
     const auto h = verifier_.hidden().subspan(static_cast<std::size_t>(out.path.back()) * dim, dim);
@@ -65,7 +81,7 @@ StepFeedback TargetSession::feedback(const DraftTree& tree, const Acceptance& ac
   fb.logits = verifier_.logits();
   fb.tokens = tokens;
   fb.layer_hidden = verifier_.layer_hidden();
-  if (needs_.target_features) fb.hidden = verifier_.hidden();
+  if (needs_.target_features) fb.hidden = fused() ? verifier_.features() : verifier_.hidden();
   return fb;
 }
 

@@ -2,7 +2,8 @@
 // reads like llama2.c's generate(). It owns the prefill, the final-normed hidden state of the
 // last cached token (what Medusa / Hydra heads read: DraftContext::hidden), for feature-level
 // heads (DrafterNeeds::target_features, EAGLE) the prompt's rows too (DraftContext::prompt_hidden)
-// and every verified node's (StepFeedback::hidden), one verification per step
+// and every verified node's (StepFeedback::hidden), as the final-normed state or the
+// concatenated rows of DrafterNeeds::feature_layers (EAGLE-3-style fused heads), one verification per step
 // (verifiers/tree_verifier.h) and its outputs as drafter feedback (StepFeedback). Buffers are
 // members: nothing is allocated per step once they have grown.
 #pragma once
@@ -53,7 +54,10 @@ class TargetSession {
   bool wants_hidden_ = false;
   ForwardOutput prefill_out_;
   std::vector<float> root_hidden_;      // [dim] or empty (unknown, or not needed)
-  std::span<const float> prompt_hidden_;  // [P - 1, dim] view into prefill_out_ (target_features)
+  // [P - 1, W] (target_features): a view into prefill_out_, or prompt_features_ when fused.
+  std::span<const float> prompt_hidden_;
+  std::vector<float> prompt_features_;  // [P - 1, F dim] fused features (DrafterNeeds::feature_layers)
+  bool fused() const { return needs_.target_features && !needs_.feature_layers.empty(); }
 };
 
 }  // namespace speclab

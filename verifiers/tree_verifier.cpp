@@ -1,5 +1,7 @@
 #include "verifiers/tree_verifier.h"
 
+#include <algorithm>
+
 #include "base/error.h"
 #include "trees/tree_mask.h"
 
@@ -20,6 +22,9 @@ void TreeVerifier::verify(LanguageModel& target, const DraftTree& tree, std::int
   has_final_ = wants.hidden;
   has_layers_ = wants.layer_hidden;
   if (wants.hidden) selectors_.push_back(kFinalNormedHidden);
+  const std::size_t feat_at = selectors_.size();
+  selectors_.insert(selectors_.end(), wants.feature_layers.begin(), wants.feature_layers.end());
+  layers_at_ = selectors_.size();
   if (wants.layer_hidden) {
     for (std::int32_t l = 1; l < target.info().n_layers; ++l) selectors_.push_back(l);
   }
@@ -31,6 +36,18 @@ void TreeVerifier::verify(LanguageModel& target, const DraftTree& tree, std::int
   batch.hidden_layers = selectors_;
   batch.n_resume = n_resume;
   target.forward(batch, fwd_);
+  const std::size_t F = wants.feature_layers.size();
+  features_.clear();
+  if (F > 0) {
+    const std::size_t d = static_cast<std::size_t>(target.info().dim);
+    features_.resize(static_cast<std::size_t>(n) * F * d);
+    for (std::int32_t i = 0; i < n; ++i) {
+      for (std::size_t l = 0; l < F; ++l) {
+        const float* src = fwd_.hidden[feat_at + l].data() + static_cast<std::size_t>(i) * d;
+        std::copy_n(src, d, features_.begin() + (static_cast<std::size_t>(i) * F + l) * d);
+      }
+    }
+  }
 
   const std::int32_t vocab = fwd_.vocab;
   probs_.resize(static_cast<std::size_t>(n) * vocab);

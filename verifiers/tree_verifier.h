@@ -21,6 +21,9 @@ class TreeVerifier {
   struct Wants {
     bool hidden = false;        // final-normed hidden state of every node (Medusa-style heads)
     bool layer_hidden = false;  // residual after layers 1..n_layers-1 of every node (DEL)
+    // Fused target features (EAGLE-3-style heads; DrafterNeeds::feature_layers): these
+    // selectors' rows of every node, concatenated per node (features()).
+    std::span<const std::int32_t> feature_layers = {};
   };
   // Runs verification of `tree` on `target` (whose cache holds exactly the sequence before the
   // root, plus the tree's first n_resume rows — the root and a chain of its descendants in tree
@@ -39,8 +42,10 @@ class TreeVerifier {
   // [n_layers-1] entries, each [n, dim]; empty unless Wants::layer_hidden.
   std::span<const std::vector<float>> layer_hidden() const {
     if (!has_layers_) return {};
-    return std::span<const std::vector<float>>(fwd_.hidden).subspan(has_final_ ? 1 : 0);
+    return std::span<const std::vector<float>>(fwd_.hidden).subspan(layers_at_);
   }
+  // [n, F dim]: node i's rows of Wants::feature_layers side by side; empty unless asked for.
+  std::span<const float> features() const { return features_; }
 
  private:
   std::vector<std::int32_t> positions_;
@@ -49,6 +54,8 @@ class TreeVerifier {
   std::vector<std::int32_t> scratch_;
   std::vector<std::int32_t> selectors_;
   bool has_final_ = false, has_layers_ = false;
+  std::size_t layers_at_ = 0;     // index of layer 1 in fwd_.hidden
+  std::vector<float> features_;   // [n, F dim] (Wants::feature_layers)
   ForwardOutput fwd_;
 };
 

@@ -125,6 +125,9 @@ const std::vector<DrafterCase>& drafter_cases() {
       // A random head's greedy chain (top-1 only) matches a random target's argmax rarely: seed 5
       // is one whose chain is accepted at least once per weight type (non-vacuous checks).
       {"Eagle_RandomChain", "eagle:random_seed=5,tree=chain"},
+      // A fused (EAGLE-3-style) head: the target hands it its layer-1 residual and final-normed
+      // state of every token (DrafterNeeds::feature_layers).
+      {"Eagle_RandomFused", "eagle:random_seed=5,random_layers=1+final"},
   };
   return cases;
 }

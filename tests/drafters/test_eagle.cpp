@@ -33,20 +33,26 @@ namespace {
 using testing::heads_env;
 using testing::heads_target_weights;
 
-// Target features [n - 1, dim] of tokens[0 .. n-2] (what the decode loop hands the drafter).
-std::vector<float> target_features(const std::shared_ptr<const LlamaWeights>& w, std::span<const Token> tokens) {
+// Target features of tokens[0 .. n-2] (what the decode loop hands the drafter): [n - 1, dim]
+// final-normed states, or for fused heads row i = [h^(l1)_i, h^(l2)_i, ...] of `layers`.
+std::vector<float> target_features(const std::shared_ptr<const LlamaWeights>& w, std::span<const Token> tokens,
+                                   std::vector<std::int32_t> layers = {kFinalNormedHidden}) {
   LlamaModel m(w, 1);
   std::vector<std::int32_t> pos(tokens.size() - 1);
   std::iota(pos.begin(), pos.end(), 0);
-  const std::int32_t sel[] = {kFinalNormedHidden};
   ForwardBatch b;
   b.tokens = tokens.first(tokens.size() - 1);
   b.positions = pos;
   b.all_logits = false;
-  b.hidden_layers = sel;
+  b.hidden_layers = layers;
   ForwardOutput out;
   m.forward(b, out);
-  return out.hidden[0];
+  const std::size_t d = static_cast<std::size_t>(w->info.dim);
+  std::vector<float> f;
+  for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
+    for (const auto& h : out.hidden) f.insert(f.end(), h.begin() + i * d, h.begin() + (i + 1) * d);
+  }
+  return f;
 }
 
 // EAGLE-2 by the book, slowly: stage nodes with their rank among their parent's candidates;
@@ -350,6 +356,63 @@ TEST(Eagle, DecodeFeedsTheHeadEveryFeature) {
   EXPECT_GT(accepted, 0) << "no draft token was accepted: the comparison covers rejections only";
 }
 
+// A fused (EAGLE-3-style) head asks for its layers (DrafterNeeds::feature_layers); decode() hands
+// it those layers' rows side by side, for the prompt and every verified node, so the incremental
+// head again proposes what a fresh head given every feature proposes; greedy output is the
+// target's own.
+TEST(Eagle, DecodeFeedsAFusedHeadItsLayers) {
+  Fixture fx(untied_target());
+  const std::string spec = "eagle:random_seed=5,random_layers=1+final";
+  auto inner = make_drafter(spec, fx.env);
+  const std::vector<std::int32_t> layers = {1, kFinalNormedHidden};
+  EXPECT_EQ(inner->needs().feature_layers, layers);
+  EXPECT_TRUE(inner->needs().target_features);
+  Probe probe(*inner, 2 * fx.w->info.dim);
+  LlamaModel target(fx.w, 1);
+  DecodeOptions opt;
+  opt.max_new_tokens = 40;
+  opt.stop_at_bos = opt.stop_at_eos = false;
+  opt.budget.max_nodes = 12;
+  opt.sampling.temperature = 1.0f;
+  opt.seed = 3;
+  const DecodeResult r = decode(target, &probe, nullptr, fx.prompt, opt);
+  ASSERT_GE(probe.contexts.size(), 3u);
+  EXPECT_EQ(probe.prompt_hidden, target_features(fx.w, fx.prompt, layers));
+  std::int64_t accepted = 0;
+  for (const StepRecord& st : r.steps) accepted += st.n_accepted;
+  EXPECT_GT(accepted, 0);
+  for (const std::size_t s : {std::size_t{1}, probe.contexts.size() / 2, probe.contexts.size() - 1}) {
+    const std::vector<Token>& seq = probe.contexts[s];
+    const std::vector<float> all = target_features(fx.w, seq, layers);
+    auto fresh = make_drafter(spec, fx.env);
+    fresh->begin(seq);
+    DraftTree t;
+    Rng rng(1);
+    fresh->propose(DraftContext{seq, &opt.sampling, &rng, {}, nullptr, all}, opt.budget, t);
+    EXPECT_EQ(t.token, probe.trees[s].token) << "step " << s;
+    EXPECT_EQ(t.score, probe.trees[s].score) << "step " << s;
+  }
+  // It is another head than the unfused one of the same seed, and lossless under greedy decoding.
+  DecodeOptions greedy = opt;
+  greedy.sampling = SamplingParams{};
+  auto fused = make_drafter(spec, fx.env);
+  auto plain = make_drafter("eagle:random_seed=5", fx.env);
+  const DecodeResult g = decode(target, fused.get(), nullptr, fx.prompt, greedy);
+  EXPECT_EQ(g.tokens, decode(target, nullptr, nullptr, fx.prompt, greedy).tokens);
+  DraftTree a, b;
+  fused->begin(fx.prompt);
+  plain->begin(fx.prompt);
+  fused->propose(DraftContext{fx.prompt, &fx.greedy, &fx.rng, {}, nullptr, target_features(fx.w, fx.prompt, layers)},
+                 DraftBudget{16, 0}, a);
+  plain->propose(fx.ctx(), DraftBudget{16, 0}, b);
+  EXPECT_NE(a.score, b.score);
+  // Without its layer features (the final-normed state alone) a fused head does not draft.
+  fused->begin(fx.prompt);
+  fused->propose(DraftContext{fx.prompt, &fx.greedy, &fx.rng, std::span<const float>(fx.features).last(fx.w->info.dim)},
+                 DraftBudget{10, 0}, a);
+  EXPECT_EQ(a.size(), 1);
+}
+
 // A one-token prompt has no feature: the first tree is the root alone, the next ones draft.
 TEST(Eagle, OneTokenPromptStartsDraftingAfterTheFirstStep) {
   Fixture fx;
@@ -390,6 +453,13 @@ TEST(Eagle, SpecErrorsAreClear) {
   EXPECT_NE(msg("eagle:heads=/x,random_seed=1").find("not both"), std::string::npos);
   EXPECT_NE(msg("eagle:random_seed=1,tree=template").find("tree = template"), std::string::npos);
   EXPECT_NE(msg("eagle:random_seed=1,top_k=0").find("top_k = 0"), std::string::npos);
+  EXPECT_NE(msg("eagle:random_seed=1,random_layers=1+x").find("entry x: must be a layer number"), std::string::npos)
+      << msg("eagle:random_seed=1,random_layers=1+x");
+  EXPECT_NE(msg("eagle:random_seed=1,random_layers=1+1").find("repeats"), std::string::npos)
+      << msg("eagle:random_seed=1,random_layers=1+1");
+  EXPECT_NE(msg("eagle:random_seed=1,random_layers=99").find("the target has"), std::string::npos)
+      << msg("eagle:random_seed=1,random_layers=99");
+  EXPECT_NE(msg("eagle:heads=/x,random_layers=1").find("only with random_seed"), std::string::npos);
   testing::TempDir dir;
   EXPECT_NE(msg("eagle:heads=" + dir.sub("nope")).find("not found"), std::string::npos);
   // A head made for another target: the fingerprint.

@@ -19,6 +19,7 @@
 #include "tests/testing/decode_lossless.h"
 #include "tests/testing/drafter_files.h"
 #include "tests/testing/drafter_test_util.h"
+#include "tests/testing/heads_test_util.h"
 #include "tests/testing/self_spec_util.h"
 
 namespace speclab {
@@ -65,6 +66,19 @@ TEST(HybridParts, BadSpecsAreErrorsNamingThePart) {
     const std::string msg = error_of([&] { make_drafter(spec, env); });
     EXPECT_NE(msg.find(part), std::string::npos) << spec << ": " << msg;
   }
+}
+
+// Feature-level parts must read the same target features: the verification forward gives one set.
+TEST(HybridParts, FeatureLevelPartsMustReadTheSameLayers) {
+  const DrafterEnv env = testing::heads_env(testing::heads_target_weights());
+  const std::string msg = error_of(
+      [&] { make_drafter(R"(hybrid:parts=["eagle:random_seed=1","eagle:random_seed=2,random_layers=1+final"])", env); });
+  EXPECT_NE(msg.find("parts must read the same features"), std::string::npos) << msg;
+  const auto h =
+      make_drafter(R"(hybrid:parts=["eagle:random_seed=1,random_layers=1+final","ngram","eagle:random_seed=2,random_layers=1+final"])",
+                   env);
+  EXPECT_TRUE(h->needs().target_features);
+  EXPECT_EQ(h->needs().feature_layers, (std::vector<std::int32_t>{1, kFinalNormedHidden}));
 }
 
 DraftTree propose_with(Drafter& d, const std::vector<Token>& seq, DraftBudget b) {
