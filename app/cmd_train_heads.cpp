@@ -131,6 +131,50 @@ T opt_or(const cxxopts::ParseResult& r, const char* name, T fallback) {
   return r.count(name) ? r[name].as<T>() : fallback;
 }
 
+// --feature-layers: absent = an unfused (EAGLE-1/2) head; "eagle3" = EAGLE-3's low / mid / high
+// layers 2, L/2, L-3 (they must be three distinct layers in [1, L]); else a comma list of
+// residual layers in [0, L] and "final" (the final-normed state).
+std::vector<std::int32_t> feature_layers_flag(const cxxopts::ParseResult& r, std::int32_t n_layers) {
+  if (!r.count("feature-layers")) return {};
+  const std::string text = r["feature-layers"].as<std::string>();
+  std::vector<std::int32_t> out;
+  if (text == "eagle3") {
+    out = {2, n_layers / 2, n_layers - 3};
+    if (out[0] >= out[1] || out[1] >= out[2] || out[0] < 1 || out[2] > n_layers) {
+      throw UsageError(fmt::format("--feature-layers eagle3 = layers 2, L/2, L-3 = {}, {}, {} of a {}-layer target: "
+                                   "not three distinct layers; give them, e.g. --feature-layers 1,{},{}",
+                                   out[0], out[1], out[2], n_layers, std::max(1, n_layers / 2), n_layers));
+    }
+    return out;
+  }
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item == "final") {
+      out.push_back(kFinalNormedHidden);
+      continue;
+    }
+    const std::vector<std::int32_t> v = parse_int_list(item, "feature-layers");
+    if (v.size() != 1 || v[0] < 0 || v[0] > n_layers) {
+      throw UsageError(fmt::format("--feature-layers = '{}': '{}': must be a layer in [0, {}] (residual after that "
+                                   "many layers), 'final' or the word eagle3",
+                                   text, item, n_layers));
+    }
+    out.push_back(v[0]);
+  }
+  if (out.empty()) throw UsageError(fmt::format("--feature-layers = '{}': empty list", text));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (out[i] == out[j]) throw UsageError(fmt::format("--feature-layers = '{}': layer {} appears twice", text, out[i]));
+    }
+  }
+  if (out.size() > static_cast<std::size_t>(EagleConfig::kMaxFeatureLayers)) {
+    throw UsageError(fmt::format("--feature-layers = '{}': {} layers: at most {}", text, out.size(),
+                                 EagleConfig::kMaxFeatureLayers));
+  }
+  return out;
+}
+
 // --kind eagle.
 int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_path, const std::string& out_dir,
                         int threads) {
@@ -160,7 +204,12 @@ int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_
     throw UsageError(e.what());
   }
   auto weights = load_weights_shared(model_path);
-  const DistillOptions dopt = distill_options(r, topt.seed, {}, weights->info);
+  const std::vector<std::int32_t> feature_layers = feature_layers_flag(r, weights->info.n_layers);
+  std::vector<std::int32_t> record;  // residual layers the data must hold (not the final-normed state)
+  for (const auto h : feature_layers) {
+    if (h != kFinalNormedHidden) record.push_back(h);
+  }
+  const DistillOptions dopt = distill_options(r, topt.seed, record, weights->info);
   const std::string source = r.count("corpus")    ? r["corpus"].as<std::string>()
                              : r.count("prompts") ? r["prompts"].as<std::string>()
                                                   : std::string("data/stories.jsonl");
@@ -175,6 +224,7 @@ int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_
                                    {"clip", topt.clip},
                                    {"ttt_steps", topt.ttt_steps},
                                    {"ttt_decay", topt.ttt_decay},
+                                   {"feature_layers", feature_layers},
                                    {"seed", topt.seed}};
   settings.update(data_settings(r, dopt, source));
   if (r.count("reuse")) {
@@ -190,7 +240,7 @@ int train_eagle_command(const cxxopts::ParseResult& r, const std::string& model_
   double gen_s = 0.0;
   const DistillData data = make_distill_data(r, model_path, weights, dopt, source, threads, &gen_s);
   // Start from a random head shaped like one target layer (EagleConfig::for_target).
-  EagleWeights head = random_eagle_weights(*weights, topt.seed);
+  EagleWeights head = random_eagle_weights(*weights, topt.seed, feature_layers);
   const EagleTrainReport rep = train_eagle(head, weights, data, topt, &std::cerr);
   auto& tr = head.config.training;
   tr.update(data_settings(r, dopt, source));
@@ -239,6 +289,9 @@ int cmd_train_heads(int argc, char** argv) {
       ("clip", "eagle: gradient-norm clip (0 = none; EAGLE: 0.5)", cxxopts::value<float>()->default_value("0.5"))
       ("eval-depth", "eagle: held-out accuracy reported for depths 1..N (own features fed back)", cxxopts::value<int>()->default_value("4"))
       ("ttt-steps", "eagle: training-time test passes (EAGLE-3 / HASS: train on the head's own fed-back features; 1 = EAGLE-1)", cxxopts::value<int>()->default_value("1"))
+      ("feature-layers", "eagle: fused target features (EAGLE-3): comma list of residual layers in [0, n_layers] "
+                         "and 'final', or eagle3 = layers 2, L/2, L-3 (default: the final-normed feature alone)",
+       cxxopts::value<std::string>())
       ("ttt-decay", "eagle: loss weight of pass s is ttt-decay^s (EAGLE-3: 0.8)", cxxopts::value<float>()->default_value("0.8"))
       ("holdout", "Fraction of sequences held out for accuracy", cxxopts::value<float>()->default_value("0.1"))
       ("eval-every", "Progress + held-out accuracy every N steps (0 = at the end)", cxxopts::value<int>()->default_value("500"))
@@ -254,7 +307,8 @@ int cmd_train_heads(int argc, char** argv) {
   const int threads = r["threads"].as<int>();
   if (threads < 1 || threads > 1024) throw UsageError(fmt::format("--threads = {}: must be in [1, 1024]", threads));
   if (r["kind"].as<std::string>() == "eagle") return train_eagle_command(r, model_path, out_dir, threads);
-  for (const char* o : {"feature-weight", "token-weight", "noise", "clip", "eval-depth", "ttt-steps", "ttt-decay"}) {
+  for (const char* o : {"feature-weight", "token-weight", "noise", "clip", "eval-depth", "ttt-steps", "ttt-decay",
+                        "feature-layers"}) {
     if (r.count(o)) throw UsageError(fmt::format("--{} is only for --kind eagle", o));
   }
   const HeadKind kind = [&] {

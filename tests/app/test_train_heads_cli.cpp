@@ -97,6 +97,28 @@ TEST(TrainHeadsCli, TrainsAnEagleHeadThatDecodesTheGoldenText) {
   r = run(train + " --token-weight 0.3");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("token_weight"), std::string::npos) << r.err;
+  // A fused (EAGLE-3-style) head over layers 1, 3 and the final-normed state, with the
+  // training-time test: recorded in eagle.json, lossless; --reuse sees the other layers.
+  const std::string fused = train + " --feature-layers 1,3,final --ttt-steps 2";
+  r = run(fused);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("feature_layers"), std::string::npos) << "retrained for the other layers: " << r.err;
+  std::ifstream jf2(dir + "/eagle.json");
+  const nlohmann::json j2 = nlohmann::json::parse(jf2);
+  EXPECT_EQ(j2["feature_layers"], nlohmann::json({1, 3, -1}));
+  const auto g = run("generate --threads 1 --model " + q(bin) + " --prompt 'Once upon a time' --steps 256 --drafter " +
+                     "eagle:heads=" + q(dir) + " --budget 32");
+  EXPECT_EQ(g.code, 0) << g.err;
+  EXPECT_EQ(g.out, expected) << "fused eagle";
+  r = run(fused);
+  EXPECT_NE(r.out.find("reusing"), std::string::npos) << r.out;
+  // EAGLE-3's own rule (layers 2, L/2, L-3) has no three distinct layers in a 5-layer model.
+  r = run(train + " --feature-layers eagle3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("not three distinct layers"), std::string::npos) << r.err;
+  r = run(train + " --feature-layers 1,6");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'6': must be a layer in [0, 5]"), std::string::npos) << r.err;
   fs::remove_all(dir);
 }
 
@@ -108,6 +130,7 @@ TEST(TrainHeadsCli, UsageAndInputErrors) {
                                  "train-heads --model x --out d --kind eagle --heads 3",
                                  "train-heads --model x --out d --kind eagle --noise -1",
                                  "train-heads --model x --out d --kind medusa --noise 0.1",
+                                 "train-heads --model x --out d --kind hydra --feature-layers 1",
                                  "train-heads --model x --out d --heads 0", "train-heads --model x --out d --steps -1",
                                  "train-heads --model x --out d --lr 0", "train-heads --model x --out d --prompts a --corpus b",
                                  "train-heads --model x --out d --kind medusa --exit-layers 1"}) {
