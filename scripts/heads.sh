@@ -6,7 +6,7 @@
 # prompts, one thread.
 # Usage: scripts/heads.sh [--model PATH] [--train-only] [--steps N] [--samples-per-prompt N]
 #   --model: default $SPECLAB_MODEL, else ../shared/models/stories260K.bin.
-#   Heads go to results/heads/<model file stem>-{medusa,medusa-ce,hydra,exit,eagle,eagle-ttt}, a local cache that
+#   Heads go to results/heads/<model file stem>-{medusa,medusa-ce,hydra,exit,eagle,eagle-ttt,eagle3}, a local cache that
 #   is never committed (.gitignore); the specs find them there through "{model_stem}". A head set
 #   is retrained unless it loads for this model (weights present, fingerprint matching) and was
 #   trained with the same settings (`train-heads --reuse`).
@@ -57,11 +57,15 @@ train eagle --kind eagle
 if [ "$train_only" = 1 ]; then exit 0; fi
 # EAGLE with the training-time test (2 passes): the reference run only (~2.5x EAGLE's training).
 train eagle-ttt --kind eagle --ttt-steps 2
+# EAGLE-3-style fused features (low / mid / high: residuals after layers 1 and 3, the final-normed
+# state) plus the training-time test. EAGLE-3's own rule (layers 2, L/2, L-3) gives no three
+# distinct layers of a 5-layer model.
+train eagle3 --kind eagle --ttt-steps 2 --feature-layers 1,3,final
 SPECLAB_MODEL="$model" build/speclab run experiments/specs/heads.json --out "results/$stem-heads"
 SPECLAB_MODEL="$model" build/speclab run experiments/specs/early_exit_adapters.json \
   --out "results/$stem-early-exit-adapters"
 mkdir -p "results/$stem-heads/training"
-for name in medusa medusa-ce hydra exit eagle eagle-ttt; do
+for name in medusa medusa-ce hydra exit eagle eagle-ttt eagle3; do
   if [ "${name#eagle}" != "$name" ]; then
     cp "results/heads/$stem-$name/eagle.json" "results/$stem-heads/training/$name.eagle.json"
   else
