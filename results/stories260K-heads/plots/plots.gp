@@ -14,7 +14,9 @@ plot 'series_0_T0.dat' using 1:2 with linespoints title "medusa [heads=results/h
      'series_4_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle] / greedy", \
      'series_5_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle,tree=chain] / greedy", \
      'series_6_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt] / greedy", \
-     'series_7_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy"
+     'series_7_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy", \
+     'series_8_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle3] / greedy", \
+     'series_9_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle3,tree=chain] / greedy"
 unset logscale x
 set output 'speedup_vs_budget_T0.png'
 set title "speedup vs budget - stories260K.bin - temperature 0"
@@ -28,7 +30,9 @@ plot 'series_0_T0.dat' using 1:3 with linespoints title "medusa [heads=results/h
      'series_4_T0.dat' using 1:3 with linespoints title "eagle [heads=results/heads/stories260K-eagle] / greedy", \
      'series_5_T0.dat' using 1:3 with linespoints title "eagle [heads=results/heads/stories260K-eagle,tree=chain] / greedy", \
      'series_6_T0.dat' using 1:3 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt] / greedy", \
-     'series_7_T0.dat' using 1:3 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy"
+     'series_7_T0.dat' using 1:3 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy", \
+     'series_8_T0.dat' using 1:3 with linespoints title "eagle [heads=results/heads/stories260K-eagle3] / greedy", \
+     'series_9_T0.dat' using 1:3 with linespoints title "eagle [heads=results/heads/stories260K-eagle3,tree=chain] / greedy"
 unset logscale x
 set output 'accept_by_depth_T0.png'
 set title "acceptance by depth (largest budget) - stories260K.bin - temperature 0"
@@ -42,7 +46,9 @@ plot 'depth_0_T0.dat' using 1:2 with linespoints title "medusa [heads=results/he
      'depth_4_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle] / greedy (budget 64)", \
      'depth_5_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle,tree=chain] / greedy (budget 64)", \
      'depth_6_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt] / greedy (budget 64)", \
-     'depth_7_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy (budget 64)"
+     'depth_7_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy (budget 64)", \
+     'depth_8_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle3] / greedy (budget 64)", \
+     'depth_9_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle3,tree=chain] / greedy (budget 64)"
 set autoscale y
 set output 'tau_by_category_T0.png'
 set title "tau (#MAT) by category (largest budget) - stories260K.bin - temperature 0"
@@ -56,7 +62,9 @@ plot 'category_0_T0.dat' using 1:2:xtic(4) with linespoints title "medusa [heads
      'category_4_T0.dat' using 1:2:xtic(4) with linespoints title "eagle [heads=results/heads/stories260K-eagle] / greedy (budget 64)", \
      'category_5_T0.dat' using 1:2:xtic(4) with linespoints title "eagle [heads=results/heads/stories260K-eagle,tree=chain] / greedy (budget 64)", \
      'category_6_T0.dat' using 1:2:xtic(4) with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt] / greedy (budget 64)", \
-     'category_7_T0.dat' using 1:2:xtic(4) with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy (budget 64)"
+     'category_7_T0.dat' using 1:2:xtic(4) with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy (budget 64)", \
+     'category_8_T0.dat' using 1:2:xtic(4) with linespoints title "eagle [heads=results/heads/stories260K-eagle3] / greedy (budget 64)", \
+     'category_9_T0.dat' using 1:2:xtic(4) with linespoints title "eagle [heads=results/heads/stories260K-eagle3,tree=chain] / greedy (budget 64)"
 set xtics norotate autofreq
 set output 'accept_hist_T0.png'
 set title "accepted draft tokens per step (largest budget) - stories260K.bin - temperature 0"
@@ -70,5 +78,7 @@ plot 'hist_0_T0.dat' using 1:2 with linespoints title "medusa [heads=results/hea
      'hist_4_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle] / greedy (budget 64)", \
      'hist_5_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle,tree=chain] / greedy (budget 64)", \
      'hist_6_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt] / greedy (budget 64)", \
-     'hist_7_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy (budget 64)"
+     'hist_7_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle-ttt,tree=chain] / greedy (budget 64)", \
+     'hist_8_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle3] / greedy (budget 64)", \
+     'hist_9_T0.dat' using 1:2 with linespoints title "eagle [heads=results/heads/stories260K-eagle3,tree=chain] / greedy (budget 64)"
 set autoscale y
