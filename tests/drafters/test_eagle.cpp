@@ -315,86 +315,71 @@ class Probe final : public Drafter {
 
 // After any number of decode steps the incremental head (prompt rows on the first step, accepted
 // rows from every verification) proposes exactly what a fresh head given every feature of the
-// sequence at once proposes.
+// sequence at once proposes; for a fused (EAGLE-3-style) head too, which asks for its layers
+// (DrafterNeeds::feature_layers) and gets their rows side by side for the prompt and every
+// verified node.
 TEST(Eagle, DecodeFeedsTheHeadEveryFeature) {
   Fixture fx(untied_target());
-  auto inner = make_drafter("eagle:random_seed=5", fx.env);
-  auto* eagle = dynamic_cast<EagleDrafter*>(inner.get());
-  ASSERT_NE(eagle, nullptr);
-  Probe probe(*inner, fx.w->info.dim);
-  LlamaModel target(fx.w, 1);
-  DecodeOptions opt;
-  opt.max_new_tokens = 40;
-  opt.stop_at_bos = opt.stop_at_eos = false;
-  opt.budget.max_nodes = 12;
-  // Sampled (rule deterministic): a random head's candidates are accepted now and then, so
-  // observe() appends accepted paths of several rows too.
-  opt.sampling.temperature = 1.0f;
-  opt.seed = 3;
-  const DecodeResult r = decode(target, &probe, nullptr, fx.prompt, opt);
-  ASSERT_GE(probe.contexts.size(), 3u);
-  EXPECT_EQ(probe.prompt_hidden, fx.features) << "the prompt's rows are the prefill's final-normed states";
-  EXPECT_EQ(probe.n_observed + 1, static_cast<std::int32_t>(r.steps.size()));
-  std::int64_t accepted = 0;
-  for (const StepRecord& s : r.steps) accepted += s.n_accepted;
-  for (const std::size_t s : {std::size_t{1}, probe.contexts.size() / 2, probe.contexts.size() - 1}) {
-    const std::vector<Token>& seq = probe.contexts[s];
-    const std::vector<float> all = target_features(fx.w, seq);
-    auto fresh = make_drafter("eagle:random_seed=5", fx.env);
-    fresh->begin(seq);
-    DraftTree t;
-    Rng rng(1);
-    fresh->propose(DraftContext{seq, &opt.sampling, &rng, std::span<const float>(all).last(fx.w->info.dim), nullptr, all},
-                   opt.budget, t);
-    EXPECT_EQ(t.token, probe.trees[s].token) << "step " << s;
-    EXPECT_EQ(t.parent, probe.trees[s].parent) << "step " << s;
-    EXPECT_EQ(t.score, probe.trees[s].score) << "step " << s;
+  struct Case {
+    std::string spec;
+    std::vector<std::int32_t> layers;  // what the drafter asks for (empty: final-normed alone)
+  };
+  for (const Case& c : {Case{"eagle:random_seed=5", {}},
+                        Case{"eagle:random_seed=5,random_layers=1+final", {1, kFinalNormedHidden}}}) {
+    SCOPED_TRACE(c.spec);
+    auto inner = make_drafter(c.spec, fx.env);
+    auto* eagle = dynamic_cast<EagleDrafter*>(inner.get());
+    ASSERT_NE(eagle, nullptr);
+    EXPECT_EQ(inner->needs().feature_layers, c.layers);
+    EXPECT_TRUE(inner->needs().target_features);
+    const std::vector<std::int32_t> rows = c.layers.empty() ? std::vector<std::int32_t>{kFinalNormedHidden} : c.layers;
+    Probe probe(*inner, static_cast<std::int32_t>(rows.size()) * fx.w->info.dim);
+    LlamaModel target(fx.w, 1);
+    DecodeOptions opt;
+    opt.max_new_tokens = 40;
+    opt.stop_at_bos = opt.stop_at_eos = false;
+    opt.budget.max_nodes = 12;
+    // Sampled (rule deterministic): a random head's candidates are accepted now and then, so
+    // observe() appends accepted paths of several rows too.
+    opt.sampling.temperature = 1.0f;
+    opt.seed = 3;
+    const DecodeResult r = decode(target, &probe, nullptr, fx.prompt, opt);
+    ASSERT_GE(probe.contexts.size(), 3u);
+    EXPECT_EQ(probe.prompt_hidden, target_features(fx.w, fx.prompt, rows)) << "the prompt's rows are the prefill's";
+    EXPECT_EQ(probe.n_observed + 1, static_cast<std::int32_t>(r.steps.size()));
+    std::int64_t accepted = 0;
+    for (const StepRecord& s : r.steps) accepted += s.n_accepted;
+    for (const std::size_t s : {std::size_t{1}, probe.contexts.size() / 2, probe.contexts.size() - 1}) {
+      const std::vector<Token>& seq = probe.contexts[s];
+      const std::vector<float> all = target_features(fx.w, seq, rows);
+      auto fresh = make_drafter(c.spec, fx.env);
+      fresh->begin(seq);
+      DraftTree t;
+      Rng rng(1);
+      const auto root_hidden = c.layers.empty() ? std::span<const float>(all).last(fx.w->info.dim) : std::span<const float>();
+      fresh->propose(DraftContext{seq, &opt.sampling, &rng, root_hidden, nullptr, all}, opt.budget, t);
+      EXPECT_EQ(t.token, probe.trees[s].token) << "step " << s;
+      EXPECT_EQ(t.parent, probe.trees[s].parent) << "step " << s;
+      EXPECT_EQ(t.score, probe.trees[s].score) << "step " << s;
+    }
+    // The last step stopped the sequence (no observe): the head holds a row for every position
+    // before the last proposal's root.
+    EXPECT_EQ(eagle->n_committed(), static_cast<std::int32_t>(probe.contexts.back().size()) - 1);
+    EXPECT_GT(accepted, 0) << "no draft token was accepted: the comparison covers rejections only";
   }
-  // The last step stopped the sequence (no observe): the head holds a row for every position
-  // before the last proposal's root.
-  EXPECT_EQ(eagle->n_committed(), static_cast<std::int32_t>(probe.contexts.back().size()) - 1);
-  EXPECT_GT(accepted, 0) << "no draft token was accepted: the comparison covers rejections only";
 }
 
-// A fused (EAGLE-3-style) head asks for its layers (DrafterNeeds::feature_layers); decode() hands
-// it those layers' rows side by side, for the prompt and every verified node, so the incremental
-// head again proposes what a fresh head given every feature proposes; greedy output is the
-// target's own.
-TEST(Eagle, DecodeFeedsAFusedHeadItsLayers) {
+// A fused head is another head than the unfused one of the same seed, lossless under greedy
+// decoding, and does not draft from the final-normed state alone.
+TEST(Eagle, FusedHeadIsLosslessAndNeedsItsLayers) {
   Fixture fx(untied_target());
   const std::string spec = "eagle:random_seed=5,random_layers=1+final";
-  auto inner = make_drafter(spec, fx.env);
   const std::vector<std::int32_t> layers = {1, kFinalNormedHidden};
-  EXPECT_EQ(inner->needs().feature_layers, layers);
-  EXPECT_TRUE(inner->needs().target_features);
-  Probe probe(*inner, 2 * fx.w->info.dim);
   LlamaModel target(fx.w, 1);
-  DecodeOptions opt;
-  opt.max_new_tokens = 40;
-  opt.stop_at_bos = opt.stop_at_eos = false;
-  opt.budget.max_nodes = 12;
-  opt.sampling.temperature = 1.0f;
-  opt.seed = 3;
-  const DecodeResult r = decode(target, &probe, nullptr, fx.prompt, opt);
-  ASSERT_GE(probe.contexts.size(), 3u);
-  EXPECT_EQ(probe.prompt_hidden, target_features(fx.w, fx.prompt, layers));
-  std::int64_t accepted = 0;
-  for (const StepRecord& st : r.steps) accepted += st.n_accepted;
-  EXPECT_GT(accepted, 0);
-  for (const std::size_t s : {std::size_t{1}, probe.contexts.size() / 2, probe.contexts.size() - 1}) {
-    const std::vector<Token>& seq = probe.contexts[s];
-    const std::vector<float> all = target_features(fx.w, seq, layers);
-    auto fresh = make_drafter(spec, fx.env);
-    fresh->begin(seq);
-    DraftTree t;
-    Rng rng(1);
-    fresh->propose(DraftContext{seq, &opt.sampling, &rng, {}, nullptr, all}, opt.budget, t);
-    EXPECT_EQ(t.token, probe.trees[s].token) << "step " << s;
-    EXPECT_EQ(t.score, probe.trees[s].score) << "step " << s;
-  }
-  // It is another head than the unfused one of the same seed, and lossless under greedy decoding.
-  DecodeOptions greedy = opt;
-  greedy.sampling = SamplingParams{};
+  DecodeOptions greedy;
+  greedy.max_new_tokens = 40;
+  greedy.stop_at_bos = greedy.stop_at_eos = false;
+  greedy.budget.max_nodes = 12;
   auto fused = make_drafter(spec, fx.env);
   auto plain = make_drafter("eagle:random_seed=5", fx.env);
   const DecodeResult g = decode(target, fused.get(), nullptr, fx.prompt, greedy);
