@@ -371,6 +371,11 @@ void eagle_config_files(Corpus& c, const fs::path& tmp) {
   c.add("eagle_config", fuzz::join_parts({cfg.dump(2), read_file(dir / "eagle.safetensors")}));
   // speclab's own layout (the harness also reads the parts as eagle.json + eagle.safetensors).
   c.add("eagle_config", fuzz::join_parts({read_file(dir / "eagle.json"), read_file(dir / "eagle.safetensors")}));
+  // A fused (EAGLE-3 style) head: eagle.json's feature_layers and the fuse.weight tensor.
+  EagleWeights fused = random_eagle_weights(*target, 4, {1, -1});
+  const fs::path fdir = tmp / "eagle1";
+  save_eagle_head(fused, fdir.string());
+  c.add("eagle_config", fuzz::join_parts({read_file(fdir / "eagle.json"), read_file(fdir / "eagle.safetensors")}));
 }
 
 void spec_strings(Corpus& c) {
@@ -397,6 +402,7 @@ void spec_strings(Corpus& c) {
   c.add("drafter_spec", "del:layers=1,max_d=3,threshold=0.5");
   c.add("drafter_spec", "aded:iterations=8,c_puct=2,depth=3,top_c=4");
   c.add("drafter_spec", "medusa:heads=h,choices=[[0],[0,0],[1]],top_k=3");
+  c.add("drafter_spec", "eagle:random_seed=3,random_layers=1+final,tree=chain,depth=4");
   c.add("drafter_spec", "hydra:heads=h,tree=template,choices=[[0],[0,0]]");
   c.write_dict("drafter_spec", dict);
 
