@@ -202,6 +202,7 @@ int cmd_profile(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) p.command += std::string(" ") + argv[i];
   p.machine = {{"cpu", cpu_model_name()},
                {"isa", std::string(isa_name(resolve_isa(Isa::kAuto)))},
+               {"decode_layout", std::string(decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto)))},
                {"threads", threads},
                {"weight_dtype", weights->resident_dtypes()},
                {"kv_dtype", std::string(kv_cache_type_name(kv_type))},

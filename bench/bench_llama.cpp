@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "model/llama_model.h"
+#include "ops/matmul.h"
 #include "model/prefill.h"
 #include "base/rng.h"
 #include "synthetic/synthetic_weights.h"
@@ -130,7 +131,8 @@ void BM_Decode(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   const int type = static_cast<int>(state.range(1)), shape = static_cast<int>(state.range(2));
   const auto w = model(shape, type);
-  state.SetLabel(std::string(dtype_name(kTypes[type])) + (shape ? " 1B" : " 110M"));
+  state.SetLabel(std::string(dtype_name(kTypes[type])) + (shape ? " 1B" : " 110M") + " decode " +
+                 std::string(decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto))));
   const double bw = memory_bandwidth(threads);
   LlamaModel model(w, threads);
   Rng rng(1);

@@ -129,15 +129,32 @@ void pair_activations(const std::uint8_t* xq, int n_pairs, int nb, std::uint8_t*
   }
 }
 
+DecodeLayout auto_decode_layout() {
+  static const DecodeLayout chosen = [] {
+    const char* env = std::getenv("SPECLAB_DECODE");
+    if (env != nullptr && *env != '\0') {
+      const std::string_view v(env);
+      if (v == "rows") return DecodeLayout::kRows;
+      if (v == "groups") return DecodeLayout::kGroups;
+      fail("environment SPECLAB_DECODE = {}: unknown decode layout (rows, groups)", v);
+    }
+    return DecodeLayout::kAuto;
+  }();
+  return chosen;
+}
+
+bool cpu_is_intel() {
+  static const bool intel = __builtin_cpu_is("intel");
+  return intel;
+}
+
 // Fixed row-block size: the unit of work handed to threads. Independent of the thread count.
 constexpr int kRowBlock = 16;
 constexpr int kRowGroup = 4;
 constexpr int kTokenTile = 4;
-// One token: one weight row at a time, a single sequential stream that the hardware prefetcher
-// follows best (~1.5x the bandwidth of 4 interleaved row streams). From 2 tokens on, groups of 4
-// rows, whose tiles prefetch the next group (2 and 4 tokens: 1.3-1.6x faster than row by row
-// for f16 and q8_0 at the 1B shape, AMD EPYC Zen 5).
-constexpr int kSmallBatch = 1;
+// From 2 tokens on, groups of 4 rows, whose tiles prefetch the next group (2 and 4 tokens:
+// 1.3-1.6x faster than row by row for f16 and q8_0 at the 1B shape, AMD EPYC Zen 5). One token:
+// DecodeLayout (ops/matmul.h) decides.
 // Below this many multiply-adds a matmul runs on the calling thread: forking costs more than
 // it saves (tiny draft models). Does not change results.
 constexpr std::int64_t kParallelMinMacs = std::int64_t(1) << 18;
@@ -151,7 +168,7 @@ struct PreparedJob {
 };
 
 // Rows [r0, r1) of one job.
-void run_block(const MatJob& job, const PreparedJob& pj, int n, int n_in, int r0, int r1) {
+void run_block(const MatJob& job, const PreparedJob& pj, int n, int n_in, int r0, int r1, bool groups) {
   const WeightView& w = job.w;
   const kernels::TypeKernels& k = *pj.k;
   const std::size_t ldy = static_cast<std::size_t>(w.rows);
@@ -162,7 +179,7 @@ void run_block(const MatJob& job, const PreparedJob& pj, int n, int n_in, int r0
   // Tokens [t0, n) of rows [ra, rb) with the 1- and 4-row tiles.
   auto rows = [&](int ra, int rb, int t0) {
     int r = ra;
-    if (n > kSmallBatch) {
+    if (groups) {
       for (; r + kRowGroup <= rb; r += kRowGroup) {
         int t = t0;
         for (; t + kTokenTile <= n; t += kTokenTile) tile(k.tile[1][kTokenTile - 1], r, t);
@@ -222,13 +239,28 @@ bool isa_supported(Isa isa) {
 
 Isa resolve_isa(Isa isa) { return isa == Isa::kAuto ? auto_isa() : isa; }
 
+std::string_view decode_layout_name(DecodeLayout layout) {
+  switch (layout) {
+    case DecodeLayout::kAuto: return "auto";
+    case DecodeLayout::kRows: return "rows";
+    case DecodeLayout::kGroups: return "groups";
+  }
+  return "?";
+}
+
+DecodeLayout resolve_decode_layout(DecodeLayout layout, Isa isa) {
+  if (layout == DecodeLayout::kAuto) layout = auto_decode_layout();
+  if (layout != DecodeLayout::kAuto) return layout;
+  return resolve_isa(isa) == Isa::kAvx512 && cpu_is_intel() ? DecodeLayout::kGroups : DecodeLayout::kRows;
+}
+
 WeightView f32_view(const float* w, int rows, int cols) {
   return WeightView{DType::kF32, reinterpret_cast<const std::uint8_t*>(w), rows, cols,
                     static_cast<std::size_t>(cols) * sizeof(float)};
 }
 
 void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs, int n_threads,
-                 MatmulScratch* scratch, Isa isa) {
+                 MatmulScratch* scratch, Isa isa, DecodeLayout layout) {
   SPECLAB_ASSERT(n_jobs >= 1 && n_jobs <= 3 && n >= 0);
   if (n == 0) return;
   isa = resolve_isa(isa);
@@ -266,7 +298,7 @@ void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs
     prepared[j] = PreparedJob{&k, q8 ? xq : reinterpret_cast<const std::uint8_t*>(x),
                               q8 ? xq_stride : static_cast<std::size_t>(n_in) * sizeof(float),
                               nullptr, 0};
-    if (n >= 2 && n > kSmallBatch && k.pair_tile[0] != nullptr) {
+    if (n >= 2 && k.pair_tile[0] != nullptr) {
       SPECLAB_ASSERT(q8);
       const int nb = n_in / 32;
       if (xpairs == nullptr) {
@@ -283,13 +315,14 @@ void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs
     macs += static_cast<std::int64_t>(n) * jobs[j].w.rows * n_in;
   }
   const int n_blocks = first_block[n_jobs];
+  const bool groups = n >= 2 || resolve_decode_layout(layout, isa) == DecodeLayout::kGroups;
   const bool parallel = macs >= kParallelMinMacs && n_threads > 1;
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (parallel)
   for (int b = 0; b < n_blocks; ++b) {
     int j = 0;
     while (b >= first_block[j + 1]) ++j;
     const int r0 = (b - first_block[j]) * kRowBlock;
-    run_block(jobs[j], prepared[j], n, n_in, r0, std::min(jobs[j].w.rows, r0 + kRowBlock));
+    run_block(jobs[j], prepared[j], n, n_in, r0, std::min(jobs[j].w.rows, r0 + kRowBlock), groups);
   }
 }
 

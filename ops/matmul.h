@@ -33,6 +33,20 @@ bool isa_supported(Isa isa);
 // unknown value is an Error) or else the best the CPU supports.
 Isa resolve_isa(Isa isa);
 
+// How a one-token product walks the weight rows (only the blocking: the tiles compute every
+// output with the same operations either way, so results are the same bits; tested).
+//   kRows: one row at a time with an 8 KiB software prefetch distance, a single sequential
+//          stream (faster on AMD EPYC Zen 5: batches of 2 cost 0.96-1.29x one token there).
+//   kGroups: groups of 4 rows whose tiles prefetch the same place in the next group, as every
+//          batch of 2+ tokens does (faster on Intel Xeon: 1B decode f16 +5%, q8_0 +22-25%,
+//          q4_k +8-14%, alternating runs on a 4th-generation Xeon VM).
+enum class DecodeLayout : std::uint8_t { kAuto, kRows, kGroups };
+std::string_view decode_layout_name(DecodeLayout layout);
+// The layout kAuto resolves to for products on `isa`: SPECLAB_DECODE (rows|groups, read once; an
+// unknown value is an Error) or else kGroups for AVX-512 kernels on Intel CPUs (where it was
+// measured faster) and kRows otherwise.
+DecodeLayout resolve_decode_layout(DecodeLayout layout, Isa isa = Isa::kAuto);
+
 // One product of several sharing the same X (e.g. q, k, v): y = x w^T (+ bias).
 struct MatJob {
   WeightView w;       // [n_out = w.rows, n_in = w.cols]
@@ -50,7 +64,8 @@ struct MatmulScratch {
 // Runs jobs[0..n_jobs) (1 <= n_jobs <= 3; all with w.cols == n_in) in one parallel region of
 // n_threads (small products run on the calling thread). scratch: nullptr = a temporary.
 void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs, int n_threads,
-                 MatmulScratch* scratch = nullptr, Isa isa = Isa::kAuto);
+                 MatmulScratch* scratch = nullptr, Isa isa = Isa::kAuto,
+                 DecodeLayout layout = DecodeLayout::kAuto);
 
 // y[n, rows] = x[n, cols] w^T (+ bias).
 void matmul(const float* x, int n, const WeightView& w, const float* bias, float* y,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -151,6 +152,45 @@ TEST(MatmulTypes, RowsDoNotDependOnBatchOrThreads) {
         }
       }
     }
+  }
+}
+
+// A one-token product walks the rows one by one or in prefetching groups of 4 (DecodeLayout):
+// both give the bits of that token's row in a batch, whatever the thread count, including rows
+// past the last whole group (s.rows is not a multiple of 4 for every shape here). Large enough to
+// run in parallel at 2 threads.
+TEST(MatmulTypes, DecodeLayoutsGiveTheBatchBits) {
+  for (DType t : kTypes) {
+    const int rows = 301, cols = 1024;
+    const WeightMatrix w = WeightMatrix::from_f32(rows, cols, normal(rows * cols, 23)).converted(t);
+    constexpr int kBatch = 5;
+    const std::vector<float> x = normal(static_cast<std::size_t>(kBatch) * cols, 24);
+    for (Isa isa : isas()) {
+      std::vector<float> full(static_cast<std::size_t>(kBatch) * rows);
+      matmul(x.data(), kBatch, w, nullptr, full.data(), 1, nullptr, isa);
+      for (DecodeLayout layout : {DecodeLayout::kRows, DecodeLayout::kGroups}) {
+        for (int threads : {1, 2}) {
+          for (int tok : {0, kBatch - 1}) {
+            std::vector<float> y(rows);
+            const MatJob job{w.view(), nullptr, y.data()};
+            matmul_jobs(x.data() + static_cast<std::size_t>(tok) * cols, 1, cols, &job, 1, threads,
+                        nullptr, isa, layout);
+            ASSERT_EQ(std::memcmp(y.data(), full.data() + static_cast<std::size_t>(tok) * rows,
+                                  y.size() * sizeof(float)),
+                      0)
+                << dtype_name(t) << " " << isa_name(isa) << " " << decode_layout_name(layout)
+                << " threads=" << threads << " token " << tok;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(resolve_decode_layout(DecodeLayout::kRows), DecodeLayout::kRows);
+  EXPECT_EQ(resolve_decode_layout(DecodeLayout::kGroups), DecodeLayout::kGroups);
+  EXPECT_NE(resolve_decode_layout(DecodeLayout::kAuto), DecodeLayout::kAuto);
+  if (std::getenv("SPECLAB_DECODE") == nullptr) {  // no override: groups only for AVX-512 on Intel
+    EXPECT_EQ(resolve_decode_layout(DecodeLayout::kAuto, Isa::kScalar), DecodeLayout::kRows);
+    EXPECT_EQ(resolve_decode_layout(DecodeLayout::kAuto, Isa::kAvx2), DecodeLayout::kRows);
   }
 }
 
