@@ -30,11 +30,15 @@ inline float hsum8(__m256 v) {
 // bandwidth (~100 ns x 30 GB/s = 3 KB) in flight; 2 KiB left single-thread decode of the 1B
 // shape at 0.63-0.70 of the read bandwidth on an AMD EPYC Zen 5, 8 KiB gave f16 +25%, q8_0 +15%
 // (1 thread, alternating runs).
+// Into L2 (_MM_HINT_T1), not L1: an L1 prefetch holds one of the core's few L1 miss buffers for
+// the whole DRAM latency, so 8 KiB (128 lines) of them stall the loads. On an AMD EPYC Zen 4
+// (1 thread, 1B shape, alternating runs) T1 instead of T0 gave AVX-512 f16 decode 11.2-12.5
+// instead of 6.9-8.3 tokens/s and q8_0 21-23 instead of 15-20; AVX2 f16 and q8_0 +6-10%.
 constexpr int kAheadBytes = 8192;
 
 // A hint, never faults; the address is computed on integers since it may lie past the matrix.
 inline void prefetch(const std::uint8_t* p, std::size_t ahead) {
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(p) + ahead), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<std::uintptr_t>(p) + ahead), _MM_HINT_T1);
 }
 
 // Keeps a value in a register (stops GCC from folding loads into every FMA's memory operand).
