@@ -33,6 +33,20 @@ namespace speclab::cli {
 
 namespace {
 
+// The one-token decode layout of each resident weight type, e.g. "q8_0:rows+f16:groups" (it is
+// chosen per type and ISA: ops/matmul.h resolve_decode_layout).
+std::string decode_layouts(const LlamaWeights& w) {
+  std::string out;
+  std::vector<DType> seen;
+  for (const auto& [name, m] : w.matrices()) {
+    if (m->empty() || std::find(seen.begin(), seen.end(), m->dtype()) != seen.end()) continue;
+    seen.push_back(m->dtype());
+    out += fmt::format("{}{}:{}", out.empty() ? "" : "+", dtype_name(m->dtype()),
+                       decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto, m->dtype())));
+  }
+  return out;
+}
+
 using Clock = std::chrono::steady_clock;
 
 double median(std::vector<double> v) {
@@ -202,7 +216,7 @@ int cmd_profile(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) p.command += std::string(" ") + argv[i];
   p.machine = {{"cpu", cpu_model_name()},
                {"isa", std::string(isa_name(resolve_isa(Isa::kAuto)))},
-               {"decode_layout", std::string(decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto)))},
+               {"decode_layout", decode_layouts(*weights)},
                {"threads", threads},
                {"weight_dtype", weights->resident_dtypes()},
                {"kv_dtype", std::string(kv_cache_type_name(kv_type))},

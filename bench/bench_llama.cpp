@@ -148,7 +148,7 @@ void BM_Decode(benchmark::State& state) {
   const int type = static_cast<int>(state.range(1)), shape = static_cast<int>(state.range(2));
   const auto w = model(shape, type);
   state.SetLabel(std::string(dtype_name(kTypes[type])) + (shape ? " 1B" : " 110M") + " decode " +
-                 std::string(decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto))));
+                 std::string(decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto, kTypes[type]))));
   const double bw_before = memory_bandwidth(threads);
   LlamaModel model(w, threads);
   Rng rng(1);

@@ -248,10 +248,13 @@ std::string_view decode_layout_name(DecodeLayout layout) {
   return "?";
 }
 
-DecodeLayout resolve_decode_layout(DecodeLayout layout, Isa isa) {
+DecodeLayout resolve_decode_layout(DecodeLayout layout, DType dtype, Isa isa) {
   if (layout == DecodeLayout::kAuto) layout = auto_decode_layout();
   if (layout != DecodeLayout::kAuto) return layout;
-  return resolve_isa(isa) == Isa::kAvx512 && cpu_is_intel() ? DecodeLayout::kGroups : DecodeLayout::kRows;
+  isa = resolve_isa(isa);
+  if (isa == Isa::kAvx512 && cpu_is_intel()) return DecodeLayout::kGroups;
+  if (isa == Isa::kAvx2 && !uses_int8_activations(dtype)) return DecodeLayout::kGroups;
+  return DecodeLayout::kRows;
 }
 
 WeightView f32_view(const float* w, int rows, int cols) {
@@ -315,14 +318,17 @@ void matmul_jobs(const float* x, int n, int n_in, const MatJob* jobs, int n_jobs
     macs += static_cast<std::int64_t>(n) * jobs[j].w.rows * n_in;
   }
   const int n_blocks = first_block[n_jobs];
-  const bool groups = n >= 2 || resolve_decode_layout(layout, isa) == DecodeLayout::kGroups;
+  bool groups[3] = {false, false, false};
+  for (int j = 0; j < n_jobs; ++j) {
+    groups[j] = n >= 2 || resolve_decode_layout(layout, jobs[j].w.dtype, isa) == DecodeLayout::kGroups;
+  }
   const bool parallel = macs >= kParallelMinMacs && n_threads > 1;
 #pragma omp parallel for schedule(static) num_threads(n_threads) if (parallel)
   for (int b = 0; b < n_blocks; ++b) {
     int j = 0;
     while (b >= first_block[j + 1]) ++j;
     const int r0 = (b - first_block[j]) * kRowBlock;
-    run_block(jobs[j], prepared[j], n, n_in, r0, std::min(jobs[j].w.rows, r0 + kRowBlock), groups);
+    run_block(jobs[j], prepared[j], n, n_in, r0, std::min(jobs[j].w.rows, r0 + kRowBlock), groups[j]);
   }
 }
 

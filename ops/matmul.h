@@ -39,13 +39,17 @@ Isa resolve_isa(Isa isa);
 //          stream (faster on AMD EPYC Zen 5: batches of 2 cost 0.96-1.29x one token there).
 //   kGroups: groups of 4 rows whose tiles prefetch the same place in the next group, as every
 //          batch of 2+ tokens does (faster on Intel Xeon: 1B decode f16 +5%, q8_0 +22-25%,
-//          q4_k +8-14%, alternating runs on a 4th-generation Xeon VM).
+//          q4_k +8-14%, alternating runs on a 4th-generation Xeon VM), and for the float types
+//          with the AVX2 kernels everywhere: their one-row tile is a single FMA chain (8 weights
+//          per FMA latency), which a 4-row group turns into four (AMD EPYC Zen 3, 1B decode:
+//          f16 1 thread 5.8 -> 9.8 tokens/s, 0.60 -> 0.97 of the read bandwidth).
 enum class DecodeLayout : std::uint8_t { kAuto, kRows, kGroups };
 std::string_view decode_layout_name(DecodeLayout layout);
-// The layout kAuto resolves to for products on `isa`: SPECLAB_DECODE (rows|groups, read once; an
-// unknown value is an Error) or else kGroups for AVX-512 kernels on Intel CPUs (where it was
-// measured faster) and kRows otherwise.
-DecodeLayout resolve_decode_layout(DecodeLayout layout, Isa isa = Isa::kAuto);
+// The layout kAuto resolves to for products of `dtype` weights on `isa`: SPECLAB_DECODE
+// (rows|groups, read once; an unknown value is an Error) or else kGroups for AVX-512 kernels on
+// Intel CPUs and for float weight types (f32, f16, bf16) on the AVX2 kernels (where each was
+// measured faster), kRows otherwise.
+DecodeLayout resolve_decode_layout(DecodeLayout layout, DType dtype, Isa isa = Isa::kAuto);
 
 // One product of several sharing the same X (e.g. q, k, v): y = x w^T (+ bias).
 struct MatJob {

@@ -185,12 +185,23 @@ TEST(MatmulTypes, DecodeLayoutsGiveTheBatchBits) {
       }
     }
   }
-  EXPECT_EQ(resolve_decode_layout(DecodeLayout::kRows), DecodeLayout::kRows);
-  EXPECT_EQ(resolve_decode_layout(DecodeLayout::kGroups), DecodeLayout::kGroups);
-  EXPECT_NE(resolve_decode_layout(DecodeLayout::kAuto), DecodeLayout::kAuto);
-  if (std::getenv("SPECLAB_DECODE") == nullptr) {  // no override: groups only for AVX-512 on Intel
-    EXPECT_EQ(resolve_decode_layout(DecodeLayout::kAuto, Isa::kScalar), DecodeLayout::kRows);
-    EXPECT_EQ(resolve_decode_layout(DecodeLayout::kAuto, Isa::kAvx2), DecodeLayout::kRows);
+  for (DType t : kTypes) {
+    EXPECT_EQ(resolve_decode_layout(DecodeLayout::kRows, t), DecodeLayout::kRows);
+    EXPECT_EQ(resolve_decode_layout(DecodeLayout::kGroups, t), DecodeLayout::kGroups);
+    EXPECT_NE(resolve_decode_layout(DecodeLayout::kAuto, t), DecodeLayout::kAuto);
+  }
+  if (std::getenv("SPECLAB_DECODE") == nullptr) {
+    // No override: scalar walks rows; AVX2 groups the float types (their one-row tile is a
+    // single FMA chain) and walks rows for the integer types.
+    EXPECT_EQ(resolve_decode_layout(DecodeLayout::kAuto, DType::kF16, Isa::kScalar), DecodeLayout::kRows);
+    if (isa_supported(Isa::kAvx2)) {
+      for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+        EXPECT_EQ(resolve_decode_layout(DecodeLayout::kAuto, t, Isa::kAvx2), DecodeLayout::kGroups);
+      }
+      for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+        EXPECT_EQ(resolve_decode_layout(DecodeLayout::kAuto, t, Isa::kAvx2), DecodeLayout::kRows);
+      }
+    }
   }
 }
 
