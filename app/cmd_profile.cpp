@@ -37,12 +37,9 @@ namespace {
 // chosen per type and ISA: ops/matmul.h resolve_decode_layout).
 std::string decode_layouts(const LlamaWeights& w) {
   std::string out;
-  std::vector<DType> seen;
-  for (const auto& [name, m] : w.matrices()) {
-    if (m->empty() || std::find(seen.begin(), seen.end(), m->dtype()) != seen.end()) continue;
-    seen.push_back(m->dtype());
-    out += fmt::format("{}{}:{}", out.empty() ? "" : "+", dtype_name(m->dtype()),
-                       decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto, m->dtype())));
+  for (DType t : w.resident_dtype_list()) {
+    out += fmt::format("{}{}:{}", out.empty() ? "" : "+", dtype_name(t),
+                       decode_layout_name(resolve_decode_layout(DecodeLayout::kAuto, t)));
   }
   return out;
 }

@@ -101,7 +101,7 @@ std::int64_t LlamaWeights::n_bytes() const {
   return n + floats * static_cast<std::int64_t>(sizeof(float));
 }
 
-std::string LlamaWeights::resident_dtypes() const {
+std::vector<DType> LlamaWeights::resident_dtype_list() const {
   std::vector<DType> seen;
   for (const auto& [name, m] : matrices()) {
     if (m->empty()) continue;
@@ -109,8 +109,12 @@ std::string LlamaWeights::resident_dtypes() const {
     for (DType t : seen) found = found || t == m->dtype();
     if (!found) seen.push_back(m->dtype());
   }
+  return seen;
+}
+
+std::string LlamaWeights::resident_dtypes() const {
   std::string out;
-  for (DType t : seen) out += (out.empty() ? "" : "+") + std::string(dtype_name(t));
+  for (DType t : resident_dtype_list()) out += (out.empty() ? "" : "+") + std::string(dtype_name(t));
   return out;
 }
 

@@ -49,6 +49,7 @@ struct LlamaWeights {
   // The types of the matrices as held, e.g. "q8_0" or "q4_k+q6_k" (distinct types in order of
   // first appearance: embedding, layers, classifier); norms and biases (always fp32) excluded.
   std::string resident_dtypes() const;
+  std::vector<DType> resident_dtype_list() const;  // the same types, as values
   // Every matrix (embedding, per layer wq wk wv wo w1 w2 w3, classifier if untied) with a stable
   // name ("token_embedding", "layers.0.wq", ..., "classifier").
   std::vector<std::pair<std::string, const WeightMatrix*>> matrices() const;
